@@ -1,0 +1,97 @@
+"""What a filter, mutator or handler type is, and what it is given.
+
+A new type is one file with one class and one registry entry; the engine only knows these
+base classes. Each is built once at start-up from its definition, and must validate that
+definition in `__init__` by raising `DefinitionError` with the offending key.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from pipeline.model import JSON, Clock, Event, system_clock
+
+if TYPE_CHECKING:
+    from prometheus_client import CollectorRegistry
+
+    from pipeline.store.base import Store
+    from pipeline.transport.base import Transport
+
+
+class DefinitionError(ValueError):
+    """A definition is wrong; `path` is relative to the definition (e.g. `socket.port`)."""
+
+    def __init__(self, path: str, message: str, value: Any = None) -> None:
+        super().__init__(message)
+        self.path = path
+        self.message = message
+        self.value = value
+
+
+@dataclass
+class Context:
+    """Shared services handed to every extension at construction."""
+
+    settings: JSON = field(default_factory=dict)
+    store: Store | None = None
+    transport: Transport | None = None
+    clock: Clock = system_clock
+    #: Shared limit on child processes (`sensu.spawn.limit`, default 12).
+    spawn: asyncio.Semaphore | None = None
+    metrics: CollectorRegistry | None = None
+    log: logging.Logger = field(default_factory=lambda: logging.getLogger("ogi"))
+
+    def spawn_limit(self) -> asyncio.Semaphore:
+        if self.spawn is None:
+            limit = int(((self.settings.get("sensu") or {}).get("spawn") or {}).get("limit", 12))
+            self.spawn = asyncio.Semaphore(limit)
+        return self.spawn
+
+
+class Extension:
+    """Base of filters, mutators and handlers: a name, its definition and the context."""
+
+    #: The `type` string (handlers) or name (built-in filters/mutators) this class implements.
+    type_name: ClassVar[str] = ""
+    #: Keys a definition of this type may carry besides the common ones; None = free-form.
+    allowed_keys: ClassVar[frozenset[str] | None] = None
+
+    def __init__(self, name: str, definition: JSON, context: Context) -> None:
+        self.name = name
+        self.definition = definition
+        self.context = context
+
+    async def close(self) -> None:
+        """Release connections and flush buffers at shutdown."""
+
+
+class Filter(Extension):
+    """Decides whether an event goes on to a handler. True keeps the event."""
+
+    async def allows(self, event: Event) -> bool:
+        raise NotImplementedError
+
+
+class Mutator(Extension):
+    """Turns an event into the bytes a handler receives; None drops the event for that handler."""
+
+    async def mutate(self, event: Event) -> bytes | None:
+        raise NotImplementedError
+
+
+class Handler(Extension):
+    """Does something with an event: runs a command, writes to a socket, ships metrics."""
+
+    #: Keys every handler definition may carry (the chain's settings, read by the engine).
+    common_keys: ClassVar[frozenset[str]] = frozenset(
+        {
+            "type", "mutator", "filter", "filters", "severities", "handle_flapping",
+            "handle_silenced", "timeout",
+        }
+    )
+
+    async def handle(self, event: Event, payload: bytes) -> None:
+        raise NotImplementedError

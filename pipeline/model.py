@@ -1,0 +1,81 @@
+"""The shapes ogi passes around.
+
+Events, checks and clients stay plain JSON dicts in Sensu 1.x's shape: handlers receive them
+as JSON, custom attributes pass through untouched, and copying them into classes would cost
+time on every result. This module names those shapes and holds the small value types.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable
+from enum import IntEnum, StrEnum
+from typing import Any, NamedTuple
+
+JSON = dict[str, Any]
+Event = JSON
+Check = JSON
+Client = JSON
+
+#: An injected clock: seconds since the epoch, as float.
+Clock = Callable[[], float]
+
+system_clock: Clock = time.time
+
+#: Sensu 1.x's check and client name rule (`/\A[\w.-]+\z/`).
+NAME_RE = re.compile(r"^[\w.-]+\Z", re.ASCII)
+
+HISTORY_LENGTH = 21
+MAX_MESSAGE_SIZE = 2 * 1024 * 1024
+
+
+class Status(IntEnum):
+    """Nagios exit codes, as Sensu reads them."""
+
+    OK = 0
+    WARNING = 1
+    CRITICAL = 2
+    UNKNOWN = 3
+
+
+class Action(StrEnum):
+    CREATE = "create"
+    RESOLVE = "resolve"
+    FLAPPING = "flapping"
+
+
+SEVERITY_NAMES = ("ok", "warning", "critical", "unknown")
+
+
+def severity_name(status: int | str) -> str:
+    """Sensu's severity name of a status: 0-3 by name, anything else `unknown`."""
+    try:
+        code = int(status)
+    except (TypeError, ValueError):
+        return "unknown"
+    return SEVERITY_NAMES[code] if 0 <= code <= 3 else "unknown"
+
+
+def valid_name(name: object) -> bool:
+    return isinstance(name, str) and bool(NAME_RE.match(name))
+
+
+class Point(NamedTuple):
+    """One metric sample parsed from check output."""
+
+    name: str
+    value: float
+    timestamp: float
+    tags: tuple[tuple[str, str], ...] = ()
+
+
+def dig(data: Any, path: str | list[str], default: Any = None) -> Any:
+    """Value at a dot path in nested dicts, or `default`."""
+    parts = path.split(".") if isinstance(path, str) else path
+    for part in parts:
+        if isinstance(data, dict) and part in data:
+            data = data[part]
+        else:
+            return default
+    return data

@@ -1,0 +1,3 @@
+from pipeline.store.base import Recorded, Store
+
+__all__ = ["Recorded", "Store"]

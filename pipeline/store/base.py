@@ -1,0 +1,108 @@
+"""The `Store` seam: monitoring state, spoken in monitoring terms.
+
+`store/memory.py` (the embedded default) and `store/redis.py` (Sensu 1.x's key layout)
+implement it; the contract tests run one suite against both. Clients, results, events and
+silences are Sensu-shaped JSON dicts. Nothing outside `store/` knows about keys.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+
+from pipeline.model import JSON, Check, Client, Event
+
+
+@dataclass
+class Recorded:
+    """What `record_result` reads back in the same round trip."""
+
+    #: Statuses as strings, oldest first, the new one last; at most 21.
+    history: list[str] = field(default_factory=list)
+    #: `executed` of the last OK result, this one included.
+    last_ok: int | None = None
+    #: The open event for this client and check before this result, if any.
+    event: Event | None = None
+
+
+class Store(ABC):
+    """Clients, results, history, events and silences."""
+
+    # -- clients ---------------------------------------------------------------------
+    @abstractmethod
+    async def get_client(self, name: str) -> Client | None: ...
+
+    @abstractmethod
+    async def put_client(self, client: Client) -> None:
+        """Create or replace the client (`clients` set, `client:<name>`)."""
+
+    @abstractmethod
+    async def list_clients(self) -> list[Client]: ...
+
+    @abstractmethod
+    async def delete_client(self, name: str) -> None:
+        """Remove the client with its results, history and events."""
+
+    # -- results ---------------------------------------------------------------------
+    @abstractmethod
+    async def record_result(self, client: str, check: Check, stored: Check, aggregates: list[str]) -> Recorded:
+        """Record one result atomically and read back history, last OK and the open event.
+
+        `check` is the full check (its `status`, `executed`, `ttl` are used); `stored` is what
+        is kept as the last result (output possibly truncated). The member `client:check`
+        joins each named aggregate.
+        """
+
+    @abstractmethod
+    async def get_result(self, client: str, check: str) -> Check | None: ...
+
+    @abstractmethod
+    async def list_results(self, client: str | None = None) -> list[tuple[str, Check]]:
+        """(client name, last result) pairs, for one client or all."""
+
+    @abstractmethod
+    async def get_history(self, client: str, check: str) -> list[str]: ...
+
+    @abstractmethod
+    async def delete_result(self, client: str, check: str) -> None:
+        """Forget the last result and history of one check on one client."""
+
+    # -- events ----------------------------------------------------------------------
+    @abstractmethod
+    async def get_event(self, client: str, check: str) -> Event | None: ...
+
+    @abstractmethod
+    async def put_event(self, event: Event) -> None:
+        """Store an open event under its `client.name` and `check.name`."""
+
+    @abstractmethod
+    async def delete_event(self, client: str, check: str) -> None: ...
+
+    @abstractmethod
+    async def list_events(self, client: str | None = None) -> list[Event]: ...
+
+    # -- aggregates ------------------------------------------------------------------
+    @abstractmethod
+    async def list_aggregates(self) -> list[str]: ...
+
+    @abstractmethod
+    async def aggregate_members(self, name: str) -> list[str]:
+        """Members as `client:check` strings."""
+
+    # -- silences --------------------------------------------------------------------
+    @abstractmethod
+    async def get_silences(self, ids: list[str]) -> list[JSON | None]:
+        """The entries for the ids `sub:check`, in order, None where absent or expired."""
+
+    @abstractmethod
+    async def put_silence(self, entry: JSON, expire: int | None = None) -> None:
+        """Store an entry under its `id`; it disappears after `expire` seconds if given."""
+
+    @abstractmethod
+    async def delete_silence(self, silence_id: str) -> None: ...
+
+    @abstractmethod
+    async def list_silences(self) -> list[JSON]: ...
+
+    async def close(self) -> None:
+        """Release connections."""

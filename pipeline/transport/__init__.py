@@ -1,0 +1,3 @@
+from pipeline.transport.base import Message, Subscription, Transport
+
+__all__ = ["Message", "Subscription", "Transport"]
