@@ -1,0 +1,37 @@
+"""Configuration errors that name where they are: file, JSON path, offending value."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+_UNSET: Any = object()
+
+
+@dataclass
+class ConfigError:
+    """One problem in the configuration; `str()` gives the one-line form printed at start-up."""
+
+    path: str
+    message: str
+    value: Any = _UNSET
+    file: str | None = None
+
+    def __str__(self) -> str:
+        where = f"{self.file}: " if self.file else ""
+        line = f"{where}{self.path or '<root>'}: {self.message}"
+        if self.value is not _UNSET:
+            shown = json.dumps(self.value, default=str)
+            if len(shown) > 80:
+                shown = shown[:77] + "..."
+            line += f" (got {shown})"
+        return line
+
+
+class ConfigErrors(Exception):
+    """Raised with every error found, never just the first."""
+
+    def __init__(self, errors: list[ConfigError]) -> None:
+        super().__init__("\n".join(str(e) for e in errors))
+        self.errors = errors
