@@ -1,0 +1,52 @@
+"""Results of one client and check are processed in arrival order; other keys run alongside."""
+
+import asyncio
+
+from pipeline.ordering import KeyedOrder
+
+
+async def test_work_for_one_key_runs_in_arrival_order_while_other_keys_proceed():
+    order = KeyedOrder()
+    seen: list[str] = []
+    gate = asyncio.Event()
+
+    async def work(key: str, label: str, wait: bool = False) -> None:
+        async with order.hold(key):
+            if wait:
+                await gate.wait()
+            seen.append(label)
+
+    first = asyncio.create_task(work("a", "a1", wait=True))
+    await asyncio.sleep(0)
+    second = asyncio.create_task(work("a", "a2"))
+    other = asyncio.create_task(work("b", "b1"))
+    await other
+    assert seen == ["b1"], "a2 must wait for a1; b1 must not"
+    gate.set()
+    await asyncio.gather(first, second)
+    assert seen == ["b1", "a1", "a2"]
+
+
+async def test_a_cancelled_waiter_does_not_let_its_successor_overtake():
+    order = KeyedOrder()
+    seen: list[str] = []
+    gate = asyncio.Event()
+
+    async def work(label: str, wait: bool = False) -> None:
+        async with order.hold("k"):
+            if wait:
+                await gate.wait()
+            seen.append(label)
+
+    first = asyncio.create_task(work("1", wait=True))
+    await asyncio.sleep(0)
+    doomed = asyncio.create_task(work("2"))
+    await asyncio.sleep(0)
+    third = asyncio.create_task(work("3"))
+    await asyncio.sleep(0)
+    doomed.cancel()
+    await asyncio.sleep(0.01)
+    assert seen == [], "3 must still wait for 1"
+    gate.set()
+    await asyncio.gather(first, third)
+    assert seen == ["1", "3"]
