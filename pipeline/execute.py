@@ -1,0 +1,252 @@
+"""Run one shell command the way Sensu 1.x did, without its failure modes.
+
+Sensu ran `sh -c COMMAND` with stdout and stderr merged, gave status 2 and "Execution timed
+out" on a timeout and status 3 when the command could not be spawned, and let at most
+`sensu.spawn.limit` children run at once. ogi keeps all of that and adds what bit Sensu
+users: a timeout kills the whole process group (a plugin's own children included), output is
+capped while it is still being read (a chatty plugin can neither exhaust memory nor block on a
+full pipe), and stdin is written while output is read, so large payloads cannot deadlock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import time
+from dataclasses import dataclass
+from typing import Any
+
+#: Sensu's text for a command that ran past its timeout.
+TIMED_OUT = "Execution timed out"
+#: Status of a timed-out command (CRITICAL, as Sensu).
+TIMEOUT_STATUS = 2
+#: Status of a command that could not run or died from a signal (UNKNOWN, per Nagios).
+UNKNOWN_STATUS = 3
+#: After the shell exits, how long a background child of it that still holds the output pipe
+#: may keep it before ogi stops reading; without this, `cmd; daemon &` would hold a spawn slot
+#: for as long as the daemon lives.
+EOF_GRACE = 1.0
+#: The same bound when the process group is already empty: the rest of the output is in the
+#: pipe and EOF is imminent, so only a process that left the group can hold it this long.
+ORPHAN_PIPE_LIMIT = 30.0
+
+_CHUNK = 64 * 1024
+_SHELL = "/bin/sh"
+
+
+@dataclass
+class ExecResult:
+    """What a command did: exit status (Nagios codes), decoded output, wall time in seconds."""
+
+    status: int
+    output: str
+    duration: float
+    timed_out: bool = False
+    stderr: str = ""
+    #: True when the output passed `output_cap` and the rest was discarded.
+    truncated: bool = False
+    #: The output bytes as read (without ogi's notes), for callers that pass them on unchanged.
+    raw: bytes = b""
+
+
+class CommandFailed(RuntimeError):
+    """A command exited non-zero or timed out; carries the result for the caller's log."""
+
+    def __init__(self, message: str, result: ExecResult) -> None:
+        super().__init__(message)
+        self.result = result
+
+
+class _Capture:
+    """Reads a stream to EOF, keeping the first `cap` bytes and counting the rest."""
+
+    def __init__(self, cap: int) -> None:
+        self.cap = max(0, cap)
+        self.chunks: list[bytes] = []
+        self.kept = 0
+        self.dropped = 0
+
+    async def drain(self, stream: asyncio.StreamReader | None) -> None:
+        if stream is None:
+            return
+        while chunk := await stream.read(_CHUNK):
+            room = self.cap - self.kept
+            if room > 0:
+                piece = chunk[:room]
+                self.chunks.append(piece)
+                self.kept += len(piece)
+                self.dropped += len(chunk) - len(piece)
+            else:
+                # Keep reading so the child never blocks on a full pipe.
+                self.dropped += len(chunk)
+
+    @property
+    def data(self) -> bytes:
+        return b"".join(self.chunks)
+
+    def text(self) -> str:
+        text = self.data.decode("utf-8", errors="replace")
+        if self.dropped:
+            if text and not text.endswith("\n"):
+                text += "\n"
+            text += f"[ogi: output cut at {self.cap} bytes, {self.dropped} more bytes discarded]\n"
+        return text
+
+
+class _Protocol(asyncio.subprocess.SubprocessStreamProtocol):
+    """Stream protocol that also tells when the shell itself exited.
+
+    `Process.wait()` waits for the pipes to close too, which a background grandchild can
+    postpone indefinitely; the exit alone is what the timeout is about.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        super().__init__(limit=_CHUNK, loop=loop)
+        self.exited: asyncio.Future[None] = loop.create_future()
+
+    def process_exited(self) -> None:
+        super().process_exited()
+        if not self.exited.done():
+            self.exited.set_result(None)
+
+
+async def _feed(pipe: asyncio.StreamWriter | None, data: bytes) -> None:
+    if pipe is None:
+        return
+    try:
+        if data:
+            pipe.write(data)
+            await pipe.drain()
+    except (BrokenPipeError, ConnectionResetError):
+        pass  # the child did not read its stdin; that is its business
+    finally:
+        with contextlib.suppress(OSError):
+            pipe.close()
+
+
+def _kill_group(pid: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGKILL)
+
+
+def _group_alive(pid: int) -> bool:
+    try:
+        os.killpg(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
+
+
+async def _settle(tasks: list[asyncio.Task[Any]]) -> None:
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def run_command(
+    command: str,
+    *,
+    stdin: bytes | None = None,
+    timeout: float | None = None,
+    limit: asyncio.Semaphore | None = None,
+    merge_stderr: bool = True,
+    output_cap: int = 1 << 20,
+    env: dict[str, str] | None = None,
+) -> ExecResult:
+    """Run `sh -c command` in its own process group and report what it did.
+
+    `limit` (Sensu's spawn limit) is held from before the fork until the output is read.
+    Cancelling the caller kills the process group too, so an engine-level timeout leaves no
+    orphans behind.
+    """
+    if limit is None:
+        return await _run(command, stdin, timeout, merge_stderr, output_cap, env)
+    async with limit:
+        return await _run(command, stdin, timeout, merge_stderr, output_cap, env)
+
+
+async def _run(
+    command: str,
+    stdin: bytes | None,
+    timeout: float | None,
+    merge_stderr: bool,
+    output_cap: int,
+    env: dict[str, str] | None,
+) -> ExecResult:
+    started = time.monotonic()
+    loop = asyncio.get_running_loop()
+    try:
+        transport, protocol = await loop.subprocess_exec(
+            lambda: _Protocol(loop),
+            _SHELL,
+            "-c",
+            command,
+            stdin=asyncio.subprocess.PIPE if stdin is not None else asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT if merge_stderr else asyncio.subprocess.PIPE,
+            start_new_session=True,
+            env=env,
+        )
+    except (OSError, ValueError) as exc:
+        # ValueError: a NUL byte in the command or environment.
+        return ExecResult(UNKNOWN_STATUS, f"Unable to run command: {exc}", time.monotonic() - started)
+    proc = asyncio.subprocess.Process(transport, protocol, loop)
+
+    out, err = _Capture(output_cap), _Capture(output_cap)
+    readers = [asyncio.create_task(out.drain(proc.stdout))]
+    if not merge_stderr:
+        readers.append(asyncio.create_task(err.drain(proc.stderr)))
+    writer = asyncio.create_task(_feed(proc.stdin, stdin or b""))
+    exited = protocol.exited
+    timed_out = False
+    try:
+        done, _ = await asyncio.wait({exited}, timeout=timeout)
+        if not done:
+            timed_out = True
+            _kill_group(proc.pid)
+            await exited
+            # Every member of the group is gone, so the pipes close; a member that left the
+            # group may still hold them, which is why this wait is bounded.
+            await asyncio.wait(readers, timeout=EOF_GRACE)
+        else:
+            grace = EOF_GRACE if _group_alive(proc.pid) else ORPHAN_PIPE_LIMIT
+            _, pending = await asyncio.wait(readers, timeout=grace)
+            if pending:
+                # A background child still holds the output pipe: stop reading, do not wait.
+                transport.close()
+    finally:
+        if proc.returncode is None:
+            # Cancelled by the caller (e.g. an engine-level timeout).
+            _kill_group(proc.pid)
+        await _settle([*readers, writer])
+        transport.close()
+
+    duration = time.monotonic() - started
+    if timed_out:
+        return ExecResult(TIMEOUT_STATUS, TIMED_OUT, duration, timed_out=True, raw=out.data)
+    code = proc.returncode if proc.returncode is not None else UNKNOWN_STATUS
+    output = out.text()
+    if code < 0:
+        if output and not output.endswith("\n"):
+            output += "\n"
+        output += f"[ogi: command killed by {_signal_name(-code)}]\n"
+        code = UNKNOWN_STATUS
+    return ExecResult(
+        code,
+        output,
+        duration,
+        stderr=err.text(),
+        truncated=bool(out.dropped),
+        raw=out.data,
+    )
