@@ -226,9 +226,10 @@ async def _run(
                 # A background child still holds the output pipe: stop reading, do not wait.
                 transport.close()
     finally:
-        if proc.returncode is None:
-            # Cancelled by the caller (e.g. an engine-level timeout).
+        if not exited.done():
+            # Cancelled by the caller (e.g. an engine-level timeout): kill, then reap.
             _kill_group(proc.pid)
+            await asyncio.wait({exited}, timeout=EOF_GRACE)
         await _settle([*readers, writer])
         transport.close()
 
