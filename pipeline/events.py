@@ -1,0 +1,228 @@
+"""What one check result means: history, flapping, occurrences, the event and its fate.
+
+Pure functions, values in and values out: no I/O, and the time comes in as a value. The rules are
+Sensu 1.x's (reference §3.5-§3.10); `pipeline/results.py` feeds them from the store.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from enum import Enum
+from typing import Any, TypeGuard
+
+from pipeline.model import HISTORY_LENGTH, Action, Check, Client, Event
+
+#: Stored output of a truncated check is at most this long (plus one, as Sensu) unless set.
+DEFAULT_TRUNCATE_LENGTH = 255
+MAX_TOTAL_STATE_CHANGE = 101
+
+
+class Decision(Enum):
+    """What the registry does with an event (reference §3.10)."""
+
+    STORE = "store"
+    DELETE = "delete"
+    PROCESS_ONLY = "process_only"
+    NOTHING = "nothing"
+
+    @property
+    def processes(self) -> bool:
+        """True when the event goes on to the handlers."""
+        return self is not Decision.NOTHING
+
+
+def truthy(value: Any) -> bool:
+    """Ruby truthiness, as Sensu tests its flags: only nil and false are false (0 and "" are true)."""
+    return value is not None and value is not False
+
+
+def _is_int(value: Any) -> TypeGuard[int]:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def append_history(history: list[str], status: int) -> list[str]:
+    """The history after one more status: statuses as strings, the last 21 kept."""
+    return [*history, str(status)][-HISTORY_LENGTH:]
+
+
+def total_state_change(history: list[str]) -> int:
+    """Sensu's weighted percentage of state changes over the last 21 statuses, 0..101.
+
+    Entry i (1..20) that differs from entry i-1 weighs 0.80 + 0.02·i. The weight is accumulated
+    step by step in floating point, as Sensu does, so results agree to the last rounding.
+    """
+    if len(history) < HISTORY_LENGTH:
+        return 0
+    window = [str(s) for s in history[-HISTORY_LENGTH:]]
+    changes = 0.0
+    weight = 0.8
+    previous = window[0]
+    for status in window:
+        if status != previous:
+            changes += weight
+        weight += 0.02
+        previous = status
+    return min(int(changes / 20 * 100), MAX_TOTAL_STATE_CHANGE)
+
+
+def is_flapping(check: Check, tsc: int, previous_action: str | None) -> bool:
+    """Flap detection with hysteresis; only when both thresholds are integers.
+
+    A check that was flapping keeps flapping while the state change stays above the low
+    threshold; one that was not starts flapping at the high threshold.
+    """
+    low = check.get("low_flap_threshold")
+    high = check.get("high_flap_threshold")
+    if not (_is_int(low) and _is_int(high)):
+        return False
+    if previous_action == Action.FLAPPING.value:
+        return tsc > low
+    return tsc >= high
+
+
+def _ruby_lines(text: str) -> list[str]:
+    # Ruby's String#split("\n") drops trailing empty fields ("" gives no field at all).
+    lines = text.split("\n")
+    while lines and lines[-1] == "":
+        lines.pop()
+    return lines
+
+
+def _ruby_prefix(text: str, last: int) -> str:
+    # Ruby's text[0..last]: an inclusive range, where a negative end counts from the end.
+    end = last + 1 if last >= 0 else max(0, len(text) + last + 1)
+    return text[:end]
+
+
+def truncate_for_store(check: Check) -> Check:
+    """The check as kept for the last result: output cut to its first line when truncating.
+
+    Metric checks truncate unless `truncate_output` is false; others only when it is set. With
+    more than one line, or a first line longer than `truncate_output_length` (255), the stored
+    output is the first `length + 1` characters of that line followed by "\\n...". The check
+    itself is returned unchanged when there is nothing to do; it is never mutated.
+    """
+    flag = check.get("truncate_output")
+    metric = check.get("type") == "metric"
+    if not (truthy(flag) or (metric and flag is not False)):
+        return check
+    output = check.get("output")
+    if not isinstance(output, str):
+        return check
+    lines = _ruby_lines(output)
+    first = lines[0] if lines else output
+    length = check.get("truncate_output_length", DEFAULT_TRUNCATE_LENGTH)
+    if not _is_int(length):
+        length = DEFAULT_TRUNCATE_LENGTH
+    if len(lines) > 1 or len(first) > length:
+        first = _ruby_prefix(first, length) + "\n..."
+    return {**check, "output": first}
+
+
+def _stored_int(stored: Event, key: str, default: int) -> int:
+    value = stored.get(key)
+    return value if _is_int(value) else default
+
+
+def build_event(
+    client: Client,
+    check: Check,
+    history: list[str],
+    last_ok: int | None,
+    stored: Event | None,
+    now: float,
+    new_id: Callable[[], str],
+) -> Event:
+    """The event for one result (reference §3.6-§3.7), not yet silenced.
+
+    `history` already ends with this result's status; `stored` is the open event before it.
+    The id, occurrences and watermark carry over from the stored event; a run of equal
+    non-OK statuses counts occurrences up, a change starts over at 1 (the watermark stays).
+    An OK with an open event resolves it.
+    """
+    tsc = total_state_change(history)
+    previous_action = stored.get("action") if stored is not None else None
+    flapping = is_flapping(check, tsc, previous_action if isinstance(previous_action, str) else None)
+    timestamp = int(now)
+    event_check = {**check, "history": list(history), "total_state_change": tsc}
+    if stored is not None:
+        event_id = stored.get("id")
+        if not isinstance(event_id, str):
+            event_id = new_id()
+        occurrences = _stored_int(stored, "occurrences", 1)
+        watermark = _stored_int(stored, "occurrences_watermark", occurrences)
+        last_state_change = stored.get("last_state_change")
+    else:
+        event_id = new_id()
+        occurrences, watermark, last_state_change = 1, 1, None
+    action = Action.FLAPPING if flapping else Action.CREATE
+    if check.get("status") != 0 or flapping:
+        if len(history) >= 2 and history[-1] == history[-2]:
+            occurrences += 1
+            watermark = max(watermark, occurrences)
+        else:
+            occurrences = 1
+            last_state_change = timestamp
+    elif stored is not None:
+        action = Action.RESOLVE
+        last_state_change = timestamp
+    return {
+        "id": event_id,
+        "client": client,
+        "check": event_check,
+        "occurrences": occurrences,
+        "occurrences_watermark": watermark,
+        "last_ok": last_ok,
+        "action": action.value,
+        "timestamp": timestamp,
+        "last_state_change": last_state_change,
+        "silenced": False,
+        "silenced_by": [],
+    }
+
+
+def decide(event: Event, stored: Event | None = None) -> Decision:
+    """Store, delete, only process, or drop the event (reference §3.10).
+
+    STORE and DELETE also send the event to the handlers. `stored` is not needed: `build_event`
+    already made an OK without an open event a `create`, which is never a resolve.
+    """
+    check = event["check"]
+    action = event.get("action")
+    force_resolve = check.get("force_resolve")
+    if check.get("status") != 0 or (action == Action.FLAPPING.value and force_resolve is not True):
+        return Decision.STORE
+    resolves = action == Action.RESOLVE.value and (check.get("auto_resolve") is not False or truthy(force_resolve))
+    if resolves or (action == Action.FLAPPING.value and truthy(force_resolve)):
+        return Decision.DELETE
+    if check.get("type") == "metric":
+        return Decision.PROCESS_ONLY
+    return Decision.NOTHING
+
+
+def silence_ids(client: Client, check: Check) -> list[str]:
+    """Silence entry ids that may cover this client and check, in Sensu's lookup order.
+
+    For each subscription `sub:*` then `sub:check`, and last `*:check`. A client always has
+    its own `client:NAME` subscription; it is added here if a stored client lacks it.
+    """
+    name = check.get("name")
+    raw = client.get("subscriptions")
+    subscriptions = [s for s in raw if isinstance(s, str)] if isinstance(raw, list) else []
+    own = f"client:{client.get('name')}"
+    if own not in subscriptions:
+        subscriptions.append(own)
+    ids: list[str] = []
+    for subscription in subscriptions:
+        ids.append(f"{subscription}:*")
+        ids.append(f"{subscription}:{name}")
+    ids.append(f"*:{name}")
+    return ids
+
+
+def is_silenced_now(entry: dict[str, Any], now: float) -> bool:
+    """An entry silences once its `begin` (if any) has come."""
+    begin = entry.get("begin")
+    if begin is None or not isinstance(begin, int | float) or isinstance(begin, bool):
+        return True
+    return bool(begin <= int(now))
