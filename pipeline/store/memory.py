@@ -1,0 +1,175 @@
+"""The embedded store: Sensu 1.x's Redis data model in process memory.
+
+It is what `ogi run` uses and the reference the Redis store is tested against, so it keeps the
+semantics of Sensu's keys (reference §1): JSON documents stored as text (what goes in is what
+a Redis GET would give back, and callers never share state with the store), history trimmed
+to 21, `last_ok`, the `ttl` index, aggregate member sets, and silences that expire.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from pipeline.model import HISTORY_LENGTH, JSON, Check, Client, Clock, Event, system_clock
+from pipeline.store.base import Recorded, Store
+
+
+def _dump(value: JSON) -> str:
+    return json.dumps(value, separators=(",", ":"))
+
+
+def _load(text: str) -> Any:
+    return json.loads(text)
+
+
+def _last_ok(check: Check, now: float) -> int:
+    # Sensu keeps `executed` (now if missing) and reads it back with to_i.
+    executed = check.get("executed")
+    if isinstance(executed, int | float) and not isinstance(executed, bool):
+        try:
+            return int(executed)
+        except (OverflowError, ValueError):
+            pass
+    return int(now)
+
+
+class MemoryStore(Store):
+    """Clients, results, history, events, aggregates and silences in dicts."""
+
+    def __init__(self, clock: Clock = system_clock) -> None:
+        self._clock = clock
+        self._clients: dict[str, str] = {}
+        # client -> check -> last result / history / last OK / open event
+        self._results: dict[str, dict[str, str]] = {}
+        self._history: dict[str, dict[str, list[str]]] = {}
+        self._last_ok: dict[str, dict[str, int]] = {}
+        self._events: dict[str, dict[str, str]] = {}
+        self._ttl: set[str] = set()
+        self._aggregates: dict[str, set[str]] = {}
+        # id -> (entry JSON, deadline on the injected clock or None)
+        self._silences: dict[str, tuple[str, float | None]] = {}
+
+    # -- clients ---------------------------------------------------------------------
+    async def get_client(self, name: str) -> Client | None:
+        text = self._clients.get(name)
+        return None if text is None else _load(text)
+
+    async def put_client(self, client: Client) -> None:
+        self._clients[str(client["name"])] = _dump(client)
+
+    async def list_clients(self) -> list[Client]:
+        return [_load(self._clients[name]) for name in sorted(self._clients)]
+
+    async def delete_client(self, name: str) -> None:
+        self._clients.pop(name, None)
+        self._events.pop(name, None)
+        self._history.pop(name, None)
+        self._last_ok.pop(name, None)
+        for check in self._results.pop(name, {}):
+            self._ttl.discard(f"{name}:{check}")
+
+    # -- results ---------------------------------------------------------------------
+    async def record_result(self, client: str, check: Check, stored: Check, aggregates: list[str]) -> Recorded:
+        name = str(check["name"])
+        member = f"{client}:{name}"
+        # Serialise first: a result that is not JSON must change nothing.
+        text = _dump(stored)
+        for aggregate in aggregates:
+            self._aggregates.setdefault(aggregate, set()).add(member)
+        self._results.setdefault(client, {})[name] = text
+        if check.get("ttl") is not None and check.get("ttl") is not False:
+            self._ttl.add(member)
+        histories = self._history.setdefault(client, {})
+        history = [*histories.get(name, []), str(check.get("status"))][-HISTORY_LENGTH:]
+        histories[name] = history
+        oks = self._last_ok.setdefault(client, {})
+        if check.get("status") == 0:
+            oks[name] = _last_ok(check, self._clock())
+        event = self._events.get(client, {}).get(name)
+        return Recorded(history=list(history), last_ok=oks.get(name), event=None if event is None else _load(event))
+
+    async def get_result(self, client: str, check: str) -> Check | None:
+        text = self._results.get(client, {}).get(check)
+        return None if text is None else _load(text)
+
+    async def list_results(self, client: str | None = None) -> list[tuple[str, Check]]:
+        names = [client] if client is not None else sorted(self._results)
+        return [
+            (name, _load(self._results[name][check]))
+            for name in names
+            for check in sorted(self._results.get(name, {}))
+        ]
+
+    async def get_history(self, client: str, check: str) -> list[str]:
+        return list(self._history.get(client, {}).get(check, []))
+
+    async def delete_result(self, client: str, check: str) -> None:
+        self._results.get(client, {}).pop(check, None)
+        self._history.get(client, {}).pop(check, None)
+        self._last_ok.get(client, {}).pop(check, None)
+        self._ttl.discard(f"{client}:{check}")
+
+    def ttl_members(self) -> set[str]:
+        """`client:check` pairs whose last result had a `ttl` (the `ttl` set)."""
+        return set(self._ttl)
+
+    # -- events ----------------------------------------------------------------------
+    async def get_event(self, client: str, check: str) -> Event | None:
+        text = self._events.get(client, {}).get(check)
+        return None if text is None else _load(text)
+
+    async def put_event(self, event: Event) -> None:
+        client = str(event["client"]["name"])
+        self._events.setdefault(client, {})[str(event["check"]["name"])] = _dump(event)
+
+    async def delete_event(self, client: str, check: str) -> None:
+        events = self._events.get(client)
+        if events is not None:
+            events.pop(check, None)
+            if not events:
+                del self._events[client]
+
+    async def list_events(self, client: str | None = None) -> list[Event]:
+        names = [client] if client is not None else sorted(self._events)
+        return [_load(text) for name in names for _, text in sorted(self._events.get(name, {}).items())]
+
+    # -- aggregates ------------------------------------------------------------------
+    async def list_aggregates(self) -> list[str]:
+        return sorted(self._aggregates)
+
+    async def aggregate_members(self, name: str) -> list[str]:
+        return sorted(self._aggregates.get(name, ()))
+
+    # -- silences --------------------------------------------------------------------
+    def _live_silence(self, silence_id: str, now: float) -> str | None:
+        found = self._silences.get(silence_id)
+        if found is None:
+            return None
+        text, deadline = found
+        if deadline is not None and now >= deadline:
+            del self._silences[silence_id]
+            return None
+        return text
+
+    async def get_silences(self, ids: list[str]) -> list[JSON | None]:
+        now = self._clock()
+        texts = [self._live_silence(silence_id, now) for silence_id in ids]
+        return [None if text is None else _load(text) for text in texts]
+
+    async def put_silence(self, entry: JSON, expire: int | None = None) -> None:
+        silence_id = str(entry["id"])
+        if expire is not None and expire <= 0:
+            # As Redis EXPIRE with a non-positive time: the key is gone at once.
+            self._silences.pop(silence_id, None)
+            return
+        deadline = None if expire is None else self._clock() + expire
+        self._silences[silence_id] = (_dump(entry), deadline)
+
+    async def delete_silence(self, silence_id: str) -> None:
+        self._silences.pop(silence_id, None)
+
+    async def list_silences(self) -> list[JSON]:
+        now = self._clock()
+        texts = [self._live_silence(silence_id, now) for silence_id in sorted(self._silences)]
+        return [_load(text) for text in texts if text is not None]
