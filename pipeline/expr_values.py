@@ -1,0 +1,435 @@
+"""Ruby-flavoured values for `pipeline/expr.py` and attribute filters.
+
+Sensu's configs were written against Ruby semantics, so the operators and methods here
+behave as Ruby's do where users could notice: only `nil` and `false` are false, `1 == true`
+is false, integer division floors, `to_s` of `nil` is "" and of `true` is "true", `"12ab".to_i`
+is 12. Anything Ruby would raise on (comparing a string with a number, a method a type lacks,
+division by zero) raises `ExpressionRuntimeError`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import operator
+import re
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+from pipeline.model import dig
+
+
+class ExpressionRuntimeError(Exception):
+    """An expression failed while evaluating (a type mismatch, division by zero, ...)."""
+
+
+def truthy(v: Any) -> bool:
+    return v is not None and v is not False
+
+
+def _num(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool)
+
+
+def type_name(v: Any) -> str:
+    if v is None:
+        return "nil"
+    if isinstance(v, bool):
+        return "boolean"
+    if _num(v):
+        return "number"
+    if isinstance(v, str):
+        return "string"
+    if isinstance(v, list):
+        return "array"
+    if isinstance(v, dict):
+        return "object"
+    if isinstance(v, re.Pattern):
+        return "regex"
+    return type(v).__name__
+
+
+def ruby_eq(a: Any, b: Any) -> bool:
+    """Ruby's `==` on JSON values: like Python's, except that booleans never equal numbers."""
+    if isinstance(a, bool) or isinstance(b, bool):
+        return a is b
+    if isinstance(a, list):
+        return isinstance(b, list) and len(a) == len(b) and all(map(ruby_eq, a, b))
+    if isinstance(a, dict):
+        return isinstance(b, dict) and a.keys() == b.keys() and all(ruby_eq(a[k], b[k]) for k in a)
+    if isinstance(b, list | dict):
+        return False
+    if _num(a) or _num(b):
+        return _num(a) and _num(b) and a == b
+    return bool(a == b)
+
+
+def _float_to_s(f: float) -> str:
+    if math.isnan(f):
+        return "NaN"
+    if math.isinf(f):
+        return "Infinity" if f > 0 else "-Infinity"
+    text = repr(f)  # the shortest round-trip form, as Ruby prints
+    mantissa, e, exponent = text.partition("e")
+    if e and "." not in mantissa:
+        return f"{mantissa}.0e{exponent}"
+    return text
+
+
+def inspect(v: Any) -> str:
+    if v is None:
+        return "nil"
+    if isinstance(v, str):
+        return json.dumps(v, ensure_ascii=False)
+    return to_s(v)
+
+
+def to_s(v: Any) -> str:
+    """Ruby's `to_s`: "" for nil, "true"/"false", 1.0e+16 style floats, inspect for containers."""
+    t = type(v)
+    if t is str:
+        return v
+    if v is None:
+        return ""
+    if t is bool:
+        return "true" if v else "false"
+    if t is int:
+        return str(v)
+    if t is float:
+        return _float_to_s(v)
+    if isinstance(v, list):
+        return "[" + ", ".join(inspect(x) for x in v) + "]"
+    if isinstance(v, dict):
+        return "{" + ", ".join(f":{k}=>{inspect(x)}" for k, x in v.items()) + "}"
+    if isinstance(v, re.Pattern):
+        return f"/{v.pattern}/"
+    return str(v)
+
+
+_NUMBER_TEXT = re.compile(r"[+-]?[0-9]+(?:(\.[0-9]+)?([eE][+-]?[0-9]+)?)")
+
+
+def number_or_text(s: str) -> Any:
+    """A token's text as a literal: a number if it reads as one, else the string."""
+    m = _NUMBER_TEXT.fullmatch(s)
+    if m is None:
+        return s
+    return float(s) if m.group(1) or m.group(2) else int(s)
+
+
+class Token(NamedTuple):
+    """A `:::path|default:::` reference into the event."""
+
+    path: tuple[str, ...]
+    default: str | None
+    source: str
+
+    def resolve(self, event: Any) -> Any:
+        found = dig(event, list(self.path))
+        if found is not None:
+            return found
+        if self.default is None:
+            raise ExpressionRuntimeError(f"unmatched token {self.source}")
+        return self.default
+
+    def literal(self, event: Any) -> Any:
+        found = self.resolve(event)
+        return number_or_text(found) if isinstance(found, str) else found
+
+    def text(self, event: Any) -> str:
+        return to_s(self.resolve(event))
+
+
+# -- regexes --------------------------------------------------------------------------------------
+_RUBY_ONLY = re.compile(r"\\\\|\\z|\\Z|\(\?<(?=[A-Za-z_])")
+_RUBY_TO_PY = {"\\\\": "\\\\", "\\z": r"\Z", "\\Z": r"(?=\n?\Z)", "(?<": "(?P<"}
+_regex_cache: dict[tuple[str, int], re.Pattern[str]] = {}
+
+
+def compile_regex(parts: tuple[Any, ...], flags: int, event: Any) -> re.Pattern[str]:
+    """Compile a regex literal, its tokens substituted from `event` ({} at parse time gives "").
+
+    Ruby's `^`/`$` always match at line breaks and `\\z` is Python's `\\Z`, so the source is
+    translated and MULTILINE is always on.
+    """
+    source = "".join(p if isinstance(p, str) else (p.text(event) if event else "") for p in parts)
+    key = (source, flags)
+    pattern = _regex_cache.get(key)
+    if pattern is None:
+        translated = _RUBY_ONLY.sub(lambda m: _RUBY_TO_PY[m.group()], source)
+        try:
+            pattern = re.compile(translated, flags | re.MULTILINE)
+        except (re.error, RecursionError, OverflowError, ValueError) as exc:
+            raise ExpressionRuntimeError(str(exc)) from None
+        if len(_regex_cache) > 256:
+            _regex_cache.clear()
+        _regex_cache[key] = pattern
+    return pattern
+
+
+# -- operators ------------------------------------------------------------------------------------
+def _type_error(op: str, a: Any, b: Any) -> ExpressionRuntimeError:
+    return ExpressionRuntimeError(f"cannot apply {op!r} to {type_name(a)} and {type_name(b)}")
+
+
+def _add(a: Any, b: Any) -> Any:
+    if (_num(a) and _num(b)) or (isinstance(a, str) and isinstance(b, str)) or (
+        isinstance(a, list) and isinstance(b, list)
+    ):
+        return a + b
+    raise _type_error("+", a, b)
+
+
+def _arith(op: str, fn: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
+    def apply(a: Any, b: Any) -> Any:
+        if not (_num(a) and _num(b)):
+            raise _type_error(op, a, b)
+        if op in "/%" and b == 0:
+            raise ExpressionRuntimeError("division by zero")
+        return fn(a, b)
+
+    return apply
+
+
+def _div(a: Any, b: Any) -> Any:
+    return a // b if isinstance(a, int) and isinstance(b, int) else a / b
+
+
+def _order(op: str, fn: Callable[[Any, Any], bool]) -> Callable[[Any, Any], bool]:
+    def compare(a: Any, b: Any) -> bool:
+        if (_num(a) and _num(b)) or (isinstance(a, str) and isinstance(b, str)):
+            return fn(a, b)
+        raise _type_error(op, a, b)
+
+    return compare
+
+
+def _match(a: Any, b: Any) -> int | None:
+    """Ruby's `=~`: the index of the first match, or nil."""
+    if isinstance(a, re.Pattern):
+        a, b = b, a
+    if not isinstance(b, re.Pattern):
+        raise _type_error("=~", a, b)
+    if a is None:
+        return None
+    if not isinstance(a, str):
+        raise _type_error("=~", a, b)
+    m = b.search(a)
+    return m.start() if m else None
+
+
+def _in(a: Any, b: Any) -> bool:
+    if isinstance(b, list):
+        return any(ruby_eq(a, x) for x in b)
+    if isinstance(b, str) and isinstance(a, str):
+        return a in b
+    if isinstance(b, dict):
+        return isinstance(a, str) and a in b
+    raise _type_error("in", a, b)
+
+
+def _index(a: Any, i: Any) -> Any:
+    if isinstance(a, dict):
+        return a.get(i) if isinstance(i, str) else None
+    if isinstance(a, list | str) and isinstance(i, int) and not isinstance(i, bool):
+        return a[i] if -len(a) <= i < len(a) else None
+    raise _type_error("[]", a, i)
+
+
+BINARY: dict[str, Callable[[Any, Any], Any]] = {
+    "==": lambda a, b: ruby_eq(a, b),
+    "!=": lambda a, b: not ruby_eq(a, b),
+    "=~": _match,
+    "!~": lambda a, b: _match(a, b) is None,
+    "in": _in,
+    "not in": lambda a, b: not _in(a, b),
+    "<": _order("<", operator.lt),
+    "<=": _order("<=", operator.le),
+    ">": _order(">", operator.gt),
+    ">=": _order(">=", operator.ge),
+    "+": _add,
+    "-": _arith("-", operator.sub),
+    "*": _arith("*", operator.mul),
+    "/": _arith("/", _div),
+    "%": _arith("%", operator.mod),
+    "[]": _index,
+}
+
+
+def negate(v: Any) -> Any:
+    if not _num(v):
+        raise ExpressionRuntimeError(f"cannot negate {type_name(v)}")
+    return -v
+
+
+def plus(v: Any) -> Any:
+    if not _num(v):
+        raise ExpressionRuntimeError(f"cannot apply unary '+' to {type_name(v)}")
+    return v
+
+
+# -- methods --------------------------------------------------------------------------------------
+def _no_method(name: str, recv: Any) -> ExpressionRuntimeError:
+    return ExpressionRuntimeError(f"undefined method {name!r} for {type_name(recv)}")
+
+
+def _str_method(fn: Callable[..., Any]) -> Callable[..., Any]:
+    def call(name: str, recv: Any, *args: Any) -> Any:
+        if not isinstance(recv, str):
+            raise _no_method(name, recv)
+        return fn(recv, *args)
+
+    return call
+
+
+def _affix(test: str) -> Callable[..., Any]:
+    def call(name: str, recv: Any, *args: Any) -> bool:
+        if not isinstance(recv, str):
+            raise _no_method(name, recv)
+        for arg in args:
+            if isinstance(arg, re.Pattern):
+                if test == "start" and arg.match(recv):
+                    return True
+                if test == "end" and any(m.end() == len(recv) for m in arg.finditer(recv)):
+                    return True
+            elif isinstance(arg, str):
+                if recv.startswith(arg) if test == "start" else recv.endswith(arg):
+                    return True
+            else:
+                raise ExpressionRuntimeError(f"{name}: expected a string, got {type_name(arg)}")
+        return False
+
+    return call
+
+
+def _include(name: str, recv: Any, item: Any) -> bool:
+    if isinstance(recv, str):
+        if not isinstance(item, str):
+            raise ExpressionRuntimeError(f"{name}: expected a string, got {type_name(item)}")
+        return item in recv
+    if isinstance(recv, list | dict):
+        return _in(item, recv)
+    raise _no_method(name, recv)
+
+
+def _size(name: str, recv: Any) -> int:
+    if isinstance(recv, str | list | dict):
+        return len(recv)
+    raise _no_method(name, recv)
+
+
+_INT_PREFIX = re.compile(r"\s*[+-]?[0-9]+(?:_[0-9]+)*")
+_FLOAT_PREFIX = re.compile(r"\s*[+-]?(?:[0-9]+(?:_[0-9]+)*(?:\.[0-9]+)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+
+
+def _to_i(name: str, recv: Any) -> int:
+    if recv is None:
+        return 0
+    if isinstance(recv, str):
+        m = _INT_PREFIX.match(recv)
+        return int(m.group()) if m else 0
+    if _num(recv):
+        if isinstance(recv, float) and not math.isfinite(recv):
+            raise ExpressionRuntimeError(f"{to_s(recv)} has no integer value")
+        return int(recv)
+    raise _no_method(name, recv)
+
+
+def _to_f(name: str, recv: Any) -> float:
+    if recv is None:
+        return 0.0
+    if isinstance(recv, str):
+        m = _FLOAT_PREFIX.match(recv)
+        return float(m.group()) if m else 0.0
+    if _num(recv):
+        return float(recv)
+    raise _no_method(name, recv)
+
+
+def _match_p(name: str, recv: Any, pattern: Any) -> bool:
+    if isinstance(pattern, str):
+        pattern = compile_regex((pattern,), 0, {})
+    if recv is None:
+        return False
+    return _match(recv, pattern) is not None
+
+
+def _empty(name: str, recv: Any) -> bool:
+    if isinstance(recv, str | list | dict):
+        return not recv
+    raise _no_method(name, recv)
+
+
+def _num_method(fn: Callable[[Any], Any]) -> Callable[..., Any]:
+    def call(name: str, recv: Any) -> Any:
+        if not _num(recv):
+            raise _no_method(name, recv)
+        if isinstance(recv, float) and not math.isfinite(recv) and name != "abs":
+            raise ExpressionRuntimeError(f"{to_s(recv)} has no integer value")
+        return fn(recv)
+
+    return call
+
+
+def _round(x: float) -> int:
+    # Ruby rounds halves away from zero, Python to even.
+    return int(math.copysign(math.floor(abs(x) + 0.5), x))
+
+
+def _ends(which: int) -> Callable[..., Any]:
+    def call(name: str, recv: Any) -> Any:
+        if not isinstance(recv, list):
+            raise _no_method(name, recv)
+        return recv[which] if recv else None
+
+    return call
+
+
+def _split(name: str, recv: Any, sep: Any = None) -> list[str]:
+    if not isinstance(recv, str):
+        raise _no_method(name, recv)
+    if sep is None or sep == " ":
+        return recv.split()
+    if isinstance(sep, re.Pattern):
+        return sep.split(recv)
+    if isinstance(sep, str):
+        return recv.split(sep) if sep else list(recv)
+    raise ExpressionRuntimeError(f"split: expected a string or regex, got {type_name(sep)}")
+
+
+def _between(name: str, recv: Any, low: Any, high: Any) -> bool:
+    return bool(BINARY[">="](recv, low) and BINARY["<="](recv, high))
+
+
+def _has_key(name: str, recv: Any, key: Any) -> bool:
+    if not isinstance(recv, dict):
+        raise _no_method(name, recv)
+    return isinstance(key, str) and key in recv
+
+
+_start, _end = _affix("start"), _affix("end")
+_lower, _upper = _str_method(str.lower), _str_method(str.upper)
+
+#: name -> (fewest arguments, most arguments, implementation(name, receiver, *arguments)).
+METHODS: dict[str, tuple[int, int, Callable[..., Any]]] = {
+    "start_with?": (1, 8, _start), "startswith": (1, 8, _start),
+    "end_with?": (1, 8, _end), "endswith": (1, 8, _end),
+    "include?": (1, 1, _include),
+    "downcase": (0, 0, _lower), "lower": (0, 0, _lower),
+    "upcase": (0, 0, _upper), "upper": (0, 0, _upper),
+    "strip": (0, 0, _str_method(str.strip)),
+    "length": (0, 0, _size), "size": (0, 0, _size),
+    "to_i": (0, 0, _to_i), "to_f": (0, 0, _to_f), "to_s": (0, 0, lambda name, recv: to_s(recv)),
+    "match?": (1, 1, _match_p),
+    "empty?": (0, 0, _empty),
+    "nil?": (0, 0, lambda name, recv: recv is None),
+    "zero?": (0, 0, _num_method(lambda x: x == 0)),
+    "abs": (0, 0, _num_method(abs)),
+    "round": (0, 0, _num_method(_round)),
+    "floor": (0, 0, _num_method(math.floor)),
+    "ceil": (0, 0, _num_method(math.ceil)),
+    "first": (0, 0, _ends(0)), "last": (0, 0, _ends(-1)),
+    "split": (0, 1, _split),
+    "between?": (2, 2, _between),
+    "key?": (1, 1, _has_key), "has_key?": (1, 1, _has_key),
+}
