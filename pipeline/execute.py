@@ -18,6 +18,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from pipeline.extension import DefinitionError
+
 #: Sensu's text for a command that ran past its timeout.
 TIMED_OUT = "Execution timed out"
 #: Status of a timed-out command (CRITICAL, as Sensu).
@@ -251,3 +253,23 @@ async def _run(
         truncated=bool(out.dropped),
         raw=out.data,
     )
+
+
+def parse_timeout(definition: dict[str, Any], default: float | None = None, key: str = "timeout") -> float | None:
+    """A definition's timeout in seconds: a positive number, else DefinitionError naming the key."""
+    value = definition.get(key, default)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+        raise DefinitionError(key, "must be a positive number of seconds", value)
+    return float(value)
+
+
+def parse_command(definition: dict[str, Any], key: str = "command") -> str:
+    """A definition's required shell command: a non-empty string."""
+    value = definition.get(key)
+    if value is None:
+        raise DefinitionError(key, "is required")
+    if not isinstance(value, str) or not value.strip():
+        raise DefinitionError(key, "must be a non-empty string (a shell command)", value)
+    return value

@@ -1,0 +1,26 @@
+"""The `json` mutator, Sensu 1.x's default: the event as compact JSON."""
+
+from __future__ import annotations
+
+import json
+from typing import ClassVar
+
+from pipeline.extension import Mutator
+from pipeline.model import Event
+
+
+def encode_event(event: Event) -> bytes:
+    """The event JSON a handler or command mutator receives (UTF-8, no padding)."""
+    # default=str: a value that slipped in from Python code (a set, a datetime) must not
+    # cost the event; everything from JSON encodes as it came.
+    return json.dumps(event, separators=(",", ":"), ensure_ascii=False, default=str).encode("utf-8")
+
+
+class JsonMutator(Mutator):
+    """Serializes the whole event as JSON: what a handler gets when it names no mutator."""
+
+    type_name: ClassVar[str] = "json"
+    allowed_keys: ClassVar[frozenset[str] | None] = frozenset()
+
+    async def mutate(self, event: Event) -> bytes | None:
+        return encode_event(event)
