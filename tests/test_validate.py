@@ -1,0 +1,323 @@
+"""Start-up validation: every rule reports file, JSON path and value, and all errors come out at once."""
+
+from __future__ import annotations
+
+import copy
+import json
+import sys
+import types
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pipeline.config import load_config
+from pipeline.errors import ConfigError
+from pipeline.registry import Registry
+from pipeline.validate import validate
+
+REGISTRY = Registry(use_entry_points=False)
+CHECK = {"command": "check-cpu.rb -w 80", "interval": 60, "subscribers": ["base"], "handlers": ["mail"]}
+MAIL = {"type": "pipe", "command": "mail -s alert ops@example.com"}
+MISSING = object()
+
+
+def base(**sections: Any) -> dict[str, Any]:
+    settings: dict[str, Any] = {"checks": {"cpu": dict(CHECK)}, "handlers": {"mail": dict(MAIL)}}
+    settings.update(sections)
+    return settings
+
+
+def check(**attrs: Any) -> dict[str, Any]:
+    definition = dict(CHECK)
+    for key, value in attrs.items():
+        if value is MISSING:
+            definition.pop(key, None)
+        else:
+            definition[key] = value
+    return base(checks={"cpu": definition})
+
+
+def handler(definition: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    return base(handlers={"mail": dict(MAIL), "h": definition, **extra})
+
+
+def errors_in(tmp_path: Path, settings: dict[str, Any]) -> tuple[list[ConfigError], list[str], str]:
+    file = tmp_path / "conf.d" / "settings.json"
+    file.parent.mkdir(parents=True, exist_ok=True)
+    file.write_text(json.dumps(settings))
+    loaded = load_config([], [str(file.parent)], env={})
+    errors, warnings = validate(loaded.settings, REGISTRY)
+    for error in errors:
+        error.file = loaded.file_for(error.path)
+    return errors, warnings, str(file)
+
+
+# (what is wrong, settings, JSON path of the error, offending value or MISSING when the key is absent)
+CASES: list[tuple[str, dict[str, Any], str, Any]] = [
+    ("checks is not an object", {"checks": ["cpu"]}, "checks", ["cpu"]),
+    ("rabbitmq is a string", {"rabbitmq": "amqp://mq"}, "rabbitmq", "amqp://mq"),
+    ("a broker port is out of range", {"rabbitmq": [{"host": "a"}, {"port": 0}]}, "rabbitmq[1].port", 0),
+    ("redis port is a string", {"redis": {"port": "6379"}}, "redis.port", "6379"),
+    ("api port is too large", {"api": {"port": 70000}}, "api.port", 70000),
+    ("spawn limit is zero", {"sensu": {"spawn": {"limit": 0}}}, "sensu.spawn.limit", 0),
+    ("transport name is a number", {"transport": {"name": 5}}, "transport.name", 5),
+    ("a check name has a space", base(checks={"cpu load": CHECK}), 'checks["cpu load"]', "cpu load"),
+    ("a check is not an object", base(checks={"cpu": "check-cpu"}), "checks.cpu", "check-cpu"),
+    ("command is not a string", check(command=["check-cpu"]), "checks.cpu.command", ["check-cpu"]),
+    ("command and extension both", check(extension="cpu"), "checks.cpu.extension", "cpu"),
+    ("no command and no extension", check(command=MISSING), "checks.cpu.command", MISSING),
+    ("interval is zero", check(interval=0), "checks.cpu.interval", 0),
+    ("interval is a string", check(interval="60"), "checks.cpu.interval", "60"),
+    ("interval is a float", check(interval=1.5), "checks.cpu.interval", 1.5),
+    ("interval is a boolean", check(interval=True), "checks.cpu.interval", True),
+    ("interval is missing", check(interval=MISSING), "checks.cpu.interval", MISSING),
+    ("timeout is negative", check(timeout=-1), "checks.cpu.timeout", -1),
+    ("ttl is zero", check(ttl=0), "checks.cpu.ttl", 0),
+    ("ttl_status is a string", check(ttl_status="1"), "checks.cpu.ttl_status", "1"),
+    ("occurrences is zero", check(occurrences=0), "checks.cpu.occurrences", 0),
+    ("refresh is negative", check(refresh=-5), "checks.cpu.refresh", -5),
+    ("a flap threshold is a string", check(low_flap_threshold="10", high_flap_threshold=20),
+     "checks.cpu.low_flap_threshold", "10"),
+    ("only one flap threshold", check(low_flap_threshold=10), "checks.cpu.high_flap_threshold", MISSING),
+    ("standalone is a string", check(standalone="yes"), "checks.cpu.standalone", "yes"),
+    ("publish is a number", check(publish=0), "checks.cpu.publish", 0),
+    ("handle is a string", check(handle="false"), "checks.cpu.handle", "false"),
+    ("auto_resolve is a number", check(auto_resolve=1), "checks.cpu.auto_resolve", 1),
+    ("force_resolve is null", check(force_resolve=None), "checks.cpu.force_resolve", None),
+    ("stdin is a string", check(stdin="true"), "checks.cpu.stdin", "true"),
+    ("truncate_output is a string", check(truncate_output="yes"), "checks.cpu.truncate_output", "yes"),
+    ("truncate_output_length is zero", check(truncate_output_length=0), "checks.cpu.truncate_output_length", 0),
+    ("subscribers is a string", check(subscribers="base"), "checks.cpu.subscribers", "base"),
+    ("a subscriber is a number", check(subscribers=["base", 7]), "checks.cpu.subscribers[1]", 7),
+    ("subscribers is missing", check(subscribers=MISSING), "checks.cpu.subscribers", MISSING),
+    ("type is unknown", check(type="metrics"), "checks.cpu.type", "metrics"),
+    ("handler is a list", check(handler=["mail"]), "checks.cpu.handler", ["mail"]),
+    ("handlers is a string", check(handlers="mail"), "checks.cpu.handlers", "mail"),
+    ("cron is a number", check(cron=5), "checks.cpu.cron", 5),
+    ("aggregate is a number", check(aggregate=5), "checks.cpu.aggregate", 5),
+    ("an aggregate name has a space", check(aggregates=["web tier"]), "checks.cpu.aggregates[0]", "web tier"),
+    ("dependencies is a string", check(dependencies="db"), "checks.cpu.dependencies", "db"),
+    ("source has a space", check(source="my router"), "checks.cpu.source", "my router"),
+    ("subdue names no real day", check(subdue={"days": {"funday": []}}), "checks.cpu.subdue.days.funday", "funday"),
+    ("subdue begin is not a time", check(subdue={"days": {"all": [{"begin": "noon", "end": "5:00 PM"}]}}),
+     "checks.cpu.subdue.days.all[0].begin", "noon"),
+    ("subdue has no days", check(subdue={"at": "handler"}), "checks.cpu.subdue.days", MISSING),
+    ("a hook has no command", check(hooks={"critical": {"timeout": 10}}), "checks.cpu.hooks.critical.command",
+     MISSING),
+    ("a check names an unknown handler", check(handlers=["mail", "pagerduty"]), "checks.cpu.handlers[1]",
+     "pagerduty"),
+    ("a check handler is unknown", check(handlers=MISSING, handler="slack"), "checks.cpu.handler", "slack"),
+    ("a handler is not an object", base(handlers={"mail": "mail -s"}), "handlers.mail", "mail -s"),
+    ("a handler has no type", handler({"command": "x"}), "handlers.h.type", MISSING),
+    ("a handler type is unknown", handler({"type": "email"}), "handlers.h.type", "email"),
+    ("a pipe handler has no command", handler({"type": "pipe"}), "handlers.h.command", MISSING),
+    ("a tcp handler has no socket", handler({"type": "tcp"}), "handlers.h.socket", None),
+    ("a tcp port is a string", handler({"type": "tcp", "socket": {"host": "g", "port": "2003"}}),
+     "handlers.h.socket.port", "2003"),
+    ("a udp handler has no host", handler({"type": "udp", "socket": {"port": 2003}}), "handlers.h.socket.host",
+     MISSING),
+    ("a transport pipe type is wrong", handler({"type": "transport", "pipe": {"type": "queue", "name": "x"}}),
+     "handlers.h.pipe.type", "queue"),
+    ("a set has no handlers", handler({"type": "set"}), "handlers.h.handlers", MISSING),
+    ("a set names an unknown handler", handler({"type": "set", "handlers": ["mail", "sms"]}),
+     "handlers.h.handlers[1]", "sms"),
+    ("a mutator is unknown", handler({"type": "pipe", "command": "x", "mutator": "yaml"}), "handlers.h.mutator",
+     "yaml"),
+    ("a filter is unknown", handler({"type": "pipe", "command": "x", "filter": "office_hours"}),
+     "handlers.h.filter", "office_hours"),
+    ("one of the filters is unknown", handler({"type": "pipe", "command": "x", "filters": ["occurrences", "nope"]}),
+     "handlers.h.filters[1]", "nope"),
+    ("a severity is misspelt", handler({"type": "pipe", "command": "x", "severities": ["critical", "warn"]}),
+     "handlers.h.severities[1]", "warn"),
+    ("handle_flapping is a string", handler({"type": "pipe", "command": "x", "handle_flapping": "yes"}),
+     "handlers.h.handle_flapping", "yes"),
+    ("handle_silenced is a number", handler({"type": "pipe", "command": "x", "handle_silenced": 1}),
+     "handlers.h.handle_silenced", 1),
+    ("a handler timeout is zero", handler({"type": "pipe", "command": "x", "timeout": 0}), "handlers.h.timeout", 0),
+    ("a set contains itself", handler({"type": "set", "handlers": ["mail", "h"]}), "handlers.h.handlers[1]", "h"),
+    ("a filter has no attributes", base(filters={"f": {"negate": False}}), "filters.f.attributes", MISSING),
+    ("filter attributes is a list", base(filters={"f": {"attributes": []}}), "filters.f.attributes", []),
+    ("negate is a string", base(filters={"f": {"attributes": {}, "negate": "true"}}), "filters.f.negate", "true"),
+    ("a when window day is wrong", base(filters={"f": {"attributes": {}, "when": {"days": {"weekday": []}}}}),
+     "filters.f.when.days.weekday", "weekday"),
+    ("a mutator has no command", base(mutators={"m": {"timeout": 5}}), "mutators.m.command", MISSING),
+    ("a mutator command is a list", base(mutators={"m": {"command": ["jq"]}}), "mutators.m.command", ["jq"]),
+    ("a mutator timeout is a string", base(mutators={"m": {"command": "jq", "timeout": "5"}}),
+     "mutators.m.timeout", "5"),
+    ("a client name has a space", base(client={"name": "web 1"}), "client.name", "web 1"),
+    ("a client address is a number", base(client={"address": 10}), "client.address", 10),
+    ("client subscriptions is a string", base(client={"subscriptions": "all"}), "client.subscriptions", "all"),
+    ("client keepalives is a string", base(client={"keepalives": "no"}), "client.keepalives", "no"),
+    ("a keepalive threshold is a string", base(client={"keepalive": {"thresholds": {"warning": "120"}}}),
+     "client.keepalive.thresholds.warning", "120"),
+    ("a keepalive handler is unknown", base(client={"keepalive": {"handler": "pager"}}),
+     "client.keepalive.handler", "pager"),
+    ("safe_mode is a string", base(client={"safe_mode": "on"}), "client.safe_mode", "on"),
+    ("the client socket port is a string", base(client={"socket": {"port": "3030"}}), "client.socket.port", "3030"),
+    ("the client socket bind is a number", base(client={"socket": {"bind": 127}}), "client.socket.bind", 127),
+    ("redact is a string", base(client={"redact": "password"}), "client.redact", "password"),
+]
+
+
+@pytest.mark.parametrize(("settings", "path", "value"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_each_rule_names_the_file_the_path_and_the_value(
+    tmp_path: Path, settings: dict[str, Any], path: str, value: Any
+) -> None:
+    errors, _, file = errors_in(tmp_path, settings)
+    matching = [e for e in errors if e.path == path]
+    assert matching, f"no error at {path}; got:\n" + "\n".join(map(str, errors))
+    line = str(matching[0])
+    assert line.startswith(f"{file}: {path}: ")
+    if value is not MISSING:
+        assert f"(got {json.dumps(value)})" in line
+
+
+def test_a_realistic_sensu_config_has_no_errors(tmp_path: Path) -> None:
+    settings = {
+        "client": {"name": "web-01.example.com", "address": "10.0.0.5", "subscriptions": ["web", "base"],
+                   "environment": "production", "socket": {"bind": "127.0.0.1", "port": 3030},
+                   "keepalive": {"thresholds": {"warning": 60, "critical": 120}, "handlers": ["mail"]},
+                   "redact": ["token"], "safe_mode": False},
+        "checks": {
+            "cpu": {**CHECK, "occurrences": 3, "refresh": 3600, "low_flap_threshold": 10, "high_flap_threshold": 30,
+                    "playbook": "https://wiki/cpu", "team": {"name": "web"},
+                    "subdue": {"days": {"all": [{"begin": "5:00 PM", "end": "8:00 AM"}],
+                                        "monday": [{"begin": "17:00", "end": "18:00:00 UTC"}]}}},
+            "metrics.cpu-user": {"type": "metric", "command": "metrics-cpu.rb", "interval": 10, "standalone": True,
+                                 "handler": "graphite"},
+            "nightly": {"command": "backup-check", "cron": "0 2 * * *", "subscribers": ["db"], "handler": "mail",
+                        "aggregate": "backups", "ttl": 90000, "source": ":::name:::-backup"},
+            "on_demand": {"command": "true", "publish": False, "subscribers": ["web"], "handlers": ["everyone"]},
+            "ext": {"extension": "my_check", "interval": 30, "standalone": True, "handlers": ["mail"]},
+        },
+        "handlers": {
+            "mail": MAIL,
+            "graphite": {"type": "tcp", "socket": {"host": "graphite", "port": 2003}, "mutator": "only_check_output"},
+            "everyone": {"type": "set", "handlers": ["mail", "graphite", "relay"]},
+            "relay": {"type": "transport", "pipe": {"type": "direct", "name": "events"},
+                      "filters": ["occurrences", "production"], "severities": ["critical", "ok"]},
+        },
+        "filters": {"production": {"attributes": {"client": {"environment": "production"}},
+                                   "when": {"days": {"all": [{"begin": "9:00 AM", "end": "5:00 PM"}]}}}},
+        "mutators": {"tag": {"command": "tag-event.py", "timeout": 5}},
+        "rabbitmq": [{"host": "mq1", "port": 5671}, {"host": "mq2"}],
+        "redis": {"host": "redis", "port": 6379},
+        "api": {"port": 4567, "user": "admin", "password": "secret"},
+        "sensu": {"spawn": {"limit": 24}},
+        "transport": {"name": "rabbitmq"},
+        "store": {}, "metrics": {}, "extensions": {},
+        "slack": {"webhook_url": "https://hooks.slack.com/x"},
+    }
+    before = copy.deepcopy(settings)
+    errors, warnings, _ = errors_in(tmp_path, settings)
+    assert errors == []
+    assert warnings == []
+    assert settings == before, "validation never changes the settings"
+
+
+def test_every_mistake_in_one_check_is_reported_not_just_the_first(tmp_path: Path) -> None:
+    errors, _, _ = errors_in(tmp_path, check(interval="5", timeout=0, type="x", handlers=["nope"], stdin=1))
+    assert sorted(e.path for e in errors) == [
+        "checks.cpu.handlers[0]", "checks.cpu.interval", "checks.cpu.stdin", "checks.cpu.timeout", "checks.cpu.type"
+    ]
+
+
+def test_a_loop_through_several_sets_is_named_once(tmp_path: Path) -> None:
+    settings = base(handlers={
+        "mail": MAIL,
+        "a": {"type": "set", "handlers": ["mail", "b"]},
+        "b": {"type": "set", "handlers": ["c"]},
+        "c": {"type": "set", "handlers": ["a", "mail"]},
+        "ok": {"type": "set", "handlers": ["a"]},
+    })
+    errors, _, _ = errors_in(tmp_path, settings)
+    assert [(e.path, e.message) for e in errors] == [("handlers.a.handlers[1]", "handler set loops: a -> b -> c -> a")]
+
+
+def test_nested_sets_without_a_loop_are_fine(tmp_path: Path) -> None:
+    settings = base(handlers={"mail": MAIL, "a": {"type": "set", "handlers": ["b", "mail"]},
+                              "b": {"type": "set", "handlers": ["mail"]}})
+    assert errors_in(tmp_path, settings)[0] == []
+
+
+def test_a_check_without_handlers_and_no_default_handler_gets_a_warning_not_an_error(tmp_path: Path) -> None:
+    errors, warnings, _ = errors_in(tmp_path, check(handlers=MISSING))
+    assert errors == []
+    assert len(warnings) == 1 and "cpu" in warnings[0] and '"default"' in warnings[0]
+    defined = check(handlers=MISSING)
+    defined["handlers"]["default"] = {"type": "set", "handlers": ["mail"]}
+    assert errors_in(tmp_path, defined)[:2] == ([], [])
+
+
+def test_the_sensu_built_ins_are_known_by_name(tmp_path: Path) -> None:
+    settings = handler({"type": "set", "handlers": ["mail", "t"]},
+                       t={"type": "tcp", "socket": {"host": "h", "port": 1}, "mutator": "only_check_output",
+                          "filters": ["occurrences", "check_dependencies", "is_incident", "has_metrics",
+                                      "not_silenced"]},
+                       j={"type": "udp", "socket": {"host": "h", "port": 1}, "mutator": "json"})
+    assert errors_in(tmp_path, settings)[:2] == ([], [])
+
+
+def test_ruby_hash_is_accepted_with_a_warning(tmp_path: Path) -> None:
+    errors, warnings, _ = errors_in(tmp_path, handler({"type": "pipe", "command": "x", "mutator": "ruby_hash"}))
+    assert errors == []
+    assert warnings == ["handlers.h.mutator: ruby_hash is treated as json (ogi has no Ruby hashes)"]
+
+
+def test_a_filter_or_mutator_defined_in_settings_is_known(tmp_path: Path) -> None:
+    settings = handler({"type": "pipe", "command": "x", "mutator": "tag", "filters": ["prod"]},
+                       )
+    settings["mutators"] = {"tag": {"command": "tag.py"}}
+    settings["filters"] = {"prod": {"attributes": {"client": {"environment": "production"}}, "negate": True}}
+    assert errors_in(tmp_path, settings)[:2] == ([], [])
+
+
+def test_unknown_top_level_objects_are_handler_settings_and_pass(tmp_path: Path) -> None:
+    settings = base(mailer={"mail_to": "ops@example.com"}, graphite={"host": "g"}, pagerduty={"api_key": "k"})
+    assert errors_in(tmp_path, settings)[:2] == ([], [])
+
+
+@pytest.fixture
+def stand_in_expressions(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """A stand-in pipeline.expr with the agreed interface, recording what it was asked to compile."""
+    seen: list[str] = []
+    module = types.ModuleType("pipeline.expr")
+
+    class ExpressionError(ValueError):
+        pass
+
+    def compile_expression(src: str) -> object:
+        seen.append(src)
+        if src.endswith(">"):
+            raise ExpressionError("expected a value after '>' at column 7")
+        return object()
+
+    module.ExpressionError = ExpressionError  # type: ignore[attr-defined]
+    module.compile_expression = compile_expression  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "pipeline.expr", module)
+    return seen
+
+
+def test_eval_values_in_filters_are_compiled_and_bad_ones_reported_at_their_path(
+    tmp_path: Path, stand_in_expressions: list[str]
+) -> None:
+    settings = base(filters={"f": {"attributes": {
+        "occurrences": "eval: value > 2",
+        "check": {"status": "eval: value >", "output": "eval is not a prefix here", "tags": ["eval:value > 1"]},
+    }}})
+    errors, _, file = errors_in(tmp_path, settings)
+    assert [str(e) for e in errors] == [
+        f"{file}: filters.f.attributes.check.status: invalid expression: expected a value after '>' at column 7 "
+        '(got "eval: value >")'
+    ]
+    assert stand_in_expressions == ["value > 2", "value >", "value > 1"]
+
+
+def test_the_real_expression_compiler_rejects_a_malformed_expression(tmp_path: Path) -> None:
+    expr = pytest.importorskip("pipeline.expr", reason="pipeline.expr is written separately")
+    if not hasattr(expr, "compile_expression"):
+        pytest.skip("pipeline.expr has no compile_expression yet")
+    settings = base(filters={"f": {"attributes": {"check": {"status": "eval: value >"}}}})
+    errors, _, _ = errors_in(tmp_path, settings)
+    assert [e.path for e in errors] == ["filters.f.attributes.check.status"]
