@@ -53,7 +53,7 @@ def total_state_change(history: list[str]) -> int:
     """
     if len(history) < HISTORY_LENGTH:
         return 0
-    window = [str(s) for s in history[-HISTORY_LENGTH:]]
+    window = history[-HISTORY_LENGTH:]
     changes = 0.0
     weight = 0.8
     previous = window[0]

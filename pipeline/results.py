@@ -1,0 +1,293 @@
+"""From one check result on the `results` pipe to a stored event handed to the engine.
+
+`ResultProcessor` follows Sensu 1.x's server (reference §3): intake limits, the client (created
+when unknown, a proxy client for `source`), the merge with the server's check definition,
+aggregates, the stored result and history, the event, silencing, and the registry decision.
+Bad input is dropped with one log line and counted; it never raises.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from prometheus_client import CollectorRegistry, Counter
+
+from pipeline import SENSU_COMPAT_VERSION
+from pipeline.events import (
+    Decision,
+    build_event,
+    decide,
+    is_silenced_now,
+    silence_ids,
+    truncate_for_store,
+    truthy,
+)
+from pipeline.model import (
+    JSON,
+    MAX_MESSAGE_SIZE,
+    Action,
+    Check,
+    Client,
+    Clock,
+    Event,
+    system_clock,
+    valid_name,
+)
+from pipeline.store.base import Store
+
+log = logging.getLogger("ogi")
+
+#: Every reason a result can be rejected for, the label values of `ogi_results_rejected_total`.
+REJECT_REASONS = (
+    "too_large",
+    "not_json",
+    "not_object",
+    "no_client",
+    "bad_client_name",
+    "no_check",
+    "bad_check_name",
+    "no_output",
+    "bad_status",
+    "bad_source",
+    "bad_signature",
+)
+
+
+class EngineLike(Protocol):
+    """What the result processor needs from the engine."""
+
+    async def process(self, event: Event) -> None: ...
+
+
+class Rejected(Exception):
+    """A result that cannot be processed: `reason` is the counter label, `detail` the log text."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
+        self.detail = detail
+
+
+def _shown(value: Any) -> str:
+    try:
+        text = json.dumps(value)
+    except (TypeError, ValueError):
+        text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def validate_result(result: Any) -> None:
+    """Raise `Rejected` naming the first thing wrong with a parsed result.
+
+    A result needs a `client` name, a `check` object whose `name` follows Sensu's name rule,
+    a string `output` and an integer `status` (any integer, as Sensu; a bool is not one).
+    """
+    if not isinstance(result, dict):
+        raise Rejected("not_object", f"a result must be a JSON object, got {type(result).__name__}")
+    client = result.get("client")
+    if not isinstance(client, str) or not client:
+        raise Rejected("no_client", f"'client' must be a client name, got {_shown(client)}")
+    if not valid_name(client):
+        raise Rejected("bad_client_name", f"client name {_shown(client)} is not [\\w.-]+")
+    check = result.get("check")
+    if not isinstance(check, dict):
+        raise Rejected("no_check", f"'check' must be an object, got {_shown(check)}")
+    name = check.get("name")
+    if not valid_name(name):
+        raise Rejected("bad_check_name", f"check.name {_shown(name)} is not [\\w.-]+")
+    output = check.get("output")
+    if not isinstance(output, str):
+        raise Rejected("no_output", f"check.output must be a string, got {_shown(output)}")
+    status = check.get("status")
+    if not isinstance(status, int) or isinstance(status, bool):
+        raise Rejected("bad_status", f"check.status must be an integer, got {_shown(status)}")
+    source = check.get("source")
+    if source is not None and not valid_name(source):
+        raise Rejected("bad_source", f"check.source {_shown(source)} is not [\\w.-]+")
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+# One decoder for every message; json.loads with options would build a new one each time.
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
+
+
+def new_client(name: str, now: float, proxy: bool) -> Client:
+    """The client Sensu creates for a result from a name it has never seen (reference §3.2)."""
+    client: Client = {
+        "name": name,
+        "address": "unknown",
+        "subscriptions": [f"client:{name}"],
+        "keepalives": False,
+        "version": SENSU_COMPAT_VERSION,
+        "timestamp": int(now),
+    }
+    if proxy:
+        client["type"] = "proxy"
+    return client
+
+
+def aggregate_names(check: Check) -> list[str]:
+    """Aggregates the result joins: `aggregates`, else the `aggregate` string, else the check name."""
+    listed = check.get("aggregates")
+    single = check.get("aggregate")
+    if not (truthy(listed) or truthy(single)):
+        return []
+    if truthy(listed):
+        names = listed if isinstance(listed, list) else [listed]
+    else:
+        names = [single if isinstance(single, str) else check["name"]]
+    return list(dict.fromkeys(n for n in names if isinstance(n, str) and n))
+
+
+class ResultProcessor:
+    """Turns check results into events, stores them and hands them to the engine."""
+
+    def __init__(
+        self,
+        settings: JSON,
+        store: Store,
+        engine: EngineLike,
+        clock: Clock = system_clock,
+        metrics: CollectorRegistry | None = None,
+        max_message_size: int = MAX_MESSAGE_SIZE,
+        on_event: Callable[[Event], None] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.engine = engine
+        self.clock = clock
+        self.max_message_size = max_message_size
+        self.on_event = on_event
+        registry = metrics if metrics is not None else CollectorRegistry()
+        self.rejected = Counter(
+            "ogi_results_rejected", "Check results dropped, by reason", ["reason"], registry=registry
+        )
+        for reason in REJECT_REASONS:
+            self.rejected.labels(reason)
+        self.accepted = Counter("ogi_results", "Check results accepted for processing", registry=registry)
+
+    def _definitions(self) -> dict[str, Any]:
+        checks = self.settings.get("checks")
+        return checks if isinstance(checks, dict) else {}
+
+    def _reject(self, reason: str, detail: str, result: Any = None) -> None:
+        fields: dict[str, Any] = {"reason": reason}
+        if isinstance(result, dict):
+            if isinstance(result.get("client"), str):
+                fields["client"] = result["client"]
+            check = result.get("check")
+            if isinstance(check, dict) and isinstance(check.get("name"), str):
+                fields["check"] = check["name"]
+        log.warning("result dropped: %s", detail, extra={"fields": fields})
+        self.rejected.labels(reason).inc()
+
+    async def process_message(self, body: bytes) -> Event | None:
+        """Parse and process one message from the `results` pipe; bad input gives None."""
+        if len(body) > self.max_message_size:
+            self._reject("too_large", f"message of {len(body)} bytes exceeds max_message_size {self.max_message_size}")
+            return None
+        try:
+            result = _DECODER.decode(body.decode("utf-8-sig"))
+        except (ValueError, RecursionError) as error:
+            self._reject("not_json", f"message is not JSON: {str(error)[:80]}")
+            return None
+        return await self.process_result(result)
+
+    async def process_result(self, result: Any) -> Event | None:
+        """Process one parsed result (reference §3 steps 2-10).
+
+        Returns the event when it goes to the handlers, None when it is dropped or needs
+        nothing (a standard OK without an open event, or an OK under `auto_resolve: false`).
+        """
+        try:
+            validate_result(result)
+        except Rejected as rejected:
+            self._reject(rejected.reason, rejected.detail, result)
+            return None
+        sent = result["check"]
+        sender = result["client"]
+        source = sent.get("source")
+        client_name = source if source is not None else sender
+        client = await self.store.get_client(client_name)
+        if client is None:
+            client = new_client(client_name, self.clock(), proxy=source is not None)
+            await self.store.put_client(client)
+        elif truthy(client.get("signature")) and client.get("signature") != result.get("signature"):
+            self._reject("bad_signature", f"signature does not match the one of client {client_name}", result)
+            return None
+        self.accepted.inc()
+
+        check = self._merge(sent, sender, client)
+        stored_check = truncate_for_store(check)
+        recorded = await self.store.record_result(client_name, check, stored_check, aggregate_names(check))
+        now = self.clock()
+        event = build_event(client, check, recorded.history, recorded.last_ok, recorded.event, now, _uuid)
+        await self._silence(event, client, check, now)
+
+        decision = decide(event, recorded.event)
+        if decision is Decision.STORE:
+            await self.store.put_event(event)
+        elif decision is Decision.DELETE:
+            await self.store.delete_event(client_name, check["name"])
+        if not decision.processes:
+            return None
+        if self.on_event is not None:
+            self.on_event(event)
+        await self.engine.process(event)
+        return event
+
+    def _merge(self, sent: Check, sender: str, client: Client) -> Check:
+        # Shallow merge, the result winning, as Sensu's Hash#merge (reference §3.3).
+        definition = self._definitions().get(sent["name"])
+        if isinstance(definition, dict) and not truthy(sent.get("standalone")):
+            # A copy, so that nothing done to an event can change the settings.
+            check = {**_clone(definition), **sent}
+        else:
+            definition = None
+            check = dict(sent)
+        if not truthy(check.get("type")):
+            check["type"] = "standard"
+        if truthy(check.get("source")):
+            check["origin"] = sender
+        if definition is not None and client.get("type") == "proxy" and "command" in definition:
+            # The client substituted tokens for its proxy target; the event shows the definition.
+            check["command"] = definition["command"]
+        return check
+
+    async def _silence(self, event: Event, client: Client, check: Check, now: float) -> None:
+        # An OK that creates nothing (metrics, mostly) is never looked up (reference §3.8).
+        if check["status"] == 0 and event["action"] == Action.CREATE.value:
+            return
+        ids = silence_ids(client, check)
+        entries = await self.store.get_silences(ids)
+        silenced_by: list[str] = []
+        for key, entry in zip(ids, entries, strict=False):
+            if not isinstance(entry, dict):
+                continue
+            found = entry.get("id")
+            entry_id = found if isinstance(found, str) else key
+            if truthy(entry.get("expire_on_resolve")) and event["action"] == Action.RESOLVE.value:
+                await self.store.delete_silence(entry_id)
+            elif is_silenced_now(entry, now) and entry_id not in silenced_by:
+                silenced_by.append(entry_id)
+        event["silenced_by"] = silenced_by
+        event["silenced"] = bool(silenced_by)
+
+
+def _clone(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {key: _clone(inner) for key, inner in value.items()}
+    if isinstance(value, list):
+        return [_clone(inner) for inner in value]
+    return value
+
+
+def _uuid() -> str:
+    return str(uuid.uuid4())
