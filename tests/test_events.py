@@ -340,6 +340,7 @@ def test_alternating_statuses_start_flapping_and_a_run_of_oks_ends_it() -> None:
     end = next(i for i, e in enumerate(oks) if e["action"] != "flapping")
     assert all(tsc > 20 for tsc in tscs[:end]) and tscs[end] <= 20
     assert any(20 < tsc < 40 for tsc in tscs[:end])
+    assert end == 16 and tscs.index(35) == 12  # the 17th OK resolves; the 13th fell below high (docs/events.md)
     assert oks[end]["action"] == "resolve" and run.decisions[21 + end] is Decision.DELETE
     assert run.stored is None
     assert all(e["action"] == "create" for e in oks[end + 1:])
