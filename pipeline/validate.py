@@ -157,8 +157,15 @@ class _Validator:
     # -- references ---------------------------------------------------------------------------
 
     def handler_ref(self, name: str, path: str) -> None:
-        if name not in self.handlers and name not in self.handler_types:
-            self.error(path, f"no handler or handler type has this name (known: {_names(self.handlers, self.handler_types)})", name)
+        # An extension type runs under its own name (Sensu's extension handlers); the core
+        # types only mean something with a definition (a command, a socket, members).
+        usable = self.handler_types - BUILTIN_HANDLER_TYPES
+        if name in self.handlers or name in usable:
+            return
+        if name in BUILTIN_HANDLER_TYPES:
+            self.error(path, f"names a handler type, not a handler: define handlers.{name} first", name)
+        else:
+            self.error(path, f"no handler has this name (known: {_names(self.handlers, usable)})", name)
 
     def handler_refs(self, definition: dict[str, Any], path: str) -> None:
         if isinstance(definition.get("handler"), str):

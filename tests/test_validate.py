@@ -321,3 +321,21 @@ def test_the_real_expression_compiler_rejects_a_malformed_expression(tmp_path: P
     settings = base(filters={"f": {"attributes": {"check": {"status": "eval: value >"}}}})
     errors, _, _ = errors_in(tmp_path, settings)
     assert [e.path for e in errors] == ["filters.f.attributes.check.status"]
+
+
+def test_a_core_handler_type_is_not_a_handler_name_on_its_own(tmp_path: Path) -> None:
+    errors, _, _ = errors_in(tmp_path, check(handlers=["mail", "tcp"]))
+    assert [(e.path, e.message) for e in errors] == [
+        ("checks.cpu.handlers[1]", "names a handler type, not a handler: define handlers.tcp first")
+    ]
+
+
+def test_an_extension_handler_type_can_be_named_without_a_definition(tmp_path: Path) -> None:
+    from pipeline.extension import Handler
+
+    registry = Registry(use_entry_points=False)
+    registry.register("handlers", "debug", Handler)
+    file = tmp_path / "c.json"
+    file.write_text(json.dumps(check(handlers=["mail", "debug"])))
+    errors, _ = validate(load_config([str(file)], [], env={}).settings, registry)
+    assert errors == []

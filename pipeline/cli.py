@@ -1,0 +1,112 @@
+"""The `ogi` command: `ogi check-config`, `ogi run`, and later `server`, `client`, `api`.
+
+Every daemon-like subcommand takes Sensu's options: `-c FILE` and `-d DIR` (repeatable,
+comma lists accepted), `-l FILE`, `-L LEVEL`, plus `--log-format json|text`. Configuration
+errors are printed one per line on stderr and the command exits 1 before doing anything.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import inspect
+import json
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+import pipeline
+from pipeline.config import LoadedConfig, load_settings, redact
+from pipeline.errors import ConfigErrors
+from pipeline.logs import LEVELS, setup_logging
+
+__all__ = ["build_parser", "common_options", "load_or_report", "load_settings", "main"]
+
+
+def common_options() -> argparse.ArgumentParser:
+    """The options every daemon-like subcommand shares; use as `parents=[common_options()]`."""
+    common = argparse.ArgumentParser(add_help=False)
+    group = common.add_argument_group("configuration and logging")
+    group.add_argument("-c", "--config", action="append", default=[], metavar="FILE",
+                       help="JSON config file (repeatable, or a comma list)")
+    group.add_argument("-d", "--config-dir", action="append", default=[], metavar="DIR",
+                       help="directory of *.json files, read recursively (repeatable, or a comma list)")
+    group.add_argument("-l", "--log", metavar="FILE", help="log to FILE instead of stderr")
+    group.add_argument("-L", "--log-level", default="info", choices=sorted(LEVELS), metavar="LEVEL",
+                       help="debug, info, warn, error or fatal (default info)")
+    group.add_argument("--log-format", default="json", choices=("json", "text"),
+                       help="one JSON object per line (default) or plain text")
+    return common
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ogi", description="Monitoring in the design of Sensu 1.x.")
+    parser.add_argument("--version", action="version", version=f"ogi {pipeline.__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    common = common_options()
+
+    check = commands.add_parser("check-config", parents=[common], help="validate the configuration and exit",
+                                description="Print OK, or every configuration error one per line (exit 1).")
+    check.add_argument("--print-config", action="store_true",
+                       help="print the merged configuration (secrets redacted) as JSON")
+    check.set_defaults(handler=check_config)
+
+    run = commands.add_parser("run", parents=[common], help="all of ogi in one process, in memory",
+                              description="Server, local checks and handlers in one process, no broker needed.")
+    run.add_argument("--quiet", action="store_true", help="do not print each event")
+    run.set_defaults(handler=run_command)
+    return parser
+
+
+def load_or_report(args: argparse.Namespace) -> LoadedConfig | None:
+    """Load and validate for a subcommand; on errors print every one to stderr and return None."""
+    try:
+        loaded, warnings = load_settings(args.config, args.config_dir)
+    except ConfigErrors as errors:
+        for error in errors.errors:
+            print(error, file=sys.stderr)
+        n = len(errors.errors)
+        print(f"{n} configuration error{'s' if n != 1 else ''}", file=sys.stderr)
+        return None
+    for warning in warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    return loaded
+
+
+def check_config(args: argparse.Namespace) -> int:
+    loaded = load_or_report(args)
+    if loaded is None:
+        return 1
+    if args.print_config:
+        print(json.dumps(redact(loaded.settings), indent=2))
+    else:
+        print("OK")
+    return 0
+
+
+def run_command(args: argparse.Namespace) -> int:
+    loaded = load_or_report(args)
+    if loaded is None:
+        return 1
+    log = setup_logging(args.log, args.log_level, args.log_format)
+    log.info("configuration loaded", extra={"fields": {"files": loaded.files}})
+    from pipeline import app  # imported late: it pulls in the engine and backends
+
+    result: Any = app.run(args, loaded)
+    if inspect.iscoroutine(result):
+        result = asyncio.run(result)
+    return int(result or 0)
+
+
+def main(argv: Sequence[str] | None = None) -> int | None:
+    """Console entry point (`ogi`)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "handler", None) is None:
+        parser.print_help(sys.stderr)
+        return 2
+    try:
+        code: int = args.handler(args)
+    except KeyboardInterrupt:
+        return 130
+    return code

@@ -1,0 +1,127 @@
+"""Logging as Sensu 1.x writes it: one JSON object per line, or plain text on request.
+
+Everything ogi logs goes through the logger "ogi" (modules use `logging.getLogger("ogi.engine")`
+and so on). Structured data goes in the `fields` extra, never formatted into the message, so
+log readers can filter on it::
+
+    log.info("handler output", extra={"fields": {"handler": "mail", "status": 0}})
+
+gives::
+
+    {"timestamp": "2024-05-01T12:00:00.000000+02:00", "level": "info", "message": "handler output",
+     "handler": "mail", "status": 0}
+
+An exception logged with `log.exception(...)` or `exc_info=` becomes an "error" field
+(`"ValueError: boom"`) plus a "backtrace" field. Field names never replace `timestamp`,
+`level` or `message`. Levels are Sensu's: debug, info, warn, error, fatal.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import logging.handlers
+import sys
+import traceback
+from datetime import datetime
+from typing import Any
+
+LOGGER_NAME = "ogi"
+
+LEVELS: dict[str, int] = {
+    "debug": logging.DEBUG,
+    "info": logging.INFO,
+    "warn": logging.WARNING,
+    "warning": logging.WARNING,
+    "error": logging.ERROR,
+    "fatal": logging.CRITICAL,
+}
+#: The names written into log lines, Sensu's spelling.
+LEVEL_NAMES = {logging.DEBUG: "debug", logging.INFO: "info", logging.WARNING: "warn",
+               logging.ERROR: "error", logging.CRITICAL: "fatal"}
+_CORE = ("timestamp", "level", "message")
+_HANDLER_NAME = "ogi-output"  # marks the handler setup_logging owns, so a second call replaces it
+
+
+def level_name(levelno: int) -> str:
+    return LEVEL_NAMES.get(levelno, logging.getLevelName(levelno).lower())
+
+
+def parse_level(level: str) -> int:
+    try:
+        return LEVELS[level.lower()]
+    except KeyError:
+        raise ValueError(f"unknown log level {level!r} (use one of {', '.join(LEVELS)})") from None
+
+
+def _timestamp(record: logging.LogRecord) -> str:
+    return datetime.fromtimestamp(record.created).astimezone().isoformat(timespec="microseconds")
+
+
+def _fields(record: logging.LogRecord) -> dict[str, Any]:
+    fields = getattr(record, "fields", None)
+    return dict(fields) if isinstance(fields, dict) else {}
+
+
+def _error_fields(record: logging.LogRecord) -> dict[str, Any]:
+    if not record.exc_info or record.exc_info[0] is None:
+        return {}
+    exc_type, exc, tb = record.exc_info
+    return {
+        "error": f"{exc_type.__name__}: {exc}",
+        "backtrace": "".join(traceback.format_exception(exc_type, exc, tb)).rstrip(),
+    }
+
+
+class JsonFormatter(logging.Formatter):
+    """`{"timestamp", "level", "message", <fields>}` on one line."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line: dict[str, Any] = {
+            "timestamp": _timestamp(record),
+            "level": level_name(record.levelno),
+            "message": record.getMessage(),
+        }
+        for key, value in {**_fields(record), **_error_fields(record)}.items():
+            if key not in _CORE:
+                line[key] = value
+        return json.dumps(line, default=str, ensure_ascii=False)
+
+
+class TextFormatter(logging.Formatter):
+    """`TIMESTAMP LEVEL message key=value ...` for people reading a terminal."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        parts = [_timestamp(record), level_name(record.levelno).upper(), record.getMessage()]
+        fields = _fields(record)
+        errors = _error_fields(record)
+        if "error" in errors:
+            fields["error"] = errors["error"]
+        parts.extend(f"{k}={json.dumps(v, default=str, ensure_ascii=False)}" for k, v in fields.items())
+        text = " ".join(parts)
+        if "backtrace" in errors:
+            text += "\n" + errors["backtrace"]
+        return text
+
+
+def setup_logging(file: str | None = None, level: str = "info", fmt: str = "json") -> logging.Logger:
+    """Point the "ogi" logger at stderr or FILE; calling it again replaces the previous setup.
+
+    A file is reopened when logrotate moves it (WatchedFileHandler), so no signal is needed.
+    """
+    if fmt not in ("json", "text"):
+        raise ValueError(f"unknown log format {fmt!r} (use json or text)")
+    logger = logging.getLogger(LOGGER_NAME)
+    logger.setLevel(parse_level(level))
+    for old in [h for h in logger.handlers if h.get_name() == _HANDLER_NAME]:
+        logger.removeHandler(old)
+        old.close()
+    handler: logging.Handler
+    if file:
+        handler = logging.handlers.WatchedFileHandler(file, encoding="utf-8")
+    else:
+        handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
+    handler.set_name(_HANDLER_NAME)
+    logger.addHandler(handler)
+    return logger
