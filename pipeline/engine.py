@@ -1,0 +1,237 @@
+"""The handler chain: each event goes through gates -> filters -> mutator -> handler, per handler.
+
+Routes are compiled at start-up (`pipeline/routes.py`). `Engine.process(event)` runs the routes
+of the event's handlers concurrently and returns when every one has finished, failed or timed
+out, so the server can ack the result only then. A failure of one route is logged and counted
+(`pipeline/stagemetrics.py`) and never reaches the caller or another route.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from time import perf_counter
+from typing import Any
+
+from pipeline.deadlines import Pool, Watchdog
+from pipeline.extension import Context, Mutator
+from pipeline.filters import gate
+from pipeline.model import Event
+from pipeline.registry import Registry, default_registry
+from pipeline.routes import (
+    TIMEOUT_GRACE,
+    Route,
+    RouteTable,
+    concurrency,
+    definition_errors,
+    handler_names,
+)
+from pipeline.stagemetrics import DROPPED, ERROR, GATE, OK, PASSED, TIMEOUT, StageMetrics, StageStat
+
+__all__ = ["Engine", "definition_errors"]
+
+#: Distinct handler-name lists remembered; results choose their own handlers, so bound it.
+_PLAN_CACHE_SIZE = 4096
+
+_Plan = tuple[list[Route], frozenset[Mutator]]
+
+
+class Engine:
+    """Runs events through the compiled routes of their handlers."""
+
+    def __init__(
+        self,
+        settings: dict[str, Any],
+        context: Context,
+        registry: Registry = default_registry,
+        *,
+        timeout_grace: float = TIMEOUT_GRACE,
+    ) -> None:
+        self.metrics = StageMetrics()
+        if context.metrics is not None:
+            context.metrics.register(self.metrics)
+        self._log = context.log
+        self._table = RouteTable(settings, context, registry, self.metrics, timeout_grace)
+        self._table.build_all()
+        self._pool = Pool(concurrency(settings))
+        self._watchdog = Watchdog()
+        self._plans: dict[tuple[str, ...], _Plan] = {}
+        self._gate_passed = self.metrics.stat(GATE, "all")
+        self._gates: dict[str, StageStat] = {}
+        self._closed = False
+
+    def handlers_for(self, names: tuple[str, ...]) -> list[str]:
+        """The leaf handler names an event naming `names` goes to, in order."""
+        return [route.name for route in self._plan(names)[0]]
+
+    async def process(self, event: Event) -> None:
+        """Handle one event with all its handlers; returns when each has finished or failed."""
+        self.metrics.events_processed += 1
+        check = event.get("check")
+        names = handler_names(check if isinstance(check, dict) else {})
+        plan = self._plans.get(names)
+        if plan is None:
+            plan = self._plan(names)
+        routes, shared = plan
+        if len(routes) == 1:
+            # the common case runs in the caller's task: no task creation per event
+            await self._run(routes[0], event, None)
+        elif routes:
+            await self._run_all(routes, shared, event)
+
+    async def _run_all(self, routes: list[Route], shared: frozenset[Mutator], event: Event) -> None:
+        """Run several routes at once: the first in the caller's task (one task fewer), the rest in tasks."""
+        payloads: dict[Mutator, asyncio.Future[bytes | None]] | None = {} if shared else None
+        tasks = [
+            asyncio.create_task(self._run(r, event, payloads if r.mutator in shared else None)) for r in routes[1:]
+        ]
+        first = routes[0]
+        try:
+            await self._run(first, event, payloads if first.mutator in shared else None)
+            for task in tasks:
+                await task
+        except asyncio.CancelledError:
+            for task in tasks:
+                task.cancel()
+            raise
+
+    def _plan(self, names: tuple[str, ...]) -> _Plan:
+        routes = self._table.resolve(names)
+        seen: set[Mutator] = set()
+        shared: set[Mutator] = set()
+        for route in routes:
+            (shared if route.mutator in seen else seen).add(route.mutator)
+        if len(self._plans) >= _PLAN_CACHE_SIZE:
+            self._plans.clear()
+        plan = self._plans[names] = (routes, frozenset(shared))
+        return plan
+
+    async def _run(
+        self, route: Route, event: Event, payloads: dict[Mutator, asyncio.Future[bytes | None]] | None
+    ) -> None:
+        try:
+            start = perf_counter()
+            stopped = gate(route.definition, event)
+            elapsed = perf_counter() - start
+            if stopped is not None:
+                self._gate(stopped).add(DROPPED, elapsed)
+                return
+            self._gate_passed.add(PASSED, elapsed)
+            if route.pooled:
+                pool = self._pool
+                if not pool.take():
+                    await pool.wait()
+                try:
+                    await self._chain(route, event, payloads)
+                finally:
+                    pool.give()
+            else:
+                await self._chain(route, event, payloads)
+        except Exception:  # a bug in the engine or the gates: log it, keep the other routes going
+            self._gate_passed.count(ERROR)
+            self._log.exception("event processing failed", extra={"fields": _fields(route, event)})
+
+    def _gate(self, name: str) -> StageStat:
+        stat = self._gates.get(name)
+        if stat is None:
+            stat = self._gates[name] = self.metrics.stat(GATE, name)
+        return stat
+
+    async def _chain(
+        self, route: Route, event: Event, payloads: dict[Mutator, asyncio.Future[bytes | None]] | None
+    ) -> None:
+        """Filters, mutator and handler under the route's timeout."""
+        stat: StageStat | None = None  # the stage running, to name it if the timeout strikes
+        deadline = self._watchdog.start(route.timeout)
+        try:
+            for filt, stat in route.filters:
+                start = perf_counter()
+                try:
+                    allowed = await filt.allows(event)
+                except Exception as err:
+                    # Sensu 1.x: a filter extension that fails does not filter
+                    stat.add(ERROR, perf_counter() - start)
+                    self._log.error(
+                        "filter failed, event passes",
+                        extra={"fields": {**_fields(route, event), "filter": filt.name, "error": repr(err)}},
+                    )
+                    continue
+                stat.add(PASSED if allowed else DROPPED, perf_counter() - start)
+                if not allowed:
+                    return
+            stat = route.mutator_stat
+            if payloads is None:
+                payload = await self._mutate(route, event)
+            else:
+                payload = await self._shared_payload(route, event, payloads)
+            if payload is None:
+                return
+            stat = route.handler_stat
+            start = perf_counter()
+            try:
+                await route.handler.handle(event, payload)
+            except Exception as err:
+                stat.add(ERROR, perf_counter() - start)
+                self.metrics.failed(route.name)
+                self._log.error("handler failed", extra={"fields": {**_fields(route, event), "error": repr(err)}})
+            else:
+                stat.add(OK, perf_counter() - start)
+        except asyncio.CancelledError:
+            if not self._watchdog.timed_out(deadline):
+                raise  # cancelled from outside (shutdown): not ours to swallow
+            if stat is not None:
+                stat.count(TIMEOUT)
+            self.metrics.timed_out(route.name)
+            self._log.error(
+                "handler timed out",
+                extra={"fields": {**_fields(route, event), "timeout": route.timeout,
+                                  "stage": stat.stage if stat is not None else None}},
+            )
+        finally:
+            self._watchdog.stop(deadline)
+
+    async def _shared_payload(
+        self, route: Route, event: Event, payloads: dict[Mutator, asyncio.Future[bytes | None]]
+    ) -> bytes | None:
+        """Mutate once for all routes of this event with the same mutator."""
+        future = payloads.get(route.mutator)
+        if future is None:
+            future = payloads[route.mutator] = asyncio.ensure_future(self._mutate(route, event))
+        # shielded: one route timing out must not cancel the payload another route waits for
+        return await asyncio.shield(future)
+
+    async def _mutate(self, route: Route, event: Event) -> bytes | None:
+        stat = route.mutator_stat
+        start = perf_counter()
+        try:
+            payload = await route.mutator.mutate(event)
+        except Exception as err:
+            stat.add(ERROR, perf_counter() - start)
+            self._log.error(
+                "mutator failed, event dropped",
+                extra={"fields": {**_fields(route, event), "mutator": route.mutator.name, "error": repr(err)}},
+            )
+            return None
+        stat.add(OK if payload is not None else DROPPED, perf_counter() - start)
+        return payload
+
+    async def close(self) -> None:
+        """Close every handler, filter and mutator instance once."""
+        if self._closed:
+            return
+        self._closed = True
+        self._watchdog.close()
+        for instance in self._table.instances():
+            try:
+                await instance.close()
+            except Exception as err:
+                self._log.error("closing failed", extra={"fields": {"extension": instance.name, "error": repr(err)}})
+
+
+def _fields(route: Route, event: Event) -> dict[str, Any]:
+    """Handler, client and check names for a log line."""
+    client, check = event.get("client"), event.get("check")
+    return {
+        "handler": route.name,
+        "client": client.get("name") if isinstance(client, dict) else None,
+        "check": check.get("name") if isinstance(check, dict) else None,
+    }

@@ -1,0 +1,210 @@
+"""Routes are compiled once at start-up; definition errors name their full JSON path."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import pytest
+
+from pipeline.extension import Context, DefinitionError, Handler
+from pipeline.registry import Registry
+from pipeline.routes import (
+    DEFAULT_CONCURRENCY,
+    RouteTable,
+    concurrency,
+    definition_errors,
+    flatten,
+    handler_names,
+    route_timeout,
+)
+from pipeline.stagemetrics import StageMetrics
+
+
+def table(settings: dict[str, Any], registry: Registry | None = None) -> RouteTable:
+    return RouteTable(settings, Context(settings=settings), registry or Registry(), StageMetrics())
+
+
+@pytest.mark.parametrize(
+    ("check", "names"),
+    [
+        ({"handlers": ["a", "b"], "handler": "c"}, ("a", "b")),
+        ({"handler": "c"}, ("c",)),
+        ({"handlers": None, "handler": "c"}, ("c",)),
+        ({}, ("default",)),
+        ({"handlers": []}, ()),
+        ({"handlers": "a"}, ("a",)),
+        ({"handlers": ["a", 7, None, "b"]}, ("a", "b")),
+        ({"handlers": {"a": 1}}, ()),
+    ],
+)
+def test_handler_names_come_from_handlers_then_handler_then_default(check, names):
+    assert handler_names(check) == names
+
+
+def test_nested_sets_flatten_in_order_keeping_the_first_occurrence():
+    handlers = {
+        "default": {"type": "set", "handlers": ["ops", "mail", "dev"]},
+        "ops": {"type": "set", "handlers": ["pager", "mail"]},
+        "dev": {"type": "set", "handlers": ["chat", "ops"]},
+    }
+    assert flatten("default", handlers) == ["pager", "mail", "chat"]
+
+
+def test_a_set_loop_is_cut_instead_of_recursing_forever():
+    handlers = {
+        "a": {"type": "set", "handlers": ["b", "x"]},
+        "b": {"type": "set", "handlers": ["a", "y"]},
+    }
+    assert flatten("a", handlers) == ["y", "x"]
+    assert flatten("b", handlers) == ["x", "y"]
+
+
+def test_a_name_that_is_not_a_set_is_its_own_leaf_even_when_undefined():
+    assert flatten("mail", {}) == ["mail"]
+    assert flatten("empty", {"empty": {"type": "set", "handlers": []}}) == []
+
+
+@pytest.mark.parametrize(
+    ("handler", "mutator", "expected"),
+    [
+        ({}, None, 60.0),
+        ({"timeout": 10}, None, 15.0),
+        ({"timeout": 0.5}, None, 5.5),
+        ({"timeout": 10}, {"command": "x", "timeout": 3}, 18.0),
+        ({}, {"command": "x", "timeout": 3}, 63.0),
+        ({"timeout": True}, None, 60.0),
+    ],
+)
+def test_a_route_timeout_is_the_stages_own_timeouts_plus_grace_else_sixty_seconds(handler, mutator, expected):
+    assert route_timeout(handler, mutator, 5.0) == expected
+
+
+def test_in_process_concurrency_comes_from_sensu_handlers_concurrency():
+    assert concurrency({}) == DEFAULT_CONCURRENCY == 1000
+    assert concurrency({"sensu": {"handlers": {"concurrency": 8}}}) == 8
+    assert concurrency({"sensu": {"handlers": {"concurrency": 0}}}) == DEFAULT_CONCURRENCY
+
+
+def test_filters_and_mutators_are_built_once_and_shared_between_routes():
+    settings = {
+        "handlers": {
+            "a": {"type": "pipe", "command": "true", "filters": ["prod", "occurrences"], "mutator": "m"},
+            "b": {"type": "pipe", "command": "true", "filter": "prod", "mutator": "m"},
+            "c": {"type": "pipe", "command": "true"},
+        },
+        "filters": {"prod": {"attributes": {"client": {"environment": "production"}}}},
+        "mutators": {"m": {"command": "cat"}},
+    }
+    routes = table(settings).resolve(["a", "b", "c"])
+    a, b, c = routes
+    assert a.filters[0][0] is b.filters[0][0]
+    assert [f.name for f, _ in a.filters] == ["prod", "occurrences"]
+    assert a.mutator is b.mutator and a.mutator.name == "m"
+    assert c.mutator.name == "json" and c.filters == ()
+    assert not a.pooled  # pipe handlers are bounded by sensu.spawn.limit instead
+
+
+def test_an_unknown_filter_is_ignored_and_an_unknown_mutator_skips_its_handler(caplog):
+    settings = {
+        "handlers": {
+            "a": {"type": "pipe", "command": "true", "filters": ["nosuch"]},
+            "b": {"type": "pipe", "command": "true", "mutator": "nosuch"},
+        },
+    }
+    routes = table(settings).resolve(["a", "b"])
+    assert [r.name for r in routes] == ["a"]
+    assert routes[0].filters == ()
+
+
+def test_a_handler_whose_definition_fails_is_skipped_not_fatal():
+    settings = {"handlers": {"bad": {"type": "tcp", "socket": {"host": "x"}}, "ok": {"type": "pipe", "command": "true"}}}
+    assert [r.name for r in table(settings).resolve(["bad", "ok"])] == ["ok"]
+
+
+# --- definition_errors ----------------------------------------------------------------------
+
+
+def test_definition_errors_name_the_full_json_path_of_every_problem():
+    settings = {
+        "handlers": {
+            "graphite": {"type": "tcp", "socket": {"host": "carbon", "port": 70000}},
+            "relay": {"type": "tcp", "socket": {"host": "carbon", "port": 2003}, "sockett": {}},
+            "mail": {"type": "pipe", "command": "mail -s alert ops", "timeout": -1},
+            "set": {"type": "set", "handlers": ["mail"]},
+        },
+        "filters": {"production": {"attributes": {"client": {"environment": "production"}}, "negate": "yes"}},
+        "mutators": {"tag": {"command": "tag-it", "timeout": "soon", "retries": 3}},
+        "sensu": {"handlers": {"concurrency": 0}},
+    }
+    errors = {e.path: e for e in definition_errors(settings, Registry())}
+    assert sorted(errors) == [
+        "filters.production.negate",
+        "handlers.graphite.socket.port",
+        "handlers.mail.timeout",
+        "handlers.relay.sockett",
+        "mutators.tag.retries",
+        "mutators.tag.timeout",
+        "sensu.handlers.concurrency",
+    ]
+    assert errors["handlers.graphite.socket.port"].value == 70000
+    assert "unknown key for a tcp handler" in str(errors["handlers.relay.sockett"])
+
+
+def test_a_valid_configuration_has_no_definition_errors():
+    settings = {
+        "handlers": {
+            "graphite": {"type": "tcp", "socket": {"host": "127.0.0.1", "port": 2003}, "mutator": "only_check_output",
+                         "keepalive": True, "timeout": 5, "severities": ["ok", "critical"]},
+            "mail": {"type": "pipe", "command": "mail -s alert ops", "filters": ["production", "occurrences"]},
+            "default": {"type": "set", "handlers": ["mail"]},
+        },
+        "filters": {"production": {"attributes": {"client": {"environment": "production"}}}},
+        "mutators": {"tag": {"command": "tag-it", "timeout": 5}},
+        "sensu": {"handlers": {"concurrency": 50}},
+    }
+    assert definition_errors(settings, Registry()) == []
+
+
+def test_a_handler_name_with_dots_is_quoted_in_the_path():
+    settings = {"handlers": {"carbon.eu": {"type": "udp", "socket": {"host": "carbon", "port": "2003"}}}}
+    assert [e.path for e in definition_errors(settings, Registry())] == ['handlers["carbon.eu"].socket.port']
+
+
+def test_unknown_types_and_sets_are_left_to_validation():
+    settings = {"handlers": {"x": {"type": "nosuch"}, "s": {"type": "set", "handlers": "bad"}, "n": "bad"}}
+    assert definition_errors(settings, Registry()) == []
+
+
+def test_an_extension_type_checks_its_own_keys_and_a_crashing_constructor_is_reported():
+    class Strict(Handler):
+        allowed_keys: ClassVar[frozenset[str] | None] = frozenset({"url"})
+
+        def __init__(self, name: str, definition: dict[str, Any], context: Context) -> None:
+            super().__init__(name, definition, context)
+            if not str(definition.get("url", "")).startswith("https://"):
+                raise DefinitionError("url", "must be an https:// URL", definition.get("url"))
+
+    class FreeForm(Handler):
+        pass
+
+    class Crashing(Handler):
+        def __init__(self, name: str, definition: dict[str, Any], context: Context) -> None:
+            raise KeyError("oops")
+
+    registry = Registry(use_entry_points=False)
+    registry.register("handlers", "strict", Strict)
+    registry.register("handlers", "free", FreeForm)
+    registry.register("handlers", "crashing", Crashing)
+    settings = {
+        "handlers": {
+            "hook": {"type": "strict", "url": "http://x", "token": "t", "severities": ["critical"]},
+            "anything": {"type": "free", "whatever": 1, "nested": {"ok": True}},
+            "boom": {"type": "crashing"},
+        }
+    }
+    errors = definition_errors(settings, registry)
+    assert [(e.path, e.message) for e in errors] == [
+        ("handlers.hook.token", "unknown key for a strict handler"),
+        ("handlers.hook.url", "must be an https:// URL"),
+        ("handlers.boom", "cannot be built: KeyError('oops')"),
+    ]
