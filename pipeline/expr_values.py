@@ -13,6 +13,7 @@ import json
 import math
 import operator
 import re
+import warnings
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -158,7 +159,10 @@ def compile_regex(parts: tuple[Any, ...], flags: int, event: Any) -> re.Pattern[
     if pattern is None:
         translated = _RUBY_ONLY.sub(lambda m: _RUBY_TO_PY[m.group()], source)
         try:
-            pattern = re.compile(translated, flags | re.MULTILINE)
+            with warnings.catch_warnings():
+                # "possible nested set" hints at Ruby/Python differences nobody can act on at run time
+                warnings.simplefilter("ignore", FutureWarning)
+                pattern = re.compile(translated, flags | re.MULTILINE)
         except (re.error, RecursionError, OverflowError, ValueError) as exc:
             raise ExpressionRuntimeError(str(exc)) from None
         if len(_regex_cache) > 256:
