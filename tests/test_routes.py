@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import json
+import logging
+import re
+from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
+from prometheus_client import CollectorRegistry
 
+from pipeline.engine import Engine
 from pipeline.extension import Context, DefinitionError, Handler
 from pipeline.registry import Registry
 from pipeline.routes import (
@@ -18,6 +24,7 @@ from pipeline.routes import (
     route_timeout,
 )
 from pipeline.stagemetrics import StageMetrics
+from pipeline.validate import validate
 
 
 def table(settings: dict[str, Any], registry: Registry | None = None) -> RouteTable:
@@ -208,3 +215,40 @@ def test_an_extension_type_checks_its_own_keys_and_a_crashing_constructor_is_rep
         ("handlers.hook.url", "must be an https:// URL"),
         ("handlers.boom", "cannot be built: KeyError('oops')"),
     ]
+
+
+# --- docs/chain.md --------------------------------------------------------------------------
+
+DOC = Path(__file__).resolve().parent.parent / "docs" / "chain.md"
+
+
+def doc_examples() -> list[dict[str, Any]]:
+    blocks = re.findall(r"^```json\n(.*?)^```", DOC.read_text(), flags=re.S | re.M)
+    assert len(blocks) >= 4, "docs/chain.md lost its examples"
+    return [json.loads(block) for block in blocks]
+
+
+@pytest.mark.parametrize("index", range(len(doc_examples())))
+async def test_each_json_example_in_the_chain_doc_is_a_valid_configuration(index, caplog):
+    settings = doc_examples()[index]
+    registry = Registry()
+    errors, _warnings = validate(settings, registry)
+    assert [str(e) for e in errors] == []
+    assert [str(e) for e in definition_errors(settings, registry)] == []
+    with caplog.at_level(logging.WARNING, logger="ogi"):
+        engine = Engine(settings, Context(settings=settings, metrics=CollectorRegistry()), registry)
+    await engine.close()
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
+
+
+def test_the_chain_doc_says_what_the_engine_does_with_its_examples():
+    resolution, _filters, _mutators, limits = doc_examples()
+    routes = table(resolution)
+    checks = resolution["checks"]
+    assert [r.name for r in routes.resolve(handler_names(checks["disk"]))] == ["mail", "pager", "archive"]
+    assert [r.name for r in routes.resolve(handler_names(checks["load"]))] == ["mail"]
+    assert [r.name for r in routes.resolve(handler_names(checks["ntp"]))] == ["mail"]
+    limited = table(limits)
+    assert limited.route("ticket").timeout == 35  # type: ignore[union-attr]
+    assert limited.route("carbon").timeout == 10  # type: ignore[union-attr]
+    assert concurrency(limits) == 200
