@@ -34,7 +34,8 @@ class CheckDependenciesFilter(Filter):
 
     type_name: ClassVar[str] = "check_dependencies"
     allowed_keys: ClassVar[frozenset[str] | None] = frozenset()
-    timeout: ClassVar[float] = 10.0
+    #: Seconds to wait for the store, as Sensu waited for its API.
+    timeout: float = 10.0
 
     _reported = False
 
