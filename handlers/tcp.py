@@ -1,0 +1,205 @@
+"""The `tcp` handler: write the payload to `socket.host:socket.port`.
+
+Sensu 1.x connects, writes and closes for every event, with a 10 s timeout, and skips an
+empty payload; that is the default here. ogi adds `"keepalive": true`: one connection kept
+open between events (opened on first use, writes serialized, reopened once when it broke,
+closed at shutdown), because a connection per event costs more than the whole budget of a
+busy metrics pipeline. With keepalive on, each payload is made to end with a newline, so
+that Carbon plaintext lines from consecutive events cannot run into each other.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import ClassVar, cast
+
+from pipeline.execute import parse_timeout
+from pipeline.extension import Context, DefinitionError, Handler
+from pipeline.model import JSON, Event
+
+#: Sensu 1.x's timeout for socket handlers, in seconds.
+DEFAULT_TIMEOUT = 10.0
+
+
+def parse_socket(definition: JSON) -> tuple[str, int]:
+    """`socket.host` and `socket.port` of a definition, validated."""
+    sock = definition.get("socket")
+    if sock is None:
+        raise DefinitionError("socket", "is required (an object with host and port)")
+    if not isinstance(sock, dict):
+        raise DefinitionError("socket", "must be an object with host and port", sock)
+    host = sock.get("host")
+    if host is None:
+        raise DefinitionError("socket.host", "is required")
+    if not isinstance(host, str) or not host.strip():
+        raise DefinitionError("socket.host", "must be a non-empty string", host)
+    port = sock.get("port")
+    if port is None:
+        raise DefinitionError("socket.port", "is required")
+    if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
+        raise DefinitionError("socket.port", "must be an integer from 1 to 65535", port)
+    unknown = sorted(set(sock) - {"host", "port"})
+    if unknown:
+        raise DefinitionError(f"socket.{unknown[0]}", "unknown key (socket takes host and port)", sock[unknown[0]])
+    return host, port
+
+
+class _Connection(asyncio.Protocol):
+    """A write-only TCP connection: whatever the peer sends is ignored; EOF means closed."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.transport: asyncio.Transport | None = None
+        self.lost = False
+        self.error: Exception | None = None
+        self.closed: asyncio.Future[None] = loop.create_future()
+        self._loop = loop
+        self._paused = False
+        self._resumed: asyncio.Future[None] | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)
+
+    def data_received(self, data: bytes) -> None:
+        pass  # Carbon and the like say nothing; anything else a peer says is not ours to read
+
+    def eof_received(self) -> bool:
+        self.lost = True
+        return False  # close our side too
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.lost = True
+        self.error = exc
+        if not self.closed.done():
+            self.closed.set_result(None)
+        self._wake()
+
+    def pause_writing(self) -> None:
+        self._paused = True
+
+    def resume_writing(self) -> None:
+        self._paused = False
+        self._wake()
+
+    def _wake(self) -> None:
+        if self._resumed is not None and not self._resumed.done():
+            self._resumed.set_result(None)
+
+    async def send(self, data: bytes) -> None:
+        """Write and wait until the kernel took it (or the buffer is under the high mark)."""
+        if self.lost or self.transport is None or self.transport.is_closing():
+            raise ConnectionResetError("connection closed by the peer")
+        self.transport.write(data)
+        while self._paused and not self.lost:
+            self._resumed = self._loop.create_future()
+            await self._resumed
+        if self.lost:
+            raise ConnectionResetError(f"connection lost while writing: {self.error or 'closed by the peer'}")
+
+    async def finish(self) -> None:
+        """Close after the buffer is flushed; raise if the flush failed."""
+        if self.transport is not None:
+            self.transport.close()
+        await self.closed
+        if self.error is not None:
+            raise self.error
+
+    def abort(self) -> None:
+        if self.transport is not None:
+            self.transport.abort()
+
+
+class TcpHandler(Handler):
+    """Writes each event's payload to a TCP socket (Carbon plaintext, for one)."""
+
+    type_name: ClassVar[str] = "tcp"
+    allowed_keys: ClassVar[frozenset[str] | None] = frozenset({"socket", "keepalive"})
+
+    def __init__(self, name: str, definition: JSON, context: Context) -> None:
+        super().__init__(name, definition, context)
+        self.host, self.port = parse_socket(definition)
+        self.timeout = cast(float, parse_timeout(definition, DEFAULT_TIMEOUT))
+        keepalive = definition.get("keepalive", False)
+        if not isinstance(keepalive, bool):
+            raise DefinitionError("keepalive", "must be true or false", keepalive)
+        self.keepalive = keepalive
+        self._connection: _Connection | None = None
+        self._lock = asyncio.Lock()
+        #: Connections opened so far (exported for tests and the benchmark's sanity checks).
+        self.connections_opened = 0
+
+    @property
+    def connected(self) -> bool:
+        """True while a kept-alive connection is open (as far as ogi has heard)."""
+        return self._connection is not None and not self._connection.lost
+
+    @property
+    def target(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    async def _connect(self) -> _Connection:
+        loop = asyncio.get_running_loop()
+        try:
+            _, protocol = await loop.create_connection(lambda: _Connection(loop), self.host, self.port)
+        except OSError as err:
+            raise ConnectionError(f"tcp handler {self.name}: cannot connect to {self.target}: {err}") from err
+        self.connections_opened += 1
+        return protocol
+
+    async def handle(self, event: Event, payload: bytes) -> None:
+        if not payload:
+            return
+        try:
+            async with asyncio.timeout(self.timeout):
+                if self.keepalive:
+                    await self._send_kept(payload if payload.endswith(b"\n") else payload + b"\n")
+                else:
+                    await self._send_once(payload)
+        except TimeoutError as err:
+            raise TimeoutError(
+                f"tcp handler {self.name}: no success writing to {self.target} within {self.timeout:g} s"
+            ) from err
+
+    async def _send_once(self, payload: bytes) -> None:
+        connection = await self._connect()
+        try:
+            await connection.send(payload)
+            await connection.finish()
+        except BaseException:
+            connection.abort()
+            raise
+
+    async def _send_kept(self, payload: bytes) -> None:
+        async with self._lock:
+            try:
+                for attempt in (1, 2):
+                    connection = self._connection
+                    fresh = connection is None or connection.lost
+                    if connection is None or fresh:
+                        connection = self._connection = await self._connect()
+                    try:
+                        await connection.send(payload)
+                        return
+                    except ConnectionError:
+                        self._drop()
+                        if fresh or attempt == 2:
+                            raise
+            except BaseException:
+                # A timeout or cancellation mid-write leaves a partial line behind: start over.
+                self._drop()
+                raise
+
+    def _drop(self) -> None:
+        if self._connection is not None:
+            self._connection.abort()
+            self._connection = None
+
+    async def close(self) -> None:
+        connection, self._connection = self._connection, None
+        if connection is None:
+            return
+        with contextlib.suppress(Exception):
+            async with asyncio.timeout(self.timeout):
+                await connection.finish()
+        connection.abort()
+

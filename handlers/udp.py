@@ -1,0 +1,55 @@
+"""The `udp` handler: one datagram per event to `socket.host:socket.port`, as Sensu 1.x."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import ClassVar, cast
+
+from handlers.tcp import DEFAULT_TIMEOUT, parse_socket
+from pipeline.execute import parse_timeout
+from pipeline.extension import Context, Handler
+from pipeline.model import JSON, Event
+
+#: The largest UDP payload over IPv4.
+MAX_DATAGRAM = 65507
+
+
+class _Sender(asyncio.DatagramProtocol):
+    def __init__(self) -> None:
+        self.error: Exception | None = None
+
+    def error_received(self, exc: Exception) -> None:
+        self.error = exc
+
+
+class UdpHandler(Handler):
+    """Sends each payload as a single datagram; an empty payload is skipped."""
+
+    type_name: ClassVar[str] = "udp"
+    allowed_keys: ClassVar[frozenset[str] | None] = frozenset({"socket"})
+
+    def __init__(self, name: str, definition: JSON, context: Context) -> None:
+        super().__init__(name, definition, context)
+        self.host, self.port = parse_socket(definition)
+        self.timeout = cast(float, parse_timeout(definition, DEFAULT_TIMEOUT))
+
+    async def handle(self, event: Event, payload: bytes) -> None:
+        if not payload:
+            return
+        if len(payload) > MAX_DATAGRAM:
+            raise ValueError(
+                f"udp handler {self.name}: payload of {len(payload)} bytes does not fit one datagram "
+                f"(at most {MAX_DATAGRAM})"
+            )
+        loop = asyncio.get_running_loop()
+        async with asyncio.timeout(self.timeout):
+            # Resolving the host is the only step that can wait.
+            transport, sender = await loop.create_datagram_endpoint(
+                _Sender, remote_addr=(self.host, self.port)
+            )
+        try:
+            transport.sendto(payload)
+        finally:
+            transport.close()
+        if sender.error is not None:
+            raise ConnectionError(f"udp handler {self.name}: cannot send to {self.host}:{self.port}: {sender.error}")
