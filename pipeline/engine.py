@@ -92,6 +92,8 @@ class Engine:
         except asyncio.CancelledError:
             for task in tasks:
                 task.cancel()
+            for future in (payloads or {}).values():
+                future.cancel()  # shielded from each route, so cancel it here
             raise
 
     def _plan(self, names: tuple[str, ...]) -> _Plan:
