@@ -65,18 +65,26 @@ def parent_path(path: str) -> str | None:
     return path[:last] if last else ""
 
 
-def _canonical(value: Any) -> str:
-    # Ruby's uniq compares 1, 1.0 and true as different and hashes by content, order aside.
+def _identity(value: Any) -> Any:
+    """What makes two JSON values the same for Sensu's `uniq`: 1, 1.0 and true differ; key order does not."""
+    if isinstance(value, str | int | float | bool) or value is None:
+        return (type(value), value)
     return json.dumps(value, sort_keys=True, default=repr)
 
 
 def _unique_concat(a: list[Any], b: list[Any]) -> tuple[list[Any], list[int]]:
     """uniq(a + b), and for each result position the index in a+b it came from."""
-    seen: set[str] = set()
-    out: list[Any] = []
-    sources: list[int] = []
-    for i, item in enumerate(a + b):
-        key = _canonical(item)
+    try:
+        # Fast path for the usual case, a list of plain values with no repeats merged again and again.
+        seen: set[Any] = set(zip(map(type, a), a, strict=True))
+    except TypeError:
+        seen = set()
+    if len(seen) == len(a):
+        out, sources, start, rest = list(a), list(range(len(a))), len(a), b
+    else:
+        seen, out, sources, start, rest = set(), [], [], 0, a + b
+    for i, item in enumerate(rest, start):
+        key = _identity(item)
         if key not in seen:
             seen.add(key)
             out.append(item)
@@ -99,43 +107,53 @@ def _record(value: Any, path: str, origin: str, origins: dict[str, str]) -> None
             _record(sub, path_index(path, i), origin, origins)
 
 
-def _forget_below(path: str, origins: dict[str, str]) -> None:
-    prefixes = (f"{path}.", f"{path}[") if path else ("",)
-    for key in [k for k in origins if k.startswith(prefixes) and k != path]:
-        del origins[key]
+def _forget(value: Any, path: str, origins: dict[str, str]) -> None:
+    """Drop the origins of everything below `path`, walking the value that was there."""
+    if isinstance(value, dict):
+        for key, sub in value.items():
+            sub_path = path_key(path, key)
+            origins.pop(sub_path, None)
+            _forget(sub, sub_path, origins)
+    elif isinstance(value, list):
+        for i, sub in enumerate(value):
+            sub_path = path_index(path, i)
+            origins.pop(sub_path, None)
+            _forget(sub, sub_path, origins)
 
 
 def _merge(a: Any, b: Any, path: str, origin: str, origins: dict[str, str] | None) -> Any:
+    """Merge `b` over `a`, reusing (and changing) `a`'s objects; callers pass values they own."""
     if isinstance(a, dict) and isinstance(b, dict):
-        merged = dict(a)
         for key, value in b.items():
             sub = path_key(path, key)
             if key in a:
-                merged[key] = _merge(a[key], value, sub, origin, origins)
+                a[key] = _merge(a[key], value, sub, origin, origins)
             else:
-                merged[key] = value
+                a[key] = value
                 if origins is not None:
                     _record(value, sub, origin, origins)
         if origins is not None:
             origins[path] = origin
-        return merged
+        return a
     if isinstance(a, list) and isinstance(b, list):
-        merged_list, sources = _unique_concat(a, b)
+        merged, sources = _unique_concat(a, b)
         if origins is not None:
-            old = {i: origins.get(path_index(path, i)) for i in range(len(a))}
-            _forget_below(path, origins)
-            for pos, src in enumerate(sources):
-                where = path_index(path, pos)
-                if src < len(a) and old[src] is not None:
-                    # Re-home the element's whole subtree under its new index.
-                    _record(merged_list[pos], where, old[src] or origin, origins)
-                else:
-                    _record(merged_list[pos], where, origin, origins)
+            kept = len(a)
+            if sources[:kept] != list(range(kept)):
+                # `a` held repeats, so its elements moved: re-home them under their new indexes.
+                old = [origins.get(path_index(path, i), origin) for i in range(kept)]
+                _forget(a, path, origins)
+                kept = 0
+                for pos, src in enumerate(sources):
+                    if src < len(a):
+                        _record(merged[pos], path_index(path, pos), old[src], origins)
+                        kept = pos + 1
+            for pos in range(kept, len(merged)):
+                _record(merged[pos], path_index(path, pos), origin, origins)
             origins[path] = origin
-        return merged_list
+        return merged
     if origins is not None:
-        if isinstance(a, dict | list):
-            _forget_below(path, origins)
+        _forget(a, path, origins)
         _record(b, path, origin, origins)
     return b
 

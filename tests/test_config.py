@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from pipeline.config import (
     LoadedConfig,
@@ -226,3 +228,44 @@ def test_every_json_example_in_the_configuration_doc_is_valid(index: int) -> Non
     settings = json.loads(block)
     errors, _warnings = validate(settings, Registry(use_entry_points=False))
     assert errors == [], "\n".join(str(e) for e in errors) + "\n" + block
+
+
+def test_array_elements_keep_their_file_when_the_first_array_held_repeats(tmp_path: Path) -> None:
+    first = write(tmp_path / "a.json", {"client": {"subscriptions": ["x", "x", "y"]}})
+    second = write(tmp_path / "b.json", {"client": {"subscriptions": ["y", "z"]}})
+    loaded = load_config([first, second], [], env={})
+    assert loaded.settings["client"]["subscriptions"] == ["x", "y", "z"]
+    assert [loaded.file_for(f"client.subscriptions[{i}]") for i in range(3)] == [first, first, second]
+    assert "client.subscriptions[3]" not in loaded.origins
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-3, 3) | st.sampled_from([1.0, "a", "b"]),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.sampled_from(["k", "l", "m.n"]), inner, max_size=3),
+    max_leaves=12,
+)
+json_objects = st.dictionaries(st.sampled_from(["k", "l", "m.n"]), json_values, max_size=3)
+
+
+def _paths(value: Any, path: str = "") -> set[str]:
+    found = {path} if path else set()
+    if isinstance(value, dict):
+        for key, sub in value.items():
+            found |= _paths(sub, path_key(path, key))
+    elif isinstance(value, list):
+        for i, sub in enumerate(value):
+            found |= _paths(sub, f"{path}[{i}]")
+    return found
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(files=st.lists(json_objects, min_size=1, max_size=4))
+def test_every_merged_path_and_only_those_has_an_origin(tmp_path: Path, files: list[dict[str, Any]]) -> None:
+    names = [write(tmp_path / f"{i}.json", data) for i, data in enumerate(files)]
+    loaded = load_config(names, [], env={})
+    expected: Any = {}
+    for data in files:
+        expected = deep_merge(expected, data)
+    assert loaded.settings == expected
+    assert set(loaded.origins) == _paths(loaded.settings)
+    assert set(loaded.origins.values()) <= set(names)
