@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import copy
+import json
 import logging
+import re
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from pipeline.extension import Context, DefinitionError
 from pipeline.filters import AttributeFilter, first_rejecting, gate
+from pipeline.registry import default_registry
 from pipeline.when import WhenError, compile_when, in_window, parse_time
 
 
@@ -266,3 +270,24 @@ def test_a_when_error_names_its_path_relative_to_the_when_object() -> None:
     with pytest.raises(WhenError) as caught:
         compile_when({"days": {"all": [{"begin": "x", "end": "5PM"}]}})
     assert caught.value.path == "days.all[0].begin"
+
+
+# -- the documentation's examples -----------------------------------------------------------------
+DOC = Path(__file__).resolve().parent.parent / "docs" / "filters.md"
+DOC_BLOCKS = re.findall(r"```json\n(.*?)```", DOC.read_text(), re.S)
+
+
+def test_the_filters_page_has_examples() -> None:
+    assert len(DOC_BLOCKS) >= 5
+
+
+@pytest.mark.parametrize("block", DOC_BLOCKS, ids=[f"example {i + 1}" for i in range(len(DOC_BLOCKS))])
+def test_every_example_on_the_filters_page_is_a_config_whose_filters_build(block: str) -> None:
+    config = json.loads(block)
+    assert "filters" in config and set(config) <= {"filters", "handlers"}
+    for name, definition in config["filters"].items():
+        AttributeFilter(name, definition, Context())
+    builtins = set(default_registry.known("filters"))
+    for handler in config.get("handlers", {}).values():
+        named = handler.get("filters", []) + ([handler["filter"]] if "filter" in handler else [])
+        assert set(named) <= set(config["filters"]) | builtins
