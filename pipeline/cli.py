@@ -11,6 +11,7 @@ import argparse
 import asyncio
 import inspect
 import json
+import logging
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -58,18 +59,26 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def load_or_report(args: argparse.Namespace) -> LoadedConfig | None:
-    """Load and validate for a subcommand; on errors print every one to stderr and return None."""
+def load_or_report(args: argparse.Namespace, log: logging.Logger | None = None) -> LoadedConfig | None:
+    """Load and validate for a subcommand; on errors print every one to stderr and return None.
+
+    A daemon also logs them (with `-l FILE` stderr may go nowhere).
+    """
     try:
         loaded, warnings = load_settings(args.config, args.config_dir)
     except ConfigErrors as errors:
         for error in errors.errors:
             print(error, file=sys.stderr)
+            if log is not None:
+                log.critical("invalid configuration: %s", error.message,
+                             extra={"fields": {"file": error.file, "path": error.path, "error": str(error)}})
         n = len(errors.errors)
         print(f"{n} configuration error{'s' if n != 1 else ''}", file=sys.stderr)
         return None
     for warning in warnings:
         print(f"warning: {warning}", file=sys.stderr)
+        if log is not None:
+            log.warning("configuration warning", extra={"fields": {"warning": warning}})
     return loaded
 
 
@@ -85,10 +94,10 @@ def check_config(args: argparse.Namespace) -> int:
 
 
 def run_command(args: argparse.Namespace) -> int:
-    loaded = load_or_report(args)
+    log = setup_logging(args.log, args.log_level, args.log_format)
+    loaded = load_or_report(args, log if args.log else None)
     if loaded is None:
         return 1
-    log = setup_logging(args.log, args.log_level, args.log_format)
     log.info("configuration loaded", extra={"fields": {"files": loaded.files}})
     from pipeline import app  # imported late: it pulls in the engine and backends
 

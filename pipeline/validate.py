@@ -297,9 +297,9 @@ class _Validator:
             elif kind == "pipe":
                 self.apply(handler, path, {"command": STR})
             elif kind in ("tcp", "udp"):
-                self.socket(handler.get("socket"), path_key(path, "socket"))
+                self.socket(handler, path_key(path, "socket"))
             elif kind == "transport":
-                self.transport_pipe(handler.get("pipe"), path_key(path, "pipe"))
+                self.transport_pipe(handler, path_key(path, "pipe"))
             elif kind == "set":
                 if "handlers" not in handler:
                     self.error(path_key(path, "handlers"), "is required (an array of handler names) for a set")
@@ -323,9 +323,18 @@ class _Validator:
                 self.windows(handler["subdue"], path_key(path, "subdue"))
         self.set_cycles()
 
-    def socket(self, socket: Any, path: str) -> None:
-        if not isinstance(socket, dict):
-            self.error(path, "must be an object with \"host\" and \"port\"", socket)
+    def required_object(self, parent: dict[str, Any], key: str, path: str, what: str) -> dict[str, Any] | None:
+        if key not in parent:
+            self.error(path, f"is required (an object with {what})")
+        elif not isinstance(parent[key], dict):
+            self.error(path, f"must be an object with {what}", parent[key])
+        else:
+            return parent[key]
+        return None
+
+    def socket(self, handler: dict[str, Any], path: str) -> None:
+        socket = self.required_object(handler, "socket", path, "\"host\" and \"port\"")
+        if socket is None:
             return
         for key, rule in (("host", STR), ("port", PORT)):
             if key not in socket:
@@ -333,14 +342,17 @@ class _Validator:
             elif not rule[0](socket[key]):
                 self.error(path_key(path, key), rule[1], socket[key])
 
-    def transport_pipe(self, pipe: Any, path: str) -> None:
-        if not isinstance(pipe, dict):
-            self.error(path, "must be an object with \"type\" and \"name\"", pipe)
+    def transport_pipe(self, handler: dict[str, Any], path: str) -> None:
+        pipe = self.required_object(handler, "pipe", path, "\"type\" and \"name\"")
+        if pipe is None:
             return
-        if pipe.get("type") not in ("direct", "fanout", "topic"):
-            self.error(path_key(path, "type"), "must be \"direct\", \"fanout\" or \"topic\"", pipe.get("type"))
-        if not isinstance(pipe.get("name"), str) or not pipe.get("name"):
-            self.error(path_key(path, "name"), "must be a non-empty string", pipe.get("name"))
+        for key, ok, wanted in (("type", pipe.get("type") in ("direct", "fanout", "topic"),
+                                 "\"direct\", \"fanout\" or \"topic\""),
+                                ("name", isinstance(pipe.get("name"), str) and pipe.get("name"), "a non-empty string")):
+            if key not in pipe:
+                self.error(path_key(path, key), f"is required ({wanted})")
+            elif not ok:
+                self.error(path_key(path, key), f"must be {wanted}", pipe[key])
         self.apply(pipe, path, {"options": OBJ})
 
     def set_cycles(self) -> None:

@@ -138,6 +138,18 @@ def test_run_refuses_a_bad_config_before_doing_anything(
     assert len(capsys.readouterr().err.splitlines()) == 6
 
 
+def test_run_with_a_log_file_also_logs_each_configuration_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    log = tmp_path / "ogi.log"
+    assert main(["run", *BAD, "-l", str(log)]) == 1
+    lines = [json.loads(line) for line in log.read_text().splitlines()]
+    assert [line["level"] for line in lines] == ["fatal"] * 5
+    assert {line["path"] for line in lines} == {path for _, path, _ in FIVE_MISTAKES}
+    assert all(line["file"].startswith(str(DATA / "bad")) for line in lines)
+    assert len(capsys.readouterr().err.splitlines()) == 6
+
+
 def test_run_hands_the_loaded_config_and_options_to_the_app(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
