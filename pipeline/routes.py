@@ -29,6 +29,8 @@ DEFAULT_TIMEOUT = 60.0
 TIMEOUT_GRACE = 5.0
 #: The default bound on in-process handler routes in flight (`sensu.handlers.concurrency`).
 DEFAULT_CONCURRENCY = 1000
+#: Undefined handler names remembered (so each is logged once) before the memory is reset.
+_UNKNOWN_LIMIT = 1024
 #: Handler types that run child processes: bounded by `sensu.spawn.limit`, not the in-process pool.
 PROCESS_TYPES = frozenset({"pipe"})
 
@@ -140,6 +142,8 @@ class RouteTable:
         self._filters: dict[str, Filter | None] = {}
         self._mutators: dict[str, Mutator | None] = {}
         self._leaves: dict[str, list[str]] = {}
+        self._unknown: set[str] = set()
+        self._types: frozenset[str] | None = None
 
     def build_all(self) -> None:
         """Build the route of every handler defined in settings (start-up, so errors show early)."""
@@ -152,7 +156,9 @@ class RouteTable:
         for name in names:
             leaves = self._leaves.get(name)
             if leaves is None:
-                leaves = self._leaves[name] = flatten(name, self.handlers)
+                leaves = flatten(name, self.handlers)
+                if name in self.handlers:  # names from results are unbounded: cache only defined ones
+                    self._leaves[name] = leaves
             for leaf in leaves:
                 route = self.route(leaf)
                 if route is not None and route not in routes:
@@ -162,8 +168,23 @@ class RouteTable:
     def route(self, name: str) -> Route | None:
         if name in self._routes:
             return self._routes[name]
-        route = self._routes[name] = self._build(name)
+        if name in self._unknown:
+            return None
+        route = self._build(name)
+        if route is None and name not in self.handlers:
+            # a result may name anything: remember a bounded number of misses, logged once each
+            if len(self._unknown) >= _UNKNOWN_LIMIT:
+                self._unknown.clear()
+            self._unknown.add(name)
+        else:
+            self._routes[name] = route
         return route
+
+    def _handler_types(self) -> frozenset[str]:
+        # the installed types do not change while ogi runs; asking the registry scans packages
+        if self._types is None:
+            self._types = frozenset(self._registry.known("handlers"))
+        return self._types
 
     def instances(self) -> list[Extension]:
         """Every instance built, each once, handlers first."""
@@ -176,7 +197,7 @@ class RouteTable:
         definition = self.handlers.get(name)
         if not isinstance(definition, dict):
             # Sensu looks a name up in settings, then among extensions (here: registry types)
-            if name in self.handlers or not self._registry.has("handlers", name):
+            if name in self.handlers or name not in self._handler_types():
                 self._log.error("unknown handler", extra={"fields": {"handler": name}})
                 return None
             definition = {"type": name}

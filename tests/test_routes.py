@@ -252,3 +252,11 @@ def test_the_chain_doc_says_what_the_engine_does_with_its_examples():
     assert limited.route("ticket").timeout == 35  # type: ignore[union-attr]
     assert limited.route("carbon").timeout == 10  # type: ignore[union-attr]
     assert concurrency(limits) == 200
+
+
+def test_handler_names_made_up_by_results_do_not_grow_memory_without_bound():
+    routes = table({"handlers": {"mail": {"type": "pipe", "command": "true"}}})
+    for i in range(1500):
+        assert routes.resolve([f"made_up_{i}", "mail"])[0].name == "mail"
+    assert len(routes._routes) == 1 and len(routes._leaves) == 1
+    assert len(routes._unknown) <= 1024
