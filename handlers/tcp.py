@@ -2,10 +2,11 @@
 
 Sensu 1.x connects, writes and closes for every event, with a 10 s timeout, and skips an
 empty payload; that is the default here. ogi adds `"keepalive": true`: one connection kept
-open between events (opened on first use, writes serialized, reopened once when it broke,
-closed at shutdown), because a connection per event costs more than the whole budget of a
-busy metrics pipeline. With keepalive on, each payload is made to end with a newline, so
-that Carbon plaintext lines from consecutive events cannot run into each other.
+open between events (opened on first use, shared by concurrent events without mixing their
+bytes, reopened when found closed, dropped when the peer stops reading, closed at shutdown),
+because a connection per event costs more than the whole budget of a busy metrics pipeline.
+With keepalive on, each payload is made to end with a newline, so that Carbon plaintext
+lines from consecutive events cannot run into each other.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from pipeline.model import JSON, Event
 
 #: Sensu 1.x's timeout for socket handlers, in seconds.
 DEFAULT_TIMEOUT = 10.0
+#: Bytes a kept connection buffers before events wait for the peer (backpressure).
+HIGH_WATER = 4 << 20
 
 
 def parse_socket(definition: JSON) -> tuple[str, int]:
@@ -53,12 +56,13 @@ class _Connection(asyncio.Protocol):
         self.lost = False
         self.error: Exception | None = None
         self.closed: asyncio.Future[None] = loop.create_future()
-        self._loop = loop
-        self._paused = False
-        self._resumed: asyncio.Future[None] | None = None
+        #: Set while the write buffer is under the high-water mark (or the connection is gone).
+        self.room = asyncio.Event()
+        self.room.set()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)
+        self.transport.set_write_buffer_limits(high=HIGH_WATER)
 
     def data_received(self, data: bytes) -> None:
         pass  # Carbon and the like say nothing; anything else a peer says is not ours to read
@@ -72,29 +76,24 @@ class _Connection(asyncio.Protocol):
         self.error = exc
         if not self.closed.done():
             self.closed.set_result(None)
-        self._wake()
+        self.room.set()
 
     def pause_writing(self) -> None:
-        self._paused = True
+        self.room.clear()
 
     def resume_writing(self) -> None:
-        self._paused = False
-        self._wake()
+        self.room.set()
 
-    def _wake(self) -> None:
-        if self._resumed is not None and not self._resumed.done():
-            self._resumed.set_result(None)
+    @property
+    def writable(self) -> bool:
+        """Open, and the buffer under the high-water mark: a write needs no waiting."""
+        return not self.lost and self.room.is_set() and self.transport is not None
 
-    async def send(self, data: bytes) -> None:
-        """Write and wait until the kernel took it (or the buffer is under the high mark)."""
+    def write(self, data: bytes) -> None:
+        """Buffer `data` whole (asyncio writes are atomic, so concurrent payloads never mix)."""
         if self.lost or self.transport is None or self.transport.is_closing():
             raise ConnectionResetError("connection closed by the peer")
         self.transport.write(data)
-        while self._paused and not self.lost:
-            self._resumed = self._loop.create_future()
-            await self._resumed
-        if self.lost:
-            raise ConnectionResetError(f"connection lost while writing: {self.error or 'closed by the peer'}")
 
     async def finish(self) -> None:
         """Close after the buffer is flushed; raise if the flush failed."""
@@ -105,7 +104,7 @@ class _Connection(asyncio.Protocol):
             raise self.error
 
     def abort(self) -> None:
-        if self.transport is not None:
+        if self.transport is not None and not self.closed.done():
             self.transport.abort()
 
 
@@ -124,7 +123,8 @@ class TcpHandler(Handler):
             raise DefinitionError("keepalive", "must be true or false", keepalive)
         self.keepalive = keepalive
         self._connection: _Connection | None = None
-        self._lock = asyncio.Lock()
+        self._connecting: asyncio.Future[_Connection] | None = None
+        self._closed = False
         #: Connections opened so far (exported for tests and the benchmark's sanity checks).
         self.connections_opened = 0
 
@@ -149,13 +149,24 @@ class TcpHandler(Handler):
     async def handle(self, event: Event, payload: bytes) -> None:
         if not payload:
             return
+        if self.keepalive:
+            if self._closed:
+                raise RuntimeError(f"tcp handler {self.name} is closed")
+            if not payload.endswith(b"\n"):
+                payload += b"\n"
+            connection = self._connection
+            if connection is not None and connection.writable:
+                connection.write(payload)  # the fast path: no lock, no timer
+                return
         try:
             async with asyncio.timeout(self.timeout):
                 if self.keepalive:
-                    await self._send_kept(payload if payload.endswith(b"\n") else payload + b"\n")
+                    await self._send_kept(payload)
                 else:
                     await self._send_once(payload)
         except TimeoutError as err:
+            if self.keepalive and self._connection is not None and not self._connection.writable:
+                self._drop()  # the peer stopped reading: the next event starts on a fresh connection
             raise TimeoutError(
                 f"tcp handler {self.name}: no success writing to {self.target} within {self.timeout:g} s"
             ) from err
@@ -163,31 +174,47 @@ class TcpHandler(Handler):
     async def _send_once(self, payload: bytes) -> None:
         connection = await self._connect()
         try:
-            await connection.send(payload)
+            connection.write(payload)
             await connection.finish()
         except BaseException:
             connection.abort()
             raise
 
     async def _send_kept(self, payload: bytes) -> None:
-        async with self._lock:
-            try:
-                for attempt in (1, 2):
-                    connection = self._connection
-                    fresh = connection is None or connection.lost
-                    if connection is None or fresh:
-                        connection = self._connection = await self._connect()
-                    try:
-                        await connection.send(payload)
-                        return
-                    except ConnectionError:
-                        self._drop()
-                        if fresh or attempt == 2:
-                            raise
-            except BaseException:
-                # A timeout or cancellation mid-write leaves a partial line behind: start over.
-                self._drop()
-                raise
+        reconnected = False
+        while True:
+            connection = self._connection
+            if connection is None or connection.lost:
+                if reconnected:
+                    raise ConnectionResetError(
+                        f"tcp handler {self.name}: connection to {self.target} closed as soon as it opened"
+                    )
+                await self._reconnect()
+                reconnected = True
+                continue
+            if connection.writable:
+                connection.write(payload)
+                return
+            # The buffer is over the high-water mark: wait for room (backpressure). Every
+            # waiting event wakes at once and writes as soon as the peer catches up.
+            await connection.room.wait()
+
+    async def _reconnect(self) -> None:
+        """Open a new connection; events arriving meanwhile wait for the same attempt."""
+        if self._connecting is None:
+            self._drop()
+            self._connecting = asyncio.ensure_future(self._connect())
+            self._connecting.add_done_callback(self._connected)
+        # shield: one waiter's timeout must not cancel the attempt the others wait for
+        await asyncio.shield(self._connecting)
+
+    def _connected(self, attempt: asyncio.Future[_Connection]) -> None:
+        self._connecting = None
+        if not attempt.cancelled() and attempt.exception() is None:
+            if self._closed:
+                attempt.result().abort()
+            else:
+                self._connection = attempt.result()
 
     def _drop(self) -> None:
         if self._connection is not None:
@@ -195,6 +222,9 @@ class TcpHandler(Handler):
             self._connection = None
 
     async def close(self) -> None:
+        self._closed = True
+        if self._connecting is not None:
+            self._connecting.cancel()
         connection, self._connection = self._connection, None
         if connection is None:
             return
