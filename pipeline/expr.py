@@ -64,11 +64,12 @@ _OPERATORS = ("==", "!=", "=~", "!~", "<=", ">=", "&&", "||", "<", ">", "!", "+"
               "(", ")", "[", "]", ",", ".")
 #: After these a `/` divides; anywhere else it opens a regex, as in Ruby.
 _ENDS_OPERAND = frozenset({"NUM", "STR", "REGEX", "TOKEN", "NAME", "CONST", ")", "]"})
-_NUMBER_RE = re.compile(r"[0-9]+(\.[0-9]+)?([eE][+-]?[0-9]+)?")
+_NUMBER_RE = re.compile(r"[0-9]+(?:_[0-9]+)*(\.[0-9]+(?:_[0-9]+)*)?([eE][+-]?[0-9]+)?")
 _WORD_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _TEMPLATE_RE = re.compile(r":::([^:].*?):::")
 _DQ_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "0": "\0", "s": " ", "e": "\x1b", "a": "\a", "b": "\b",
                "f": "\f", "v": "\v"}
+_HEX_ESCAPE = {"u": re.compile(r"[0-9a-fA-F]{4}"), "x": re.compile(r"[0-9a-fA-F]{1,2}")}
 _REGEX_FLAGS = {"i": re.IGNORECASE, "m": re.DOTALL, "x": re.VERBOSE, "o": 0}
 
 
@@ -102,11 +103,14 @@ def _string(src: str, i: int) -> tuple[str, int]:
             return "".join(buf), j + 1
         if c == "\\" and j + 1 < len(src):
             nxt = src[j + 1]
+            j += 2
             if quote == "'":
                 buf.append(nxt if nxt in "\\'" else c + nxt)
+            elif nxt in "ux" and (m := _HEX_ESCAPE[nxt].match(src, j)):
+                buf.append(chr(int(m.group(), 16)))
+                j = m.end()
             else:
                 buf.append(_DQ_ESCAPES.get(nxt, nxt))
-            j += 2
             continue
         if c == "#" and quote == '"' and src.startswith("{", j + 1):
             raise ExpressionError("string interpolation #{...} is not supported", j + 1)
@@ -165,7 +169,7 @@ def _tokenize(src: str) -> list[_Tok]:
             pattern, flags, i = _regex(src, i)
             parts = _template(pattern, col)
             try:
-                compile_regex(parts, flags, {})
+                compile_regex(parts, flags, None)
             except ExpressionRuntimeError as exc:
                 raise ExpressionError(f"bad regex: {exc}", col) from None
             toks.append(_Tok("REGEX", src[col - 1:i], (parts, flags), col))
@@ -371,7 +375,7 @@ def _build(node: Node) -> Fn:  # noqa: C901 - one branch per node kind reads bes
     if k == "regex":
         parts, flags = a
         if len(parts) == 1 and isinstance(parts[0], str):
-            pattern = compile_regex(parts, flags, {})
+            pattern = compile_regex(parts, flags, None)
             return lambda v, e: pattern
         return lambda v, e: compile_regex(parts, flags, e)
     if k == "list":

@@ -148,12 +148,12 @@ _regex_cache: dict[tuple[str, int], re.Pattern[str]] = {}
 
 
 def compile_regex(parts: tuple[Any, ...], flags: int, event: Any) -> re.Pattern[str]:
-    """Compile a regex literal, its tokens substituted from `event` ({} at parse time gives "").
+    """Compile a regex literal, its tokens substituted from `event` (None, at parse time: "").
 
     Ruby's `^`/`$` always match at line breaks and `\\z` is Python's `\\Z`, so the source is
     translated and MULTILINE is always on.
     """
-    source = "".join(p if isinstance(p, str) else (p.text(event) if event else "") for p in parts)
+    source = "".join(p if isinstance(p, str) else ("" if event is None else p.text(event)) for p in parts)
     key = (source, flags)
     pattern = _regex_cache.get(key)
     if pattern is None:
@@ -286,24 +286,30 @@ def _str_method(fn: Callable[..., Any]) -> Callable[..., Any]:
     return call
 
 
-def _affix(test: str) -> Callable[..., Any]:
-    def call(name: str, recv: Any, *args: Any) -> bool:
-        if not isinstance(recv, str):
-            raise _no_method(name, recv)
-        for arg in args:
-            if isinstance(arg, re.Pattern):
-                if test == "start" and arg.match(recv):
-                    return True
-                if test == "end" and any(m.end() == len(recv) for m in arg.finditer(recv)):
-                    return True
-            elif isinstance(arg, str):
-                if recv.startswith(arg) if test == "start" else recv.endswith(arg):
-                    return True
-            else:
-                raise ExpressionRuntimeError(f"{name}: expected a string, got {type_name(arg)}")
-        return False
+def _start_with(name: str, recv: Any, *args: Any) -> bool:
+    if not isinstance(recv, str):
+        raise _no_method(name, recv)
+    for arg in args:
+        if isinstance(arg, re.Pattern):
+            if arg.match(recv):
+                return True
+        elif isinstance(arg, str):
+            if recv.startswith(arg):
+                return True
+        else:
+            raise ExpressionRuntimeError(f"{name}: expected a string or regex, got {type_name(arg)}")
+    return False
 
-    return call
+
+def _end_with(name: str, recv: Any, *args: Any) -> bool:
+    if not isinstance(recv, str):
+        raise _no_method(name, recv)
+    for arg in args:
+        if not isinstance(arg, str):
+            raise ExpressionRuntimeError(f"{name}: expected a string, got {type_name(arg)}")
+        if recv.endswith(arg):
+            return True
+    return False
 
 
 def _include(name: str, recv: Any, item: Any) -> bool:
@@ -352,7 +358,7 @@ def _to_f(name: str, recv: Any) -> float:
 
 def _match_p(name: str, recv: Any, pattern: Any) -> bool:
     if isinstance(pattern, str):
-        pattern = compile_regex((pattern,), 0, {})
+        pattern = compile_regex((pattern,), 0, None)
     if recv is None:
         return False
     return _match(recv, pattern) is not None
@@ -364,11 +370,11 @@ def _empty(name: str, recv: Any) -> bool:
     raise _no_method(name, recv)
 
 
-def _num_method(fn: Callable[[Any], Any]) -> Callable[..., Any]:
+def _num_method(fn: Callable[[Any], Any], integral: bool = False) -> Callable[..., Any]:
     def call(name: str, recv: Any) -> Any:
         if not _num(recv):
             raise _no_method(name, recv)
-        if isinstance(recv, float) and not math.isfinite(recv) and name != "abs":
+        if integral and isinstance(recv, float) and not math.isfinite(recv):
             raise ExpressionRuntimeError(f"{to_s(recv)} has no integer value")
         return fn(recv)
 
@@ -376,6 +382,8 @@ def _num_method(fn: Callable[[Any], Any]) -> Callable[..., Any]:
 
 
 def _round(x: float) -> int:
+    if isinstance(x, int):
+        return x
     # Ruby rounds halves away from zero, Python to even.
     return int(math.copysign(math.floor(abs(x) + 0.5), x))
 
@@ -411,13 +419,12 @@ def _has_key(name: str, recv: Any, key: Any) -> bool:
     return isinstance(key, str) and key in recv
 
 
-_start, _end = _affix("start"), _affix("end")
 _lower, _upper = _str_method(str.lower), _str_method(str.upper)
 
 #: name -> (fewest arguments, most arguments, implementation(name, receiver, *arguments)).
 METHODS: dict[str, tuple[int, int, Callable[..., Any]]] = {
-    "start_with?": (1, 8, _start), "startswith": (1, 8, _start),
-    "end_with?": (1, 8, _end), "endswith": (1, 8, _end),
+    "start_with?": (1, 8, _start_with), "startswith": (1, 8, _start_with),
+    "end_with?": (1, 8, _end_with), "endswith": (1, 8, _end_with),
     "include?": (1, 1, _include),
     "downcase": (0, 0, _lower), "lower": (0, 0, _lower),
     "upcase": (0, 0, _upper), "upper": (0, 0, _upper),
@@ -429,9 +436,9 @@ METHODS: dict[str, tuple[int, int, Callable[..., Any]]] = {
     "nil?": (0, 0, lambda name, recv: recv is None),
     "zero?": (0, 0, _num_method(lambda x: x == 0)),
     "abs": (0, 0, _num_method(abs)),
-    "round": (0, 0, _num_method(_round)),
-    "floor": (0, 0, _num_method(math.floor)),
-    "ceil": (0, 0, _num_method(math.ceil)),
+    "round": (0, 0, _num_method(_round, integral=True)),
+    "floor": (0, 0, _num_method(math.floor, integral=True)),
+    "ceil": (0, 0, _num_method(math.ceil, integral=True)),
     "first": (0, 0, _ends(0)), "last": (0, 0, _ends(-1)),
     "split": (0, 1, _split),
     "between?": (2, 2, _between),
