@@ -59,6 +59,12 @@ class _Connection(asyncio.Protocol):
         #: Set while the write buffer is under the high-water mark (or the connection is gone).
         self.room = asyncio.Event()
         self.room.set()
+        self._loop = loop
+        # Payloads written during one turn of the event loop go out in one send() call:
+        # a system call per event would cost more than the rest of a metric's handling.
+        self._pending: list[bytes] = []
+        self._pending_size = 0
+        self._flush_scheduled = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)
@@ -90,13 +96,30 @@ class _Connection(asyncio.Protocol):
         return not self.lost and self.room.is_set() and self.transport is not None
 
     def write(self, data: bytes) -> None:
-        """Buffer `data` whole (asyncio writes are atomic, so concurrent payloads never mix)."""
+        """Queue `data` whole for this loop turn's send (concurrent payloads never mix)."""
         if self.lost or self.transport is None or self.transport.is_closing():
             raise ConnectionResetError("connection closed by the peer")
-        self.transport.write(data)
+        self._pending.append(data)
+        self._pending_size += len(data)
+        if self._pending_size >= HIGH_WATER:
+            self.flush()  # a caller that never yields still cannot pile up memory here
+        elif not self._flush_scheduled:
+            self._flush_scheduled = True
+            self._loop.call_soon(self.flush)
+
+    def flush(self) -> None:
+        self._flush_scheduled = False
+        if not self._pending:
+            return
+        data = b"".join(self._pending)
+        self._pending.clear()
+        self._pending_size = 0
+        if not self.lost and self.transport is not None and not self.transport.is_closing():
+            self.transport.write(data)
 
     async def finish(self) -> None:
         """Close after the buffer is flushed; raise if the flush failed."""
+        self.flush()
         if self.transport is not None:
             self.transport.close()
         await self.closed
