@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import json
 from typing import ClassVar
 
+from pipeline import jsoncodec
 from pipeline.extension import Mutator
 from pipeline.model import Event
 
 
 def encode_event(event: Event) -> bytes:
     """The event JSON a handler or command mutator receives (UTF-8, no padding)."""
-    # default=str: a value that slipped in from Python code (a set, a datetime) must not
-    # cost the event; everything from JSON encodes as it came.
-    return json.dumps(event, separators=(",", ":"), ensure_ascii=False, default=str).encode("utf-8")
+    return jsoncodec.dumps(event)
 
 
 class JsonMutator(Mutator):

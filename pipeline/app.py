@@ -72,9 +72,7 @@ async def serve(settings: dict[str, Any], quiet: bool = False, shutdown_timeout:
 
 def run(args: Any, loaded: Any) -> int:
     """Entry from `ogi run`; `loaded` is the validated LoadedConfig."""
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(serve(loaded.settings, quiet=bool(getattr(args, "quiet", False))))
-    except KeyboardInterrupt:
-        pass
     sys.stdout.flush()
     return 0

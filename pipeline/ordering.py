@@ -26,7 +26,11 @@ class KeyedOrder:
             # A waiter cancelled before its turn must not let its successor overtake the
             # work still running ahead of it.
             if previous is not None and not previous.done():
-                previous.add_done_callback(lambda _f: mine.done() or mine.set_result(None))
+                def release(_f: asyncio.Future[None]) -> None:
+                    if not mine.done():
+                        mine.set_result(None)
+
+                previous.add_done_callback(release)
             else:
                 mine.set_result(None)
             if self._tails.get(key) is mine:

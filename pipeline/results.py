@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 from prometheus_client import CollectorRegistry, Counter
 
-from pipeline import SENSU_COMPAT_VERSION
+from pipeline import SENSU_COMPAT_VERSION, jsoncodec
 from pipeline.events import (
     Decision,
     build_event,
@@ -37,6 +37,7 @@ from pipeline.model import (
     system_clock,
     valid_name,
 )
+from pipeline.ordering import KeyedOrder
 from pipeline.store.base import Store
 
 log = logging.getLogger("ogi")
@@ -110,14 +111,6 @@ def validate_result(result: Any) -> None:
         raise Rejected("bad_source", f"check.source {_shown(source)} is not [\\w.-]+")
 
 
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
-
-
-# One decoder for every message; json.loads with options would build a new one each time.
-_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
-
-
 def new_client(name: str, now: float, proxy: bool) -> Client:
     """The client Sensu creates for a result from a name it has never seen (reference §3.2)."""
     client: Client = {
@@ -172,6 +165,7 @@ class ResultProcessor:
         for reason in REJECT_REASONS:
             self.rejected.labels(reason)
         self.accepted = Counter("ogi_results", "Check results accepted for processing", registry=registry)
+        self._order = KeyedOrder()
 
     def _definitions(self) -> dict[str, Any]:
         checks = self.settings.get("checks")
@@ -194,7 +188,7 @@ class ResultProcessor:
             self._reject("too_large", f"message of {len(body)} bytes exceeds max_message_size {self.max_message_size}")
             return None
         try:
-            result = _DECODER.decode(body.decode("utf-8-sig"))
+            result = jsoncodec.loads(body[3:] if body.startswith(b"\xef\xbb\xbf") else body)
         except (ValueError, RecursionError) as error:
             self._reject("not_json", f"message is not JSON: {str(error)[:80]}")
             return None
@@ -212,9 +206,16 @@ class ResultProcessor:
             self._reject(rejected.reason, rejected.detail, result)
             return None
         sent = result["check"]
+        source = sent.get("source")
+        client_name = source if source is not None else result["client"]
+        # One client's results of one check are processed, and handled, in arrival order.
+        async with self._order.hold((client_name, sent["name"])):
+            return await self._process_valid(result, client_name)
+
+    async def _process_valid(self, result: JSON, client_name: str) -> Event | None:
+        sent = result["check"]
         sender = result["client"]
         source = sent.get("source")
-        client_name = source if source is not None else sender
         client = await self.store.get_client(client_name)
         if client is None:
             client = new_client(client_name, self.clock(), proxy=source is not None)

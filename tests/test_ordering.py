@@ -50,3 +50,28 @@ async def test_a_cancelled_waiter_does_not_let_its_successor_overtake():
     gate.set()
     await asyncio.gather(first, third)
     assert seen == ["1", "3"]
+
+
+async def test_results_of_one_check_reach_the_handlers_in_arrival_order_even_when_processed_concurrently():
+    import json
+
+    from pipeline.results import ResultProcessor
+    from pipeline.store.memory import MemoryStore
+
+    class SlowFirstEngine:
+        def __init__(self) -> None:
+            self.seen: list[str] = []
+
+        async def process(self, event):
+            if event["check"]["status"] == 2:
+                await asyncio.sleep(0.05)  # the create takes longer than the resolve behind it
+            self.seen.append(event["action"])
+
+    engine = SlowFirstEngine()
+    processor = ResultProcessor({}, MemoryStore(), engine)
+
+    def body(status: int) -> bytes:
+        return json.dumps({"client": "web1", "check": {"name": "disk", "output": "x", "status": status}}).encode()
+
+    await asyncio.gather(processor.process_message(body(2)), processor.process_message(body(0)))
+    assert engine.seen == ["create", "resolve"]

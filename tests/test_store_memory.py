@@ -127,11 +127,12 @@ async def test_recording_returns_the_event_open_before_the_result(store: MemoryS
     assert recorded.event is not None and recorded.event["occurrences"] == 1
 
 
-async def test_a_result_that_is_not_json_changes_nothing(store: MemoryStore) -> None:
-    bad = result(2, extra=object())
-    with pytest.raises(TypeError):
-        await store.record_result("a", bad, bad, ["agg"])
-    assert await store.get_history("a", "disk") == [] and await store.list_aggregates() == []
+async def test_a_value_json_cannot_hold_is_kept_as_its_string_form(store: MemoryStore) -> None:
+    odd = result(2, extra={1, 2})
+    await store.record_result("a", odd, odd, ["agg"])
+    kept = await store.get_result("a", "disk")
+    assert kept is not None and kept["extra"] == str({1, 2})
+    assert await store.get_history("a", "disk") == ["2"]
 
 
 async def test_events_are_stored_per_client_and_check(store: MemoryStore) -> None:

@@ -104,5 +104,5 @@ class Store(ABC):
     @abstractmethod
     async def list_silences(self) -> list[JSON]: ...
 
-    async def close(self) -> None:
+    async def close(self) -> None:  # noqa: B027 - optional hook, most stores hold nothing
         """Release connections."""

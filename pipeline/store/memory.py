@@ -8,19 +8,19 @@ to 21, `last_ok`, the `ttl` index, aggregate member sets, and silences that expi
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
+from pipeline import jsoncodec
 from pipeline.model import HISTORY_LENGTH, JSON, Check, Client, Clock, Event, system_clock
 from pipeline.store.base import Recorded, Store
 
 
-def _dump(value: JSON) -> str:
-    return json.dumps(value, separators=(",", ":"))
+def _dump(value: JSON) -> bytes:
+    return jsoncodec.dumps(value)
 
 
-def _load(text: str) -> Any:
-    return json.loads(text)
+def _load(text: bytes) -> Any:
+    return jsoncodec.loads(text)
 
 
 def _last_ok(check: Check, now: float) -> int:
@@ -39,16 +39,16 @@ class MemoryStore(Store):
 
     def __init__(self, clock: Clock = system_clock) -> None:
         self._clock = clock
-        self._clients: dict[str, str] = {}
+        self._clients: dict[str, bytes] = {}
         # client -> check -> last result / history / last OK / open event
-        self._results: dict[str, dict[str, str]] = {}
+        self._results: dict[str, dict[str, bytes]] = {}
         self._history: dict[str, dict[str, list[str]]] = {}
         self._last_ok: dict[str, dict[str, int]] = {}
-        self._events: dict[str, dict[str, str]] = {}
+        self._events: dict[str, dict[str, bytes]] = {}
         self._ttl: set[str] = set()
         self._aggregates: dict[str, set[str]] = {}
         # id -> (entry JSON, deadline on the injected clock or None)
-        self._silences: dict[str, tuple[str, float | None]] = {}
+        self._silences: dict[str, tuple[bytes, float | None]] = {}
 
     # -- clients ---------------------------------------------------------------------
     async def get_client(self, name: str) -> Client | None:
@@ -142,7 +142,7 @@ class MemoryStore(Store):
         return sorted(self._aggregates.get(name, ()))
 
     # -- silences --------------------------------------------------------------------
-    def _live_silence(self, silence_id: str, now: float) -> str | None:
+    def _live_silence(self, silence_id: str, now: float) -> bytes | None:
         found = self._silences.get(silence_id)
         if found is None:
             return None

@@ -46,5 +46,5 @@ class Transport(ABC):
     async def subscribe(self, pipe: str, kind: PipeKind = "direct", queue: str | None = None) -> Subscription:
         """Subscribe to a pipe. For `fanout`, `queue` names this subscriber's own queue."""
 
-    async def close(self) -> None:
+    async def close(self) -> None:  # noqa: B027 - optional hook
         """Close connections; open subscriptions end."""
