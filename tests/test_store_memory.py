@@ -106,9 +106,9 @@ async def test_a_check_with_a_ttl_joins_the_ttl_index(store: MemoryStore) -> Non
     await store.record_result("a", result(0, ttl=120), result(0), [])
     await store.record_result("a", result(0, name="load"), result(0, name="load"), [])
     await store.record_result("a", result(0, name="nope", ttl=False), result(0, name="nope"), [])
-    assert store.ttl_members() == {"a:disk"}
+    assert await store.list_ttl() == ["a:disk"]
     await store.delete_result("a", "disk")
-    assert store.ttl_members() == set()
+    assert await store.list_ttl() == []
 
 
 async def test_results_join_every_named_aggregate(store: MemoryStore) -> None:
@@ -159,7 +159,7 @@ async def test_deleting_a_client_removes_its_results_history_and_events(store: M
     await store.delete_client("a")
     assert await store.get_client("a") is None
     assert await store.get_result("a", "disk") is None and await store.get_history("a", "disk") == []
-    assert await store.list_events("a") == [] and store.ttl_members() == set()
+    assert await store.list_events("a") == [] and await store.list_ttl() == []
     assert (await store.record_result("a", result(0), result(0), [])).history == ["0"]
     assert await store.get_history("b", "disk") == ["2"]
 
@@ -195,3 +195,29 @@ async def test_a_silence_with_no_time_left_is_not_stored(store: MemoryStore) -> 
     await store.put_silence({"id": "web:*"})
     await store.put_silence({"id": "web:*"}, expire=0)
     assert await store.list_silences() == []
+
+
+async def test_keepalive_times_are_the_servers_receipt_times_and_go_with_the_client(store: MemoryStore) -> None:
+    await store.record_keepalive({"name": "web1", "timestamp": 1}, received=1000.5)
+    assert await store.keepalive_times() == {"web1": 1000.5}
+    assert (await store.get_client("web1")) == {"name": "web1", "timestamp": 1}
+    await store.delete_client("web1")
+    assert await store.keepalive_times() == {}
+
+
+async def test_a_removed_ttl_member_is_no_longer_listed(store: MemoryStore) -> None:
+    await store.record_result("a", result(2, ttl=60), result(2, ttl=60), [])
+    await store.remove_ttl("a:disk")
+    assert await store.list_ttl() == []
+
+
+async def test_series_keep_their_last_value_until_they_expire() -> None:
+    from pipeline.store.base import SeriesSample
+
+    now = [1000.0]
+    store = MemoryStore(clock=lambda: now[0])
+    await store.put_series({"load1{client=a}": SeriesSample(0.5, 1000.0, 1030.0)})
+    await store.put_series({"load1{client=a}": SeriesSample(0.7, 1010.0, 1040.0)})
+    assert await store.list_series() == {"load1{client=a}": SeriesSample(0.7, 1010.0, 1040.0)}
+    now[0] = 1040.0
+    assert await store.list_series() == {}

@@ -1,3 +1,3 @@
-from pipeline.store.base import Recorded, Store
+from pipeline.store.base import Recorded, SeriesSample, Store
 
-__all__ = ["Recorded", "Store"]
+__all__ = ["Recorded", "SeriesSample", "Store"]

@@ -9,8 +9,19 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from pipeline.model import JSON, Check, Client, Event
+
+
+class SeriesSample(NamedTuple):
+    """The last value of one metric series, kept for Prometheus scrapes."""
+
+    value: float
+    #: When the value arrived (server clock).
+    updated: float
+    #: When the series disappears if no newer value arrives.
+    expires: float
 
 
 @dataclass
@@ -66,6 +77,35 @@ class Store(ABC):
     @abstractmethod
     async def delete_result(self, client: str, check: str) -> None:
         """Forget the last result and history of one check on one client."""
+
+    @abstractmethod
+    async def list_ttl(self) -> list[str]:
+        """`client:check` pairs whose last result carried a `ttl` (Sensu's `ttl` set)."""
+
+    @abstractmethod
+    async def remove_ttl(self, member: str) -> None:
+        """Drop a `client:check` pair from the ttl index."""
+
+    # -- keepalives ------------------------------------------------------------------
+    @abstractmethod
+    async def record_keepalive(self, client: Client, received: float) -> None:
+        """Store the client's definition from a keepalive, and when the server received it.
+
+        ogi judges keepalive age by the server's receipt time, not the client's clock.
+        """
+
+    @abstractmethod
+    async def keepalive_times(self) -> dict[str, float]:
+        """Client name -> server time its last keepalive was received."""
+
+    # -- metric series ---------------------------------------------------------------
+    @abstractmethod
+    async def put_series(self, samples: dict[str, SeriesSample]) -> None:
+        """Set the last value of each series, keyed by a series id the caller chooses."""
+
+    @abstractmethod
+    async def list_series(self) -> dict[str, SeriesSample]:
+        """Every series not yet expired (expired ones are forgotten)."""
 
     # -- events ----------------------------------------------------------------------
     @abstractmethod

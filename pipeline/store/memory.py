@@ -12,7 +12,7 @@ from typing import Any
 
 from pipeline import jsoncodec
 from pipeline.model import HISTORY_LENGTH, JSON, Check, Client, Clock, Event, system_clock
-from pipeline.store.base import Recorded, Store
+from pipeline.store.base import Recorded, SeriesSample, Store
 
 
 def _dump(value: JSON) -> bytes:
@@ -46,6 +46,8 @@ class MemoryStore(Store):
         self._last_ok: dict[str, dict[str, int]] = {}
         self._events: dict[str, dict[str, bytes]] = {}
         self._ttl: set[str] = set()
+        self._keepalives: dict[str, float] = {}
+        self._series: dict[str, SeriesSample] = {}
         self._aggregates: dict[str, set[str]] = {}
         # id -> (entry JSON, deadline on the injected clock or None)
         self._silences: dict[str, tuple[bytes, float | None]] = {}
@@ -66,6 +68,7 @@ class MemoryStore(Store):
         self._events.pop(name, None)
         self._history.pop(name, None)
         self._last_ok.pop(name, None)
+        self._keepalives.pop(name, None)
         for check in self._results.pop(name, {}):
             self._ttl.discard(f"{name}:{check}")
 
@@ -110,9 +113,28 @@ class MemoryStore(Store):
         self._last_ok.get(client, {}).pop(check, None)
         self._ttl.discard(f"{client}:{check}")
 
-    def ttl_members(self) -> set[str]:
-        """`client:check` pairs whose last result had a `ttl` (the `ttl` set)."""
-        return set(self._ttl)
+    async def list_ttl(self) -> list[str]:
+        return sorted(self._ttl)
+
+    async def remove_ttl(self, member: str) -> None:
+        self._ttl.discard(member)
+
+    async def record_keepalive(self, client: Client, received: float) -> None:
+        await self.put_client(client)
+        self._keepalives[str(client["name"])] = received
+
+    async def keepalive_times(self) -> dict[str, float]:
+        return dict(self._keepalives)
+
+    async def put_series(self, samples: dict[str, SeriesSample]) -> None:
+        self._series.update(samples)
+
+    async def list_series(self) -> dict[str, SeriesSample]:
+        now = self._clock()
+        expired = [key for key, sample in self._series.items() if sample.expires <= now]
+        for key in expired:
+            del self._series[key]
+        return dict(self._series)
 
     # -- events ----------------------------------------------------------------------
     async def get_event(self, client: str, check: str) -> Event | None:
