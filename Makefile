@@ -29,6 +29,7 @@ lint: $(STAMP)
 typecheck: lint
 
 services:
+	bash .ci/packages
 	bash .ci/services
 
 clean:

@@ -1,0 +1,25 @@
+"""The shipped examples and the README's configuration are valid, as a user would run them."""
+
+import json
+import re
+
+from pipeline.config import load_settings
+from pipeline.registry import default_registry
+from pipeline.routes import definition_errors
+from pipeline.validate import validate
+from tests.conftest import EXAMPLES, ROOT
+
+
+def test_the_examples_that_make_run_starts_load_without_errors():
+    loaded, _warnings = load_settings([str(EXAMPLES / "config.json")], [str(EXAMPLES / "conf.d")])
+    assert set(loaded.settings["checks"]) >= {"check_true", "check_minute", "metrics_demo"}
+
+
+def test_every_json_block_in_the_readme_is_a_valid_configuration():
+    blocks = re.findall(r"```json\n(.*?)```", (ROOT / "README.md").read_text(), re.S)
+    assert blocks, "the README shows at least one configuration"
+    for block in blocks:
+        settings = json.loads(block)
+        errors, _ = validate(settings, default_registry)
+        assert errors == []
+        assert definition_errors(settings, default_registry) == []
