@@ -8,15 +8,13 @@ errors are printed one per line on stderr and the command exits 1 before doing a
 from __future__ import annotations
 
 import argparse
-import asyncio
-import inspect
 import json
 import logging
 import sys
 from collections.abc import Sequence
-from typing import Any
 
 import pipeline
+from pipeline import app
 from pipeline.config import LoadedConfig, load_settings, redact
 from pipeline.errors import ConfigErrors
 from pipeline.logs import LEVELS, setup_logging
@@ -99,12 +97,7 @@ def run_command(args: argparse.Namespace) -> int:
     if loaded is None:
         return 1
     log.info("configuration loaded", extra={"fields": {"files": loaded.files}})
-    from pipeline import app  # imported late: it pulls in the engine and backends
-
-    result: Any = app.run(args, loaded)
-    if inspect.iscoroutine(result):
-        result = asyncio.run(result)
-    return int(result or 0)
+    return app.run(args, loaded)
 
 
 def main(argv: Sequence[str] | None = None) -> int | None:

@@ -316,11 +316,12 @@ def load_settings(
 
     Without files or directories the defaults apply (`/etc/ogi/...`, else `/etc/sensu/...`).
     """
-    from pipeline.validate import validate  # validate imports this module's path helpers
+    # Imported here, not at the top: both modules import this one's path helpers.
+    from pipeline.registry import default_registry
+    from pipeline.routes import definition_errors
+    from pipeline.validate import validate
 
     if registry is None:
-        from pipeline.registry import default_registry
-
         registry = default_registry
     files, dirs = split_list(files), split_list(dirs)
     warnings: list[str] = []
@@ -335,7 +336,7 @@ def load_settings(
     loaded = load_config(files, dirs, env)
     errors, more = validate(loaded.settings, registry)
     warnings.extend(more)
-    errors.extend(_definition_errors(loaded.settings, registry, errors))
+    errors.extend(unreported(definition_errors(loaded.settings, registry), errors))
     if errors:
         for error in errors:
             if error.file is None:
@@ -344,17 +345,33 @@ def load_settings(
     return loaded, warnings
 
 
-def _definition_errors(settings: dict[str, Any], registry: Registry, found: list[ConfigError]) -> list[ConfigError]:
-    """The engine's own checks (it builds every extension), minus paths already reported."""
-    try:
-        from pipeline.engine import definition_errors
-    except (ImportError, AttributeError):
-        return []
-    reported = {e.path for e in found}
-    extra: list[ConfigError] = []
-    for error in definition_errors(settings, registry):
-        # validate() already explained this spot; a second message about it would only add noise.
-        if error.path in reported or any(error.path.startswith(p + ".") for p in reported if p):
-            continue
-        extra.append(error)
-    return extra
+#: Sections whose entries are definitions the engine builds as a whole.
+_DEFINITION_SECTIONS = frozenset({"handlers", "filters", "mutators"})
+
+
+def definition_of(path: str) -> str:
+    """The definition a path lies in (`handlers.mail` for `handlers.mail.socket.port`), else the path itself."""
+    chain = [path]
+    while (parent := parent_path(chain[-1])) is not None and parent != "":
+        chain.append(parent)
+    if len(chain) >= 2 and chain[-1] in _DEFINITION_SECTIONS:
+        return chain[-2]
+    return path
+
+
+def unreported(extra: list[ConfigError], found: list[ConfigError]) -> list[ConfigError]:
+    """The errors of `extra` that fall in no definition and at no path `found` already covers.
+
+    Building a definition (the engine's own check) often trips over the mistake validation
+    just reported, in other words: one mistake would print twice. Definitions validation
+    passed are still built, so unrelated mistakes all show in one run.
+    """
+    covered = {definition_of(e.path) for e in found}
+    kept = []
+    for error in extra:
+        current: str | None = error.path
+        while current is not None and current not in covered:
+            current = parent_path(current) or None
+        if current is None:
+            kept.append(error)
+    return kept

@@ -19,8 +19,9 @@ class ConfigError:
     file: str | None = None
 
     def __str__(self) -> str:
-        where = f"{self.file}: " if self.file else ""
-        line = f"{where}{self.path or '<root>'}: {self.message}"
+        # A file-level problem (unreadable, not JSON) has no path: the file alone says where.
+        parts = [part for part in (self.file, self.path) if part] or ["<root>"]
+        line = ": ".join([*parts, self.message])
         if self.value is not _UNSET:
             shown = json.dumps(self.value, default=str)
             if len(shown) > 80:

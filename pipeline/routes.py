@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, TypeGuard
 
-from pipeline.config import path_key
+from pipeline.config import path_index, path_key
 from pipeline.errors import ConfigError
 from pipeline.extension import Context, DefinitionError, Extension, Filter, Handler, Mutator
 from pipeline.filters import AttributeFilter
@@ -21,8 +21,6 @@ from pipeline.stagemetrics import FILTER, HANDLER, MUTATOR, StageMetrics, StageS
 
 #: The mutator of a handler that names none (Sensu 1.x).
 DEFAULT_MUTATOR = "json"
-#: The type of a handler definition without `type`.
-DEFAULT_TYPE = "pipe"
 #: A route's timeout when its handler sets none, in seconds.
 DEFAULT_TIMEOUT = 60.0
 #: Added to a handler's own `timeout`: the handler enforces that one, the engine is the safety net.
@@ -201,8 +199,13 @@ class RouteTable:
                 self._log.error("unknown handler", extra={"fields": {"handler": name}})
                 return None
             definition = {"type": name}
-        handler = self._make("handlers", str(definition.get("type", DEFAULT_TYPE)), name, definition,
-                             path_key("handlers", name))
+        kind = definition.get("type")
+        if not isinstance(kind, str):
+            # `type` is required, as in Sensu; guessing `pipe` would run a command check-config refused
+            self._log.error("invalid definition", extra={"fields": {
+                "path": path_key(path_key("handlers", name), "type"), "error": "is required"}})
+            return None
+        handler = self._make("handlers", kind, name, definition, path_key("handlers", name))
         if handler is None:
             return None
         assert isinstance(handler, Handler)
@@ -213,7 +216,6 @@ class RouteTable:
                             extra={"fields": {"handler": name, "mutator": mutator_name}})
             return None
         filters = tuple((f, self._stats.stat(FILTER, f.name)) for f in self._filter_list(name, definition))
-        kind = str(definition.get("type", DEFAULT_TYPE))
         self._stats.known_handler(name)
         return Route(
             name=name,
@@ -300,20 +302,29 @@ def _join(base: str, relative: str) -> str:
 
 
 def definition_errors(settings: dict[str, Any], registry: Registry) -> list[ConfigError]:
-    """Every error found by building each handler, filter and mutator defined in `settings`.
+    """Every error found by building each handler, filter and mutator defined in `settings`,
+    and each handler type named without a definition (built as the engine builds it, once).
 
     Paths are full JSON paths (`handlers.graphite.socket.port`). What `pipeline/validate.py`
     reports (names and handler types that exist, set loops, the types of Sensu's own keys) is
-    skipped here: call this once validation has passed, or the same mistake shows twice.
+    skipped here; `pipeline.config.load_settings` drops what falls in a definition validation
+    already reported on, so one mistake is one line.
     """
     context = Context(settings=settings)
     errors: list[ConfigError] = []
-    for name, definition in _section(settings, "handlers").items():
+    handlers = _section(settings, "handlers")
+    for name, definition in handlers.items():
         kind = definition.get("type") if isinstance(definition, dict) else None
         if not isinstance(kind, str) or kind == "set" or not registry.has("handlers", kind):
             continue
         errors += _build_errors(registry.get("handlers", kind), name, definition, context,
                                 path_key("handlers", name), Handler.common_keys, f"a {kind} handler")
+    built: set[str] = set()
+    for name, where in handler_references(settings):
+        if name in handlers or name in built or not registry.has("handlers", name):
+            continue
+        built.add(name)
+        errors += _undefined_type_errors(registry.get("handlers", name), name, context, where)
     for name, definition in _section(settings, "filters").items():
         if isinstance(definition, dict):
             errors += _build_errors(AttributeFilter, name, definition, context, path_key("filters", name),
@@ -329,6 +340,53 @@ def definition_errors(settings: dict[str, Any], registry: Registry) -> list[Conf
     if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
         errors.append(ConfigError("sensu.handlers.concurrency", "must be a positive integer", value))
     return errors
+
+
+def handler_references(settings: dict[str, Any]) -> list[tuple[str, str]]:
+    """(handler name, JSON path) of every place settings name a handler for the engine to resolve:
+    each check's handlers as `handler_names` reads them (`default` at the check's own path), the
+    client's keepalive, registration and deregistration, `sensu.keepalives` and set members."""
+    found: list[tuple[str, str]] = []
+    for name, check in _section(settings, "checks").items():
+        if isinstance(check, dict):
+            path = path_key("checks", name)
+            found += _named(check, path) if "handlers" in check or "handler" in check else [("default", path)]
+    client = _section(settings, "client")
+    for key in ("keepalive", "registration", "deregistration"):
+        if isinstance(client.get(key), dict):
+            found += _named(client[key], path_key("client", key))
+    keepalives = _dig(settings, ("sensu", "keepalives"))
+    if isinstance(keepalives, dict):
+        found += _named(keepalives, "sensu.keepalives")
+    for name, definition in _section(settings, "handlers").items():
+        if isinstance(definition, dict) and definition.get("type") == "set":
+            found += _named({"handlers": definition.get("handlers")}, path_key("handlers", name))
+    return found
+
+
+def _named(definition: dict[str, Any], path: str) -> list[tuple[str, str]]:
+    """The names in a definition's `handlers` (else `handler`), each with its path."""
+    names = definition.get("handlers")
+    if isinstance(names, list):
+        where = path_key(path, "handlers")
+        return [(n, path_index(where, i)) for i, n in enumerate(names) if isinstance(n, str)]
+    if names is None and isinstance(definition.get("handler"), str):
+        return [(definition["handler"], path_key(path, "handler"))]
+    return []
+
+
+def _undefined_type_errors(cls: type[Extension], name: str, context: Context, where: str) -> list[ConfigError]:
+    """Build a handler type the way the engine does for a name with no definition: `{"type": name}`."""
+    what = f"handler type {name!r} is named without a definition, and cannot be built that way"
+    try:
+        cls(name, {"type": name}, context)
+    except DefinitionError as err:
+        detail = f"{err.path}: {err.message}" if err.path else err.message
+        return [ConfigError(where, f"{what}: {detail}") if err.value is None
+                else ConfigError(where, f"{what}: {detail}", err.value)]
+    except Exception as err:  # a buggy third-party type is reported, not a crash of the checker
+        return [ConfigError(where, f"{what}: {err!r}")]
+    return []
 
 
 def _build_errors(

@@ -203,3 +203,71 @@ def test_main_reads_sys_argv_when_called_without_arguments() -> None:
     done = subprocess.run([sys.executable, "-c", "import sys; from pipeline.cli import main; sys.exit(main())",
                            "check-config", *GOOD], capture_output=True, text=True, timeout=60, cwd=ROOT)
     assert (done.returncode, done.stdout) == (0, "OK\n")
+
+
+ONE_MISTAKE: list[tuple[str, dict[str, Any], str]] = [
+    ("handler subdue", {"handlers": {"mail": {"subdue": {"days": {"all": [{"begin": "5PM", "end": "8AM"}]}}}}},
+     "handlers.mail.subdue"),
+    ("a tcp port out of range", {"handlers": {"carbon": {"type": "tcp", "socket": {"host": "c", "port": 70000}}}},
+     "handlers.carbon.socket.port"),
+    ("a tcp handler without socket", {"handlers": {"carbon": {"type": "tcp"}}}, "handlers.carbon.socket"),
+    ("a pipe handler without command", {"handlers": {"mail": {"command": None}}}, "handlers.mail.command"),
+    ("a handler without type", {"handlers": {"mail": {"type": None}}}, "handlers.mail.type"),
+    ("an unknown key of a tcp handler",
+     {"handlers": {"carbon": {"type": "tcp", "socket": {"host": "c", "port": 2003}, "sockett": {}}}},
+     "handlers.carbon.sockett"),
+    ("a malformed eval", {"filters": {"f": {"attributes": {"occurrences": "eval: value >"}}}},
+     "filters.f.attributes.occurrences"),
+    ("a when time without minutes",
+     {"filters": {"f": {"attributes": {}, "when": {"days": {"all": [{"begin": "17", "end": "18:00"}]}}}}},
+     "filters.f.when.days.all[0].begin"),
+    ("a mutator without command", {"mutators": {"m": {"timeout": 5}}}, "mutators.m.command"),
+    ("a core type named without a definition", {"checks": {"cpu": {"handlers": ["mail", "tcp"]}}},
+     "checks.cpu.handlers[1]"),
+]
+
+
+def _config_with(tmp_path: Path, change: dict[str, Any]) -> Path:
+    settings: dict[str, Any] = {
+        "checks": {"cpu": {"command": "true", "interval": 10, "subscribers": ["base"], "handlers": ["mail"]}},
+        "handlers": {"mail": {"type": "pipe", "command": "mail ops"}},
+    }
+    for section, entries in change.items():
+        for name, definition in entries.items():
+            merged = {**settings.setdefault(section, {}).get(name, {}), **definition}
+            settings[section][name] = {k: v for k, v in merged.items() if v is not None}
+    file = tmp_path / "config.json"
+    file.write_text(json.dumps(settings))
+    return file
+
+
+@pytest.mark.parametrize(("change", "path"), [c[1:] for c in ONE_MISTAKE], ids=[c[0] for c in ONE_MISTAKE])
+def test_a_config_with_one_mistake_gets_exactly_one_error_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], change: dict[str, Any], path: str
+) -> None:
+    file = _config_with(tmp_path, change)
+    assert main(["check-config", "-c", str(file)]) == 1
+    error, count = capsys.readouterr().err.splitlines()
+    assert error.startswith(f"{file}: {path}: ")
+    assert count == "1 configuration error"
+
+
+def test_mistakes_in_different_definitions_all_show_in_one_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    file = _config_with(tmp_path, {"handlers": {
+        "carbon": {"type": "tcp", "socket": {"host": "c", "port": 2003}, "sockett": {}},
+        "mail": {"subdue": {"days": {}}},
+    }})
+    assert main(["check-config", "-c", str(file)]) == 1
+    lines = capsys.readouterr().err.splitlines()
+    assert [line.split(": ")[1] for line in lines[:-1]] == ["handlers.mail.subdue", "handlers.carbon.sockett"]
+    assert lines[-1] == "2 configuration errors"
+
+
+def test_check_config_compiles_eval_with_the_expression_language_that_runs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    file = _config_with(tmp_path, {"filters": {"f": {"attributes": {"check": {"name": "eval: value.nosuch?"}}}}})
+    assert main(["check-config", "-c", str(file)]) == 1
+    assert "filters.f.attributes.check.name: bad eval expression: " in capsys.readouterr().err

@@ -16,14 +16,17 @@ from pipeline.config import (
     LoadedConfig,
     deep_merge,
     default_sources,
+    definition_of,
     directory_files,
     load_config,
+    load_settings,
     parent_path,
     path_key,
     redact,
     split_list,
 )
-from pipeline.errors import ConfigErrors
+from pipeline.errors import ConfigError, ConfigErrors
+from pipeline.extension import Context, DefinitionError, Handler
 from pipeline.registry import Registry
 from pipeline.validate import validate
 
@@ -269,3 +272,59 @@ def test_every_merged_path_and_only_those_has_an_origin(tmp_path: Path, files: l
     assert loaded.settings == expected
     assert set(loaded.origins) == _paths(loaded.settings)
     assert set(loaded.origins.values()) <= set(names)
+
+
+def test_a_file_level_error_names_the_file_without_an_empty_path() -> None:
+    assert str(ConfigError("", "config file does not exist", file="/etc/ogi/x.json")) == (
+        "/etc/ogi/x.json: config file does not exist"
+    )
+    assert str(ConfigError("", "must be an object", [1])) == "<root>: must be an object (got [1])"
+    assert str(ConfigError("api.port", "must be an integer", "x", file="a.json")) == (
+        'a.json: api.port: must be an integer (got "x")'
+    )
+
+
+def test_an_error_under_a_handler_name_with_dots_names_the_file_that_defined_it(tmp_path: Path) -> None:
+    first = write(tmp_path / "a.json", {"handlers": {"carbon": {"type": "tcp", "socket": {"host": "c", "port": 1}}}})
+    second = write(tmp_path / "b.json", {"handlers": {"carbon.eu": {"type": "tcp", "socket": {"host": "c", "port": 1},
+                                                                   "sockett": {}}},
+                                         "filters": {"prod.eu": {"attributes": {}, "negat": True}}})
+    with pytest.raises(ConfigErrors) as caught:
+        load_settings([first, second], [], env={})
+    assert [str(e) for e in caught.value.errors] == [
+        f'{second}: handlers["carbon.eu"].sockett: unknown key for a tcp handler (got {{}})',
+        f'{second}: filters["prod.eu"].negat: unknown key for a filter (got true)',
+    ]
+
+
+class _NeedsUrl(Handler):
+    def __init__(self, name: str, definition: dict[str, Any], context: Context) -> None:
+        super().__init__(name, definition, context)
+        if "url" not in definition:
+            raise DefinitionError("url", "is required")
+
+
+def test_a_broken_plugin_type_named_without_a_definition_fails_check_config_once(tmp_path: Path) -> None:
+    registry = Registry(use_entry_points=False)
+    registry.register("handlers", "webhook", _NeedsUrl)
+    check = {"command": "true", "interval": 10, "subscribers": ["base"], "handlers": ["webhook"]}
+    file = write(tmp_path / "c.json", {"checks": {"cpu": check, "disk": check},
+                                       "client": {"keepalive": {"handler": "webhook"}}})
+    with pytest.raises(ConfigErrors) as caught:
+        load_settings([file], [], registry=registry, env={})
+    assert [str(e) for e in caught.value.errors] == [
+        f"{file}: checks.cpu.handlers[0]: handler type 'webhook' is named without a definition, "
+        "and cannot be built that way: url: is required"
+    ]
+
+
+@pytest.mark.parametrize(("path", "definition"), [
+    ("handlers.mail.socket.port", "handlers.mail"),
+    ('handlers["carbon.eu"].socket', 'handlers["carbon.eu"]'),
+    ("filters.f.attributes.check.status", "filters.f"),
+    ("mutators.m", "mutators.m"),
+    ("checks.cpu.handlers[1]", "checks.cpu.handlers[1]"),
+    ("handlers", "handlers"),
+])
+def test_an_error_belongs_to_the_definition_it_lies_in(path: str, definition: str) -> None:
+    assert definition_of(path) == definition

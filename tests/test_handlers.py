@@ -20,7 +20,9 @@ from mutators.json import encode_event
 from pipeline.execute import CommandFailed
 from pipeline.extension import Context, DefinitionError, Handler, Mutator
 from pipeline.registry import default_registry
+from pipeline.routes import definition_errors
 from pipeline.transport.memory import MemoryTransport
+from pipeline.validate import validate
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -352,7 +354,7 @@ def test_every_handler_and_mutator_in_the_handlers_doc_can_be_built(index: int) 
     assert set(block) <= {"handlers", "mutators", "checks", "filters"}, "an example is a settings fragment"
     context = Context(settings=block, transport=MemoryTransport())
     for name, definition in block.get("handlers", {}).items():
-        kind = definition.get("type", "pipe")
+        kind = definition["type"]  # required, as in Sensu: the doc must never rely on a default
         if kind == "set":
             continue
         cls = default_registry.get("handlers", kind)
@@ -363,3 +365,17 @@ def test_every_handler_and_mutator_in_the_handlers_doc_can_be_built(index: int) 
         mutator = default_registry.get("mutators", "pipe")(name, definition, context)
         assert isinstance(mutator, Mutator)
         assert mutator.allowed_keys is not None and set(definition) <= mutator.allowed_keys
+
+
+@pytest.mark.parametrize("index", range(len(doc_blocks())))
+def test_every_example_in_the_handlers_doc_passes_check_config_validation(index: int) -> None:
+    block = doc_blocks()[index]
+    errors, _warnings = validate(block, default_registry)
+    assert [str(e) for e in errors + definition_errors(block, default_registry)] == []
+
+
+def test_the_handlers_doc_says_type_is_required_and_handler_subdue_is_gone() -> None:
+    text = (ROOT / "docs" / "handlers.md").read_text()
+    assert "| `type` | **required**" in text
+    assert "(the default)" not in text.split("## Mutators")[0]
+    assert "Sensu 0.26 removed it" in text

@@ -21,6 +21,7 @@ from pipeline.routes import (
     definition_errors,
     flatten,
     handler_names,
+    handler_references,
     route_timeout,
 )
 from pipeline.stagemetrics import StageMetrics
@@ -215,6 +216,67 @@ def test_an_extension_type_checks_its_own_keys_and_a_crashing_constructor_is_rep
         ("handlers.hook.url", "must be an https:// URL"),
         ("handlers.boom", "cannot be built: KeyError('oops')"),
     ]
+
+
+def test_filter_and_mutator_names_with_dots_are_quoted_in_the_path():
+    settings = {"filters": {"prod.eu": {"attributes": {}, "negat": True}},
+                "mutators": {"tag.v2": {"command": "tag", "timeout": 0}}}
+    assert [e.path for e in definition_errors(settings, Registry())] == [
+        'filters["prod.eu"].negat', 'mutators["tag.v2"].timeout'
+    ]
+
+
+class NeedsUrl(Handler):
+    """A plugin type that cannot run without a definition giving its `url`."""
+
+    def __init__(self, name: str, definition: dict[str, Any], context: Context) -> None:
+        super().__init__(name, definition, context)
+        if "url" not in definition:
+            raise DefinitionError("url", "is required")
+
+
+def test_a_handler_type_named_without_a_definition_is_built_and_reported_once_at_its_first_name():
+    registry = Registry(use_entry_points=False)
+    registry.register("handlers", "webhook", NeedsUrl)
+    registry.register("handlers", "debug", Handler)
+    settings = {
+        "checks": {"cpu": {"handlers": ["debug", "webhook"]}, "disk": {"handler": "webhook"}},
+        "client": {"keepalive": {"handlers": ["webhook"]}},
+    }
+    assert [(e.path, e.message) for e in definition_errors(settings, registry)] == [
+        ("checks.cpu.handlers[1]",
+         "handler type 'webhook' is named without a definition, and cannot be built that way: url: is required"),
+    ]
+    defined = {**settings, "handlers": {"webhook": {"type": "webhook", "url": "https://x"}}}
+    assert definition_errors(defined, registry) == []
+
+
+def test_handler_references_cover_every_place_the_engine_resolves_a_handler_name():
+    settings = {
+        "checks": {"cpu": {"handlers": ["a", 7], "handler": "ignored"}, "disk": {"handler": "b"}, "ntp": {},
+                   "off": {"handlers": []}},
+        "client": {"keepalive": {"handler": "c"}, "registration": {"handlers": ["d"]},
+                   "deregistration": {"handler": "e"}},
+        "sensu": {"keepalives": {"handlers": ["f"]}},
+        "handlers": {"s": {"type": "set", "handlers": ["g"]}, "p": {"type": "pipe", "command": "true"}},
+    }
+    assert handler_references(settings) == [
+        ("a", "checks.cpu.handlers[0]"), ("b", "checks.disk.handler"), ("default", "checks.ntp"),
+        ("c", "client.keepalive.handler"), ("d", "client.registration.handlers[0]"),
+        ("e", "client.deregistration.handler"), ("f", "sensu.keepalives.handlers[0]"), ("g", "handlers.s.handlers[0]"),
+    ]
+    for check in settings["checks"].values():
+        names = [n for n, p in handler_references({"checks": {"x": check}})]
+        assert tuple(names) == handler_names(check), "the same names the engine resolves"
+
+
+def test_a_handler_without_type_is_skipped_by_the_engine_not_run_as_a_pipe(caplog):
+    settings = {"handlers": {"guess": {"command": "true"}, "ok": {"type": "pipe", "command": "true"}}}
+    with caplog.at_level(logging.ERROR, logger="ogi"):
+        routes = table(settings).resolve(["guess", "ok"])
+    assert [r.name for r in routes] == ["ok"]
+    [record] = [r for r in caplog.records if r.getMessage() == "invalid definition"]
+    assert record.fields == {"path": "handlers.guess.type", "error": "is required"}  # type: ignore[attr-defined]
 
 
 # --- docs/chain.md --------------------------------------------------------------------------
