@@ -18,7 +18,9 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from pipeline import jsoncodec
 from pipeline.extension import DefinitionError
+from pipeline.model import JSON, Clock, system_clock
 
 #: Sensu's text for a command that ran past its timeout.
 TIMED_OUT = "Execution timed out"
@@ -33,6 +35,10 @@ EOF_GRACE = 1.0
 #: The same bound when the process group is already empty: the rest of the output is in the
 #: pipe and EOF is imminent, so only a process that left the group can hold it this long.
 ORPHAN_PIPE_LIMIT = 30.0
+
+#: Default output cap of a check, the note included: a capped result always fits the server's
+#: 2 MiB message limit.
+DEFAULT_OUTPUT_CAP = 1 << 20
 
 _CHUNK = 64 * 1024
 _SHELL = "/bin/sh"
@@ -69,6 +75,8 @@ class _Capture:
         self.chunks: list[bytes] = []
         self.kept = 0
         self.dropped = 0
+        #: Set by text() when it had to cut.
+        self.cut = False
 
     async def drain(self, stream: asyncio.StreamReader | None) -> None:
         if stream is None:
@@ -89,12 +97,22 @@ class _Capture:
         return b"".join(self.chunks)
 
     def text(self) -> str:
-        text = self.data.decode("utf-8", errors="replace")
-        if self.dropped:
-            if text and not text.endswith("\n"):
-                text += "\n"
-            text += f"[ogi: output cut at {self.cap} bytes, {self.dropped} more bytes discarded]\n"
-        return text
+        """The output as text, at most `cap` UTF-8 bytes including the note that says it was cut.
+
+        Decoding replaces each invalid byte with U+FFFD (three bytes), so output under the cap
+        can still grow past it; that is cut as well, so the text always fits.
+        """
+        data = self.data
+        text = data.decode("utf-8", errors="replace")
+        if not self.dropped and (len(data) * 3 <= self.cap or len(text.encode("utf-8")) <= self.cap):
+            return text
+        self.cut = True
+        note = f"[ogi: output cut to {self.cap} bytes; the command wrote {self.kept + self.dropped} bytes]\n"
+        room = self.cap - len(note) - 1  # the note is ASCII; 1 for the newline before it
+        head = text.encode("utf-8")[: max(0, room)].decode("utf-8", errors="ignore")
+        if head and not head.endswith("\n"):
+            head += "\n"
+        return head + note
 
 
 class _Protocol(asyncio.subprocess.SubprocessStreamProtocol):
@@ -163,7 +181,7 @@ async def run_command(
     timeout: float | None = None,
     limit: asyncio.Semaphore | None = None,
     merge_stderr: bool = True,
-    output_cap: int = 1 << 20,
+    output_cap: int = DEFAULT_OUTPUT_CAP,
     env: dict[str, str] | None = None,
 ) -> ExecResult:
     """Run `sh -c command` in its own process group and report what it did.
@@ -273,3 +291,34 @@ def parse_command(definition: dict[str, Any], key: str = "command") -> str:
     if not isinstance(value, str) or not value.strip():
         raise DefinitionError(key, "must be a non-empty string (a shell command)", value)
     return value
+
+
+async def execute_check(
+    check: JSON,
+    client: JSON,
+    *,
+    limit: asyncio.Semaphore | None = None,
+    clock: Clock = system_clock,
+    output_cap: int = DEFAULT_OUTPUT_CAP,
+) -> JSON:
+    """Run a check's `command` (tokens already substituted) and return the check as a result.
+
+    The result is the check plus `issued` (kept from the request, else the execution time),
+    `executed`, `duration` (seconds, 3 decimals), `output` and `status`. With `"stdin": true`
+    the command reads `{"client": ..., "check": ...}` as JSON on its standard input.
+    """
+    executed = int(clock())
+    result: JSON = dict(check)
+    issued = check.get("issued")
+    result["issued"] = issued if isinstance(issued, int | float) and not isinstance(issued, bool) else executed
+    result["executed"] = executed
+    try:
+        timeout = parse_timeout(check)
+    except DefinitionError as exc:
+        output = f"Check {exc.path} {exc.message}, not {exc.value!r}: command not run"
+        result.update(duration=0.0, output=output, status=UNKNOWN_STATUS)
+        return result
+    stdin = jsoncodec.dumps({"client": client, "check": check}) if check.get("stdin") is True else None
+    ran = await run_command(str(check["command"]), stdin=stdin, timeout=timeout, limit=limit, output_cap=output_cap)
+    result.update(duration=round(ran.duration, 3), output=ran.output, status=ran.status)
+    return result

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 from pathlib import Path
 
 import pytest
 
-from pipeline.execute import TIMED_OUT, run_command
+from pipeline.execute import DEFAULT_OUTPUT_CAP, TIMED_OUT, execute_check, run_command
 
 
 def process_is_gone(pid: int) -> bool:
@@ -93,14 +94,29 @@ async def test_a_background_child_holding_the_pipe_does_not_hold_the_result(tmp_
     os.kill(int(pidfile.read_text()), 9)
 
 
-async def test_huge_output_is_capped_with_a_note() -> None:
+async def test_huge_output_is_capped_with_a_note_that_fits_inside_the_cap() -> None:
     result = await run_command("head -c 5242880 /dev/zero | tr '\\0' x", output_cap=1 << 20)
     assert result.status == 0
     assert result.truncated
+    assert len(result.output.encode()) <= 1 << 20
     first, note = result.output.rstrip("\n").rsplit("\n", 1)
-    assert first == "x" * (1 << 20)
-    assert "cut at 1048576 bytes" in note
-    assert "4194304 more bytes discarded" in note
+    assert set(first) == {"x"}
+    assert len(first) > (1 << 20) - 100
+    assert note == "[ogi: output cut to 1048576 bytes; the command wrote 5242880 bytes]"
+
+
+async def test_the_default_cap_is_one_mebibyte() -> None:
+    result = await run_command("head -c 3000000 /dev/zero | tr '\\0' y")
+    assert result.truncated
+    assert len(result.output.encode()) <= DEFAULT_OUTPUT_CAP == 1 << 20
+    assert result.output.endswith("the command wrote 3000000 bytes]\n")
+
+
+async def test_invalid_bytes_cannot_grow_the_output_past_the_cap() -> None:
+    # Each invalid byte decodes to U+FFFD, three bytes of UTF-8.
+    result = await run_command("head -c 1000 /dev/zero | tr '\\0' '\\377'", output_cap=1500)
+    assert len(result.output.encode()) <= 1500
+    assert "output cut to 1500 bytes; the command wrote 1000 bytes" in result.output
 
 
 async def test_output_under_the_cap_is_not_marked() -> None:
@@ -186,3 +202,43 @@ async def test_without_a_limit_commands_overlap(tmp_path: Path) -> None:
         *(run_command(script, env={"N": str(n), "PATH": os.environ["PATH"]}) for n in range(4))
     )
     assert [r.output.strip() for r in results] == ["4"] * 4
+
+
+async def test_a_check_result_has_issued_executed_duration_output_and_status() -> None:
+    check = {"name": "disk", "command": "echo disk ok; exit 1", "interval": 60, "team": "ops"}
+    result = await execute_check(check, {"name": "web-1"}, clock=lambda: 1700000000.7)
+    assert result == {
+        "name": "disk", "command": "echo disk ok; exit 1", "interval": 60, "team": "ops",
+        "issued": 1700000000, "executed": 1700000000, "duration": result["duration"],
+        "output": "disk ok\n", "status": 1,
+    }
+    assert isinstance(result["duration"], float) and 0 <= result["duration"] < 10
+    assert check == {"name": "disk", "command": "echo disk ok; exit 1", "interval": 60, "team": "ops"}
+
+
+async def test_a_check_result_keeps_the_issued_time_of_its_request() -> None:
+    result = await execute_check({"name": "a", "command": "true", "issued": 1699999990}, {}, clock=lambda: 1700000000)
+    assert (result["issued"], result["executed"]) == (1699999990, 1700000000)
+
+
+async def test_stdin_true_sends_the_client_and_the_check_as_json() -> None:
+    check = {"name": "reader", "command": "cat", "stdin": True}
+    client = {"name": "web-1", "address": "10.0.0.5", "role": "db"}
+    result = await execute_check(check, client)
+    assert json.loads(result["output"]) == {"client": client, "check": check}
+
+
+async def test_without_stdin_the_command_reads_nothing() -> None:
+    result = await execute_check({"name": "reader", "command": "cat; echo end"}, {"name": "c"})
+    assert result["output"] == "end\n"
+
+
+async def test_a_check_timeout_gives_status_2_and_sensus_text() -> None:
+    result = await execute_check({"name": "slow", "command": "sleep 30", "timeout": 0.2}, {"name": "c"})
+    assert (result["status"], result["output"]) == (2, TIMED_OUT)
+
+
+async def test_a_check_with_a_bad_timeout_is_not_run_and_says_why() -> None:
+    result = await execute_check({"name": "odd", "command": "echo ran", "timeout": "soon"}, {"name": "c"})
+    assert result["status"] == 3
+    assert result["output"] == "Check timeout must be a positive number of seconds, not 'soon': command not run"

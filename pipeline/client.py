@@ -1,0 +1,287 @@
+"""The agent (`ogi client`): runs the checks its subscriptions ask for and reports back.
+
+At start it sends a keepalive (so the server knows its attributes from the first result on),
+subscribes, schedules its standalone checks, opens its local input socket, then sends a
+keepalive every 20 s. Pipes keep Sensu's layout:
+
+- each subscription `NAME` is a fanout pipe read through this client's own queue
+  `<name>-<version>-<start epoch>`; `roundrobin:NAME` (or `direct:NAME`) is a direct pipe
+  with one shared queue, so one client of the group gets each request; `client:<name>` is
+  always subscribed;
+- results go to the direct pipe `results`, keepalives to `keepalives`.
+
+A check request is the check definition plus `name` and `issued`. The local definition of
+that name overrides the request; with `safe_mode` a check not defined locally is answered
+with status 3 instead of being run; a check still running is not started again; tokens are
+filled in from the client definition (pipeline/tokens.py) before the command runs. A request
+that is not JSON, has no valid name or no command is logged, counted and skipped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+from collections import Counter
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from typing import Any
+
+import pipeline
+from pipeline import jsoncodec
+from pipeline.clientdef import client_definition, keepalive_payload, socket_options
+from pipeline.execute import DEFAULT_OUTPUT_CAP, execute_check
+from pipeline.model import JSON, MAX_MESSAGE_SIZE, Clock, system_clock, valid_name
+from pipeline.socket_input import SocketInput
+from pipeline.standalone import Standalone
+from pipeline.tokens import prepare_check
+from pipeline.transport.base import PipeKind, Subscription, Transport
+
+log = logging.getLogger("ogi.client")
+
+KEEPALIVE_INTERVAL = 20.0
+SAFE_MODE_OUTPUT = "Check is not locally defined (safe mode)"
+RESULTS_PIPE = "results"
+KEEPALIVES_PIPE = "keepalives"
+
+Sleep = Callable[[float], Awaitable[None]]
+
+
+def subscription_pipe(subscription: str, queue: str) -> tuple[str, PipeKind, str | None]:
+    """(pipe, kind, own queue) for a subscription: `roundrobin:`/`direct:` share one queue."""
+    prefix, sep, _ = subscription.partition(":")
+    if sep and prefix in ("roundrobin", "direct"):
+        return subscription, "direct", None
+    return subscription, "fanout", queue
+
+
+def spawn_limit(settings: JSON) -> int:
+    spawn = (settings.get("sensu") or {}).get("spawn") or {}
+    limit = spawn.get("limit", 12) if isinstance(spawn, dict) else 12
+    return limit if isinstance(limit, int) and not isinstance(limit, bool) and limit > 0 else 12
+
+
+class Client:
+    """One agent: subscriptions, check execution, standalone checks, keepalives, local socket."""
+
+    def __init__(
+        self,
+        settings: JSON,
+        transport: Transport,
+        clock: Clock = system_clock,
+        *,
+        env: Mapping[str, str] | None = None,
+        spawn: asyncio.Semaphore | None = None,
+        keepalive_interval: float = KEEPALIVE_INTERVAL,
+        sleep: Sleep = asyncio.sleep,
+        output_cap: int = DEFAULT_OUTPUT_CAP,
+    ) -> None:
+        self.settings = settings
+        self.definition = client_definition(settings, os.environ if env is None else env)
+        self.name: str = self.definition["name"]
+        self.checks: dict[str, JSON] = {
+            name: check for name, check in (settings.get("checks") or {}).items() if isinstance(check, dict)
+        }
+        self.transport = transport
+        self.clock = clock
+        self.sleep = sleep
+        self.spawn = spawn if spawn is not None else asyncio.Semaphore(spawn_limit(settings))
+        self.keepalive_interval = keepalive_interval
+        self.output_cap = output_cap
+        self.started_at = int(clock())
+        #: This client's own queue on every fanout subscription.
+        self.queue = f"{self.name}-{pipeline.__version__}-{self.started_at}"
+        self.safe_mode = self.definition.get("safe_mode") is True
+        self.counts: Counter[str] = Counter()
+        self.standalone = Standalone(self)
+        self.socket: SocketInput | None = None
+        self._running: set[str] = set()
+        self._checks: set[asyncio.Task[Any]] = set()
+        self._loops: list[asyncio.Task[None]] = []
+        self._subscriptions: list[Subscription] = []
+
+    # --- lifecycle -------------------------------------------------------------------------
+
+    def subscriptions(self) -> list[tuple[str, PipeKind, str | None]]:
+        names = [s for s in self.definition.get("subscriptions") or [] if isinstance(s, str) and s]
+        names.append(f"client:{self.name}")
+        return [subscription_pipe(name, self.queue) for name in dict.fromkeys(names)]
+
+    async def start(self) -> None:
+        """Keepalive, subscriptions, standalone checks, socket, then the keepalive timer."""
+        await self.send_keepalive()
+        for pipe, kind, queue in self.subscriptions():
+            subscription = await self.transport.subscribe(pipe, kind, queue)
+            self._subscriptions.append(subscription)
+            self._loops.append(asyncio.create_task(self._consume(pipe, subscription), name=f"subscription:{pipe}"))
+        self.standalone.start()
+        enabled, bind, port = socket_options(self.definition)
+        if enabled:
+            socket = SocketInput(self._publish_pushed, bind, port, clock=self.clock)
+            try:
+                await socket.start()
+                self.socket = socket
+            except OSError as exc:
+                self.counts["socket_unavailable"] += 1
+                log.error(
+                    "cannot open the client socket; results cannot be pushed to this client",
+                    extra={"fields": {"bind": bind, "port": port, "error": str(exc)}},
+                )
+        self._loops.append(asyncio.create_task(self._keepalives(), name="keepalives"))
+        log.info("client started", extra={"fields": {"name": self.name, "subscriptions": self.subscriptions()}})
+
+    async def stop(self) -> None:
+        """Stop everything; running checks are cancelled (their process groups killed)."""
+        await self.standalone.stop()
+        if self.socket is not None:
+            await self.socket.stop()
+            self.socket = None
+        for subscription in self._subscriptions:
+            with contextlib.suppress(Exception):
+                await subscription.close()
+        tasks = [*self._loops, *self._checks]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._subscriptions.clear()
+        self._loops.clear()
+
+    async def _consume(self, pipe: str, subscription: Subscription) -> None:
+        async for message in subscription:
+            try:
+                async with message.process():
+                    self.request(message.body)
+            except Exception:
+                log.exception("check request processing failed", extra={"fields": {"pipe": pipe}})
+
+    # --- check requests --------------------------------------------------------------------
+
+    def request(self, body: bytes) -> asyncio.Task[Any] | None:
+        """Handle one check request; the task running it, or None when it was skipped."""
+        try:
+            request = jsoncodec.loads(body)
+        except jsoncodec.JSONDecodeError as exc:
+            self._malformed("not JSON", error=str(exc), body=body[:200].decode("utf-8", "replace"))
+            return None
+        if not isinstance(request, dict):
+            self._malformed("not a JSON object", body=body[:200].decode("utf-8", "replace"))
+            return None
+        name = request.get("name")
+        if not isinstance(name, str) or not valid_name(name):
+            self._malformed("no valid check name", name=name)
+            return None
+        local = self.checks.get(name)
+        check = {**request, **local} if local is not None else request
+        command = check.get("command")
+        if not isinstance(command, str) or not command.strip():
+            self._malformed("no command", name=name)
+            return None
+        self.counts["requests"] += 1
+        log.debug("received check request", extra={"fields": {"check": name}})
+        if self.safe_mode and local is None:
+            now = int(self.clock())
+            refused = {**check, "output": SAFE_MODE_OUTPUT, "status": 3, "handle": False, "executed": now}
+            refused.setdefault("issued", now)
+            return self._spawn(self.publish_result(refused))
+        return self._spawn(self.run_check(check))
+
+    def _malformed(self, reason: str, **fields: Any) -> None:
+        self.counts["requests_malformed"] += 1
+        log.error("malformed check request skipped", extra={"fields": {"reason": reason, **fields}})
+
+    def _spawn(self, coroutine: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
+        task = asyncio.create_task(coroutine)
+        self._checks.add(task)
+        task.add_done_callback(self._finished)
+        return task
+
+    def _finished(self, task: asyncio.Task[Any]) -> None:
+        self._checks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("check run failed", exc_info=task.exception())
+
+    async def run_check(self, check: JSON, issued: float | None = None) -> JSON | None:
+        """Run a check now and publish its result; None (and nothing run) if it is still running."""
+        name = check.get("name")
+        key = f"{check.get('source') or ''}:{name}"
+        if key in self._running:
+            self.counts["skipped_running"] += 1
+            log.warning("previous check command execution in progress", extra={"fields": {"check": name}})
+            return None
+        self._running.add(key)
+        try:
+            if issued is not None:
+                check = {**check, "issued": int(issued)}
+            prepared = prepare_check(check, self.definition)
+            if prepared.status is None:
+                result = await execute_check(
+                    prepared.check, self.definition, limit=self.spawn, clock=self.clock, output_cap=self.output_cap
+                )
+            else:
+                now = int(self.clock())
+                result = {**prepared.check, "executed": now, "duration": 0.0,
+                          "output": prepared.output, "status": prepared.status}
+                result.setdefault("issued", now)
+                if prepared.handle is not None:
+                    result["handle"] = prepared.handle
+            self.counts["executed"] += 1
+            await self.publish_result(result)
+            return result
+        finally:
+            self._running.discard(key)
+
+    # --- publishing ------------------------------------------------------------------------
+
+    async def publish_result(self, check: JSON) -> None:
+        """Publish `check` (with its output and status) to `results` as this client's result."""
+        payload: JSON = {"client": self.name, "check": check}
+        if isinstance(self.definition.get("signature"), str):
+            payload["signature"] = self.definition["signature"]
+        await self.transport.publish(RESULTS_PIPE, fit_message(payload))
+        self.counts["results"] += 1
+
+    async def _publish_pushed(self, check: JSON) -> None:
+        check.setdefault("issued", int(self.clock()))
+        await self.publish_result(check)
+
+    async def send_keepalive(self) -> None:
+        payload = keepalive_payload(self.definition, self.clock())
+        await self.transport.publish(KEEPALIVES_PIPE, jsoncodec.dumps(payload))
+        self.counts["keepalives"] += 1
+
+    async def _keepalives(self) -> None:
+        while True:
+            await self.sleep(self.keepalive_interval)
+            try:
+                await self.send_keepalive()
+            except Exception:
+                log.exception("failed to publish keepalive")
+
+
+def fit_message(payload: JSON, limit: int = MAX_MESSAGE_SIZE) -> bytes:
+    """The result as JSON, its output shortened if needed so the message fits the server's limit.
+
+    The output cap bounds the output's bytes, but JSON escaping can make a control character
+    cost six; this is the last guard.
+    """
+    body = jsoncodec.dumps(payload)
+    check = payload.get("check")
+    for _ in range(3):
+        if len(body) <= limit or not isinstance(check, dict) or not isinstance(check.get("output"), str):
+            return body
+        output: str = check["output"]
+        note = f"\n[ogi: output cut so the result fits {limit} bytes]\n"
+        keep = max(0, len(output) - (len(body) - limit) - 2 * len(note))
+        check = {**check, "output": output[:keep] + note}
+        body = jsoncodec.dumps({**payload, "check": check})
+    return body
+
+
+async def run_client(settings: JSON, transport: Transport, clock: Clock = system_clock) -> None:
+    """Run an agent until cancelled: subscriptions, standalone checks, keepalives, socket."""
+    client = Client(settings, transport, clock)
+    await client.start()
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await client.stop()
