@@ -136,7 +136,7 @@ class _Validator(ChainValidator):
         if isinstance(source, str) and not valid_name(_TOKEN_RE.sub("x", source)):
             self.error(path_key(path, "source"), "must be a client name (letters, digits, '_', '.', '-', "
                        "or :::tokens:::)", source)
-        if "subdue" in check:
+        if check.get("subdue") is not None:  # null is no subdue, for Sensu and pipeline.schedule alike
             self.window(check["subdue"], path_key(path, "subdue"))
         if isinstance(check.get("hooks"), dict):
             for key, hook in check["hooks"].items():

@@ -16,6 +16,7 @@ from pipeline.errors import ConfigError
 from pipeline.extension import Context, DefinitionError
 from pipeline.filters import AttributeFilter
 from pipeline.registry import Registry
+from pipeline.schedule import ScheduleError, subdue_window
 from pipeline.validate import validate
 from pipeline.when import compile_when, parse_time
 
@@ -448,3 +449,17 @@ def test_an_eval_string_inside_an_array_is_a_plain_value_as_the_filter_matches_i
     assert errors_in(tmp_path, base(filters={"f": {"attributes": attributes}}))[0] == []
     event = {"check": {"tags": ["eval: value >"]}}
     assert AttributeFilter("f", {"attributes": attributes}, Context()).matches(event)
+
+
+SUBDUES: list[Any] = [None, {"days": {"all": [{"begin": "17", "end": "18:00"}]}}, {"days": {}}, {"at": "handler"}, []]
+
+
+@pytest.mark.parametrize("subdue", SUBDUES, ids=[json.dumps(s) for s in SUBDUES])
+def test_a_check_subdue_passes_validation_exactly_when_the_scheduler_reads_it(subdue: Any) -> None:
+    errors, _ = validate(check(subdue=subdue), REGISTRY)
+    try:
+        subdue_window({"subdue": subdue})
+    except ScheduleError:
+        assert len(errors) == 1
+    else:
+        assert errors == []
