@@ -12,6 +12,9 @@ from prometheus_client import CollectorRegistry
 
 from pipeline.checkrunner import CheckRunner
 from pipeline.engine import Engine
+from pipeline.errors import ConfigErrors
+from pipeline.exporter import Runner as MetricsRunner
+from pipeline.exporter import start_exporter
 from pipeline.extension import Context
 from pipeline.model import Event
 from pipeline.results import ResultProcessor
@@ -56,11 +59,19 @@ async def serve(settings: dict[str, Any], quiet: bool = False, shutdown_timeout:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
 
+    exporter: MetricsRunner | None = None
+    if "metrics" in settings:
+        try:
+            exporter = await start_exporter(settings, store, metrics)
+        except (OSError, ConfigErrors) as error:  # monitoring goes on without /metrics
+            context.log.error("metrics listener failed to start", extra={"fields": {"error": str(error)}})
     consuming = asyncio.create_task(consumer.run())
     runner.start()
     try:
         await stop.wait()
     finally:
+        if exporter is not None:
+            await exporter.stop()
         await runner.stop()
         await consumer.drain(shutdown_timeout)
         consuming.cancel()

@@ -1,0 +1,230 @@
+"""Graphite paths to Prometheus series: mapping rules, name sanitising and series ids.
+
+Rules follow Prometheus' graphite_exporter: a glob on the whole dotted path, `*` standing
+for one node (or the part of one node where it appears), the first rule that matches wins,
+and `${N}` in the name or a label value is the text the N-th `*` matched. A rule with
+`"action": "drop"` drops the paths it matches. A path no rule matches is sanitised to a
+metric name, with a leading node equal to the client's name (dots as `_`) dropped.
+
+A series id is the canonical exposition prefix `name{a="1",b="2"}`: label names sorted,
+values escaped as in the 0.0.4 text format. The exporter writes it out as it is, so a scrape
+costs no label formatting, and `parse_series_id` reads it back.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from pipeline.extension import DefinitionError
+
+#: Prometheus' rule for metric names and for label names.
+METRIC_NAME_RE = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*\Z")
+LABEL_NAME_RE = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*\Z")
+_BAD_METRIC_CHARS = re.compile(r"[^a-zA-Z0-9_:]")
+_BAD_LABEL_CHARS = re.compile(r"[^a-zA-Z0-9_]")
+_REFERENCE = re.compile(r"\$\{(\d+)\}")
+#: Labels ogi sets on every series itself.
+FIXED_LABELS = ("client", "check")
+
+Labels = tuple[tuple[str, str], ...]
+
+
+def sanitize_metric_name(text: str) -> str | None:
+    """`text` as a Prometheus metric name: bad characters to `_`, a leading digit prefixed; None if empty."""
+    name = _BAD_METRIC_CHARS.sub("_", text)
+    if not name:
+        return None
+    if name[0].isdigit():
+        name = "_" + name
+    return name
+
+
+def sanitize_label_name(text: str) -> str | None:
+    """`text` as a label name; None when nothing usable is left or it is reserved (`__` prefix)."""
+    name = _BAD_LABEL_CHARS.sub("_", text)
+    if not name:
+        return None
+    if name[0].isdigit():
+        name = "_" + name
+    return None if name.startswith("__") else name
+
+
+def escape_label_value(value: str) -> str:
+    """The 0.0.4 escaping of a label value: backslash, double quote and newline."""
+    if "\\" in value or '"' in value or "\n" in value:
+        return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    return value
+
+
+def series_id(name: str, labels: dict[str, str]) -> str:
+    """The canonical id of a series, which is also its exposition line up to the value."""
+    inner = ",".join(f'{key}="{escape_label_value(labels[key])}"' for key in sorted(labels))
+    return f"{name}{{{inner}}}"
+
+
+_UNESCAPE = {"\\": "\\", '"': '"', "n": "\n"}
+
+
+def parse_series_id(sid: str) -> tuple[str, dict[str, str]]:
+    """The name and labels of a series id made by `series_id`."""
+    name, brace, rest = sid.partition("{")
+    labels: dict[str, str] = {}
+    if not brace:
+        return name, labels
+    i, end = 0, len(rest) - 1  # rest ends with "}"
+    while i < end:
+        eq = rest.index('="', i)
+        key = rest[i:eq]
+        i = eq + 2
+        chars: list[str] = []
+        while rest[i] != '"':
+            if rest[i] == "\\":
+                chars.append(_UNESCAPE.get(rest[i + 1], rest[i + 1]))
+                i += 2
+            else:
+                chars.append(rest[i])
+                i += 1
+        labels[key] = "".join(chars)
+        i += 2 if rest[i + 1 : i + 2] == "," else 1
+    return name, labels
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One compiled mapping rule."""
+
+    match: str
+    pattern: re.Pattern[str]
+    name: str | None  # None: drop
+    labels: tuple[tuple[str, str], ...]
+
+    def apply(self, path: str) -> tuple[str | None, dict[str, str]] | None:
+        """None if the rule does not match; else (name or None to drop, labels)."""
+        found = self.pattern.match(path)
+        if found is None:
+            return None
+        if self.name is None:
+            return None, {}
+        groups = found.groups()
+
+        def expand(template: str) -> str:
+            return _REFERENCE.sub(lambda m: groups[int(m.group(1)) - 1], template)
+
+        return expand(self.name), {key: expand(value) for key, value in self.labels}
+
+
+def _glob(match: str) -> re.Pattern[str]:
+    parts = [re.escape(part) for part in match.split("*")]
+    return re.compile("^" + "([^.]+)".join(parts) + r"\Z")
+
+
+def _check_references(template: str, stars: int, path: str) -> None:
+    for ref in _REFERENCE.findall(template):
+        if not 1 <= int(ref) <= stars:
+            raise DefinitionError(path, f"refers to ${{{ref}}} but the match has {stars} '*'", template)
+
+
+def compile_rule(raw: Any, path: str) -> Rule:
+    """Validate and compile one rule; errors name `path` and the key."""
+    if not isinstance(raw, dict):
+        raise DefinitionError(path, "must be an object with match, name and labels", raw)
+    unknown = sorted(set(raw) - {"match", "name", "labels", "action"})
+    if unknown:
+        raise DefinitionError(f"{path}.{unknown[0]}", "unknown key (a mapping takes match, name, labels, action)")
+    match = raw.get("match")
+    if not isinstance(match, str) or not match or any(not node for node in match.split(".")):
+        raise DefinitionError(f"{path}.match", "must be a Graphite path glob such as \"*.cpu.*.user\"", match)
+    stars = match.count("*")
+    action = raw.get("action", "map")
+    if action not in ("map", "drop"):
+        raise DefinitionError(f"{path}.action", 'must be "map" or "drop"', action)
+    if action == "drop":
+        if "name" in raw or "labels" in raw:
+            raise DefinitionError(f"{path}.action", "a drop rule takes no name or labels", action)
+        return Rule(match, _glob(match), None, ())
+    name = raw.get("name")
+    if not isinstance(name, str) or not name:
+        raise DefinitionError(f"{path}.name", "is required (the metric name, may use ${1}, ${2}, ...)", name)
+    _check_references(name, stars, f"{path}.name")
+    if not METRIC_NAME_RE.match(_REFERENCE.sub("x", name)):
+        raise DefinitionError(f"{path}.name", "is not a Prometheus metric name ([a-zA-Z_:][a-zA-Z0-9_:]*)", name)
+    labels = raw.get("labels", {})
+    if not isinstance(labels, dict):
+        raise DefinitionError(f"{path}.labels", "must be an object of label name to value", labels)
+    for key, value in labels.items():
+        where = f"{path}.labels.{key}"
+        if not LABEL_NAME_RE.match(key) or key.startswith("__"):
+            raise DefinitionError(where, "is not a Prometheus label name ([a-zA-Z_][a-zA-Z0-9_]*, no __ prefix)")
+        if key in FIXED_LABELS:
+            raise DefinitionError(where, "is set by ogi on every series (client and check)")
+        if not isinstance(value, str):
+            raise DefinitionError(where, "must be a string (may use ${1}, ${2}, ...)", value)
+        _check_references(value, stars, where)
+    return Rule(match, _glob(match), name, tuple(labels.items()))
+
+
+def compile_rules(raw: Any, path: str = "mappings") -> list[Rule]:
+    """The `mappings` list of a handler definition, compiled in order."""
+    if raw is None:
+        return []
+    if not isinstance(raw, list):
+        raise DefinitionError(path, "must be a list of mapping rules", raw)
+    return [compile_rule(item, f"{path}[{index}]") for index, item in enumerate(raw)]
+
+
+class Mapper:
+    """Graphite path + client + check + tags -> series id, or None when it cannot be exported."""
+
+    #: Distinct (client, check, path, tags) remembered; bounded because plugins choose paths.
+    CACHE_SIZE = 200_000
+
+    def __init__(self, rules: list[Rule]) -> None:
+        self.rules = rules
+        self._cache: dict[tuple[str, str, str, Labels], str | None] = {}
+
+    def series_id(self, client: str, check: str, path: str, tags: Labels = ()) -> str | None:
+        key = (client, check, path, tags)
+        cache = self._cache
+        try:
+            return cache[key]
+        except KeyError:
+            pass
+        found = self._map(client, check, path, tags)
+        if len(cache) >= self.CACHE_SIZE:
+            cache.clear()
+        cache[key] = found
+        return found
+
+    def _map(self, client: str, check: str, path: str, tags: Labels) -> str | None:
+        labels: dict[str, str] = {}
+        for key, value in tags:
+            label = sanitize_label_name(key)
+            if label is not None:
+                labels[label] = value
+        for rule in self.rules:
+            applied = rule.apply(path)
+            if applied is None:
+                continue
+            name, mapped = applied
+            if name is None:
+                return None
+            labels.update(mapped)
+            metric = sanitize_metric_name(name)
+            break
+        else:
+            metric = sanitize_metric_name(default_name_path(path, client))
+        if metric is None:
+            return None
+        labels["client"] = client
+        labels["check"] = check
+        return series_id(metric, labels)
+
+
+def default_name_path(path: str, client: str) -> str:
+    """The path without a leading node equal to the client's name (dots as `_`)."""
+    head, dot, rest = path.partition(".")
+    if dot and rest and head == client.replace(".", "_"):
+        return rest
+    return path
