@@ -14,6 +14,7 @@ import re
 from typing import Any
 
 from pipeline.config import path_index, path_key
+from pipeline.cron import CronError, parse_cron
 from pipeline.errors import ConfigError
 from pipeline.model import valid_name
 from pipeline.registry import Registry
@@ -136,6 +137,11 @@ class _Validator(ChainValidator):
         if isinstance(source, str) and not valid_name(_TOKEN_RE.sub("x", source)):
             self.error(path_key(path, "source"), "must be a client name (letters, digits, '_', '.', '-', "
                        "or :::tokens:::)", source)
+        if isinstance(check.get("cron"), str):
+            try:
+                parse_cron(check["cron"])
+            except CronError as error:
+                self.error(path_key(path, "cron"), str(error), check["cron"])
         if check.get("subdue") is not None:  # null is no subdue, for Sensu and pipeline.schedule alike
             self.window(check["subdue"], path_key(path, "subdue"))
         if isinstance(check.get("hooks"), dict):

@@ -463,3 +463,15 @@ def test_a_check_subdue_passes_validation_exactly_when_the_scheduler_reads_it(su
         assert len(errors) == 1
     else:
         assert errors == []
+
+
+def test_a_cron_expression_that_cannot_be_parsed_is_reported_at_its_path():
+    from pipeline.registry import default_registry
+
+    settings = {"checks": {
+        "bad": {"command": "true", "subscribers": ["base"], "cron": "61 * * * *"},
+        "good": {"command": "true", "subscribers": ["base"], "cron": "*/5 * * * *"},
+    }}
+    errors, _ = validate(settings, default_registry)
+    assert [e.path for e in errors] == ["checks.bad.cron"]
+    assert "minute" in errors[0].message
