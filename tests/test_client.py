@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import socket
 import subprocess
 from collections.abc import AsyncIterator
@@ -17,9 +18,13 @@ from pipeline.client import Client, fit_message, run_client, subscription_pipe
 from pipeline.clientdef import client_definition, first_ipv4, keepalive_payload
 from pipeline.cron import next_cron, parse_cron
 from pipeline.errors import ConfigErrors
+from pipeline.registry import default_registry
+from pipeline.routes import definition_errors
 from pipeline.schedule import first_delay
+from pipeline.tokens import prepare_check, unsafe_message, unsafe_tokens
 from pipeline.transport.base import PipeKind, Subscription
 from pipeline.transport.memory import MemoryTransport
+from pipeline.validate import validate
 
 NO_SOCKET = {"socket": {"enabled": False}}
 NOW = 1_700_000_000.0
@@ -514,3 +519,57 @@ async def test_run_client_runs_until_cancelled() -> None:
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
+
+
+# --- docs/client.md --------------------------------------------------------------------------
+
+DOC = Path(__file__).resolve().parent.parent / "docs" / "client.md"
+
+
+def doc_blocks() -> list[dict[str, Any]]:
+    return [json.loads(block) for block in re.findall(r"```json\n(.*?)```", DOC.read_text(), re.S)]
+
+
+def doc_settings() -> list[dict[str, Any]]:
+    return [block for block in doc_blocks() if "client" in block or "checks" in block]
+
+
+@pytest.mark.parametrize("index", range(len(doc_settings())))
+def test_every_configuration_in_the_client_doc_is_valid(index: int) -> None:
+    block = doc_settings()[index]
+    errors, _warnings = validate(block, default_registry)
+    assert [str(e) for e in errors + definition_errors(block, default_registry)] == []
+
+
+def test_the_client_doc_shows_the_keepalive_its_example_client_sends() -> None:
+    example, *_ = doc_settings()
+    shown = next(block for block in doc_blocks() if "timestamp" in block)
+    assert keepalive_payload(client_definition(example, {}), 1700000000) == shown
+
+
+def test_the_client_doc_token_example_gives_the_command_it_describes() -> None:
+    example, *_ = doc_settings()
+    checks = next(block for block in doc_settings() if "mysql" in block.get("checks", {}))
+    prepared = prepare_check(checks["checks"]["mysql"], client_definition(example, {}))
+    assert prepared.check["command"] == "check-mysql -P 3306 -u monitor"
+    assert prepared.check["notes"] == "MySQL on web-1"
+    assert "this runs `check-mysql -P 3306 -u monitor`" in DOC.read_text()
+    unmatched = prepare_check(checks["checks"]["mysql"], {"name": "bare"})
+    assert f"output `{unmatched.output}`" in DOC.read_text()
+
+
+def test_the_client_doc_quotes_the_unsafe_token_message_as_ogi_writes_it() -> None:
+    message = unsafe_message(unsafe_tokens("ls :::dir:::", {"dir": "/tmp; rm -rf /"}))
+    assert f"    {message}\n" in DOC.read_text()
+
+
+async def test_the_client_doc_safe_mode_example_refuses_other_checks() -> None:
+    block = next(block for block in doc_settings() if block.get("client", {}).get("safe_mode"))
+    block["client"]["socket"] = {"enabled": False}
+    transport = MemoryTransport()
+    results = await Pipe.open(transport, "results")
+    client = Client(block, transport, env={})
+    await ask(client, {"name": "other", "command": "true"})
+    check = (await results.next())["check"]
+    assert f"`{check['output']}`" in " ".join(DOC.read_text().split())
+    assert (check["status"], check["handle"]) == (3, False)

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shutil
 import socket
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,6 +16,7 @@ from pipeline.client import Client
 from pipeline.model import MAX_MESSAGE_SIZE
 from pipeline.socket_input import WATCHDOG_DELAY, SocketInput
 from pipeline.transport.memory import MemoryTransport
+from tests.conftest import require_service
 
 NOW = 1_700_000_000.0
 
@@ -211,3 +214,28 @@ async def test_a_client_whose_socket_port_is_taken_keeps_running_without_it() ->
             assert await client.run_check({"name": "still", "command": "echo works"}) is not None
         finally:
             await client.stop()
+
+
+async def test_the_docs_netcat_line_pushes_a_result_through_the_client() -> None:
+    require_service("netcat-openbsd", available=shutil.which("nc") is not None)
+    doc = (Path(__file__).resolve().parent.parent / "docs" / "client.md").read_text()
+    line = next(line.strip() for line in doc.splitlines() if "| nc " in line)
+    transport = MemoryTransport()
+    results = await transport.subscribe("results")
+    settings = {"client": {"name": "web-1", "socket": {"port": 0}}}
+    client = Client(settings, transport, env={})
+    await client.start()
+    try:
+        assert client.socket is not None
+        command = line.replace(" 3030", f" {client.socket.tcp_port}")
+        process = await asyncio.create_subprocess_shell(command, stdout=asyncio.subprocess.PIPE)
+        reply, _ = await asyncio.wait_for(process.communicate(), 20)
+        message = await asyncio.wait_for(results.__aiter__().__anext__(), 10)
+        async with message.process():
+            published = json.loads(message.body)
+    finally:
+        await client.stop()
+        await results.close()
+    assert reply == b"ok"
+    assert (published["check"]["name"], published["check"]["output"], published["check"]["status"]) == (
+        "app", "db down", 2)
