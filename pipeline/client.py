@@ -15,6 +15,9 @@ that name overrides the request; with `safe_mode` a check not defined locally is
 with status 3 instead of being run; a check still running is not started again; tokens are
 filled in from the client definition (pipeline/tokens.py) before the command runs. A request
 that is not JSON, has no valid name or no command is logged, counted and skipped.
+
+`Client.counts` counts what happened: requests, requests_malformed, skipped_running,
+executed, results, keepalives, subdued, standalone_unschedulable, socket_unavailable.
 """
 
 from __future__ import annotations
@@ -146,6 +149,13 @@ class Client:
         self._subscriptions.clear()
         self._loops.clear()
 
+    def start_standalone(self) -> None:
+        """Schedule the standalone checks (start() does this; for embedding and tests)."""
+        self.standalone.start()
+
+    async def stop_standalone(self) -> None:
+        await self.standalone.stop()
+
     async def _consume(self, pipe: str, subscription: Subscription) -> None:
         async for message in subscription:
             try:
@@ -203,6 +213,9 @@ class Client:
     async def run_check(self, check: JSON, issued: float | None = None) -> JSON | None:
         """Run a check now and publish its result; None (and nothing run) if it is still running."""
         name = check.get("name")
+        if not isinstance(name, str) or not valid_name(name) or not isinstance(check.get("command"), str):
+            self._malformed("a check needs a valid name and a command", name=name)
+            return None
         key = f"{check.get('source') or ''}:{name}"
         if key in self._running:
             self.counts["skipped_running"] += 1

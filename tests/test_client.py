@@ -304,6 +304,15 @@ async def test_a_malformed_request_is_logged_and_skipped_and_the_next_one_runs(
     assert any(getattr(r, "fields", {}).get("reason") == reason for r in caplog.records)
 
 
+async def test_run_check_refuses_a_check_without_a_name_or_command() -> None:
+    transport = MemoryTransport()
+    client = Client(settings(), transport, env={})
+    assert await client.run_check({"command": "true"}) is None
+    assert await client.run_check({"name": "x"}) is None
+    assert client.counts["requests_malformed"] == 2
+    assert transport.depth("results") == 0
+
+
 async def test_an_unmatched_token_reports_status_3_and_does_not_run_the_command(tmp_path: Path) -> None:
     transport = MemoryTransport()
     results = await Pipe.open(transport, "results")
