@@ -195,7 +195,9 @@ def decide(event: Event, stored: Event | None = None) -> Decision:
     resolves = action == Action.RESOLVE.value and (check.get("auto_resolve") is not False or truthy(force_resolve))
     if resolves or (action == Action.FLAPPING.value and truthy(force_resolve)):
         return Decision.DELETE
-    if check.get("type") == "metric":
+    # ogi: a check that names an `output_metric_format` carries metrics on every run, so a
+    # standard Nagios check yields its status event and its metrics from one result.
+    if check.get("type") == "metric" or bool(check.get("output_metric_format")):
         return Decision.PROCESS_ONLY
     return Decision.NOTHING
 

@@ -287,6 +287,8 @@ def test_a_flapping_ok_is_a_flapping_event_not_a_resolve() -> None:
         ({"status": 0, "auto_resolve": False, "force_resolve": True}, "resolve", Decision.DELETE),
         ({"status": 0, "auto_resolve": False, "type": "metric"}, "resolve", Decision.PROCESS_ONLY),
         ({"status": 0, "type": "metric"}, "create", Decision.PROCESS_ONLY),
+        ({"status": 0, "output_metric_format": "nagios_perfdata"}, "create", Decision.PROCESS_ONLY),
+        ({"status": 0, "output_metric_format": ""}, "create", Decision.NOTHING),
         ({"status": 0}, "create", Decision.NOTHING),
     ],
     ids=["a failure is stored", "a failure is stored even with force_resolve", "a failing metric is stored",
@@ -294,7 +296,10 @@ def test_a_flapping_ok_is_a_flapping_event_not_a_resolve() -> None:
          "flapping with force_resolve deletes the event", "a force_resolve other than true keeps a flapping OK stored, as Sensu",
          "a resolve deletes the event", "auto_resolve false keeps the event and handles nothing",
          "force_resolve overrides auto_resolve false", "a metric OK under auto_resolve false is still handled",
-         "a metric OK is handled but not stored", "a standard OK without an event needs nothing"],
+         "a metric OK is handled but not stored",
+         "a standard OK carrying an output_metric_format is handled for its metrics, not stored",
+         "an empty output_metric_format carries no metrics",
+         "a standard OK without an event needs nothing"],
 )
 def test_the_registry_decision_follows_sensu(check: dict[str, Any], action: str, expected: Decision) -> None:
     event = {"check": {"name": "disk", **check}, "action": action}
