@@ -174,8 +174,12 @@ def compile_rules(raw: Any, path: str = "mappings") -> list[Rule]:
     return [compile_rule(item, f"{path}[{index}]") for index, item in enumerate(raw)]
 
 
+#: What `Mapper.series_id` returns for a path a drop rule matched.
+DROPPED = ""
+
+
 class Mapper:
-    """Graphite path + client + check + tags -> series id, or None when it cannot be exported."""
+    """Graphite path + client + check + tags -> series id; DROPPED for a drop rule, None when unnameable."""
 
     #: Distinct (client, check, path, tags) remembered; bounded because plugins choose paths.
     CACHE_SIZE = 200_000
@@ -209,7 +213,7 @@ class Mapper:
                 continue
             name, mapped = applied
             if name is None:
-                return None
+                return DROPPED
             labels.update(mapped)
             metric = sanitize_metric_name(name)
             break
