@@ -174,6 +174,17 @@ async def _settle(tasks: list[asyncio.Task[Any]]) -> None:
     await asyncio.gather(*tasks, return_exceptions=True)
 
 
+async def _abandon(spawn: asyncio.Future[tuple[asyncio.SubprocessTransport, _Protocol]]) -> None:
+    """Cancelled while the shell was starting: let the start finish, then kill its whole group."""
+    try:
+        transport, protocol = await spawn
+    except BaseException:
+        return  # it never started, or a second cancellation cut this short
+    _kill_group(transport.get_pid())
+    await asyncio.wait({protocol.exited}, timeout=EOF_GRACE)
+    transport.close()
+
+
 async def run_command(
     command: str,
     *,
@@ -206,8 +217,8 @@ async def _run(
 ) -> ExecResult:
     started = time.monotonic()
     loop = asyncio.get_running_loop()
-    try:
-        transport, protocol = await loop.subprocess_exec(
+    spawn = asyncio.ensure_future(
+        loop.subprocess_exec(
             lambda: _Protocol(loop),
             _SHELL,
             "-c",
@@ -218,6 +229,13 @@ async def _run(
             start_new_session=True,
             env=env,
         )
+    )
+    try:
+        # Shielded: cancelling the start itself would kill only the shell, not what it forked.
+        transport, protocol = await asyncio.shield(spawn)
+    except asyncio.CancelledError:
+        await _abandon(spawn)
+        raise
     except (OSError, ValueError) as exc:
         # ValueError: a NUL byte in the command or environment.
         return ExecResult(UNKNOWN_STATUS, f"Unable to run command: {exc}", time.monotonic() - started)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -84,6 +85,27 @@ async def test_a_cancelled_run_kills_its_process_group(tmp_path: Path) -> None:
     with pytest.raises(asyncio.CancelledError):
         await task
     assert await wait_until_gone(int(pidfile.read_text()))
+
+
+async def test_a_run_cancelled_while_the_shell_starts_kills_what_the_shell_already_started(tmp_path: Path) -> None:
+    pidfile = tmp_path / "pid"
+    task = asyncio.create_task(run_command(f"sleep 30 & echo $! > {pidfile}; wait"))
+    # Let the loop turn once at a time until the shell has forked; each time, block the loop
+    # (no await) while waiting, so the start cannot complete while the shell forks its child.
+    for _turn in range(10):
+        await asyncio.sleep(0)
+        for _ in range(30):
+            if pidfile.exists() and pidfile.read_text().strip():
+                break
+            time.sleep(0.01)
+        else:
+            continue
+        break
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(task, 10)  # without the group kill, the sleep's pipe held this 30 s
+    pid = int(pidfile.read_text())
+    assert await wait_until_gone(pid), f"the background sleep {pid} survived the cancellation"
 
 
 async def test_a_background_child_holding_the_pipe_does_not_hold_the_result(tmp_path: Path) -> None:
