@@ -6,13 +6,17 @@ payload**, so the mutator does not matter (`only_check_output` is the cheapest).
 metric format yields no points. `handle()` only puts the event's points on a bounded in-memory
 queue and returns: formatting and sending happen on a thread (`pipeline/graphite_queue.py`)
 through graphyte, one TCP connection per batch, so carbon being slow, down or restarting never
-blocks the event loop. What does not fit the queue, or a batch whose send fails, is counted in
+blocks the event loop. When the queue is full while carbon is taking batches (alive but slower
+than the checks), `handle()` waits up to `queue_wait` seconds for room: that slows the intake
+of results instead of throwing points away. When the last send failed (carbon down), it never
+waits. What does not fit, or a batch whose send fails, is counted in
 `ogi_graphite_points_dropped_total{handler}`; `close()` sends what is queued, within `timeout`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 import weakref
 from typing import Any, ClassVar
@@ -22,7 +26,7 @@ from prometheus_client import CollectorRegistry, Counter
 from pipeline.extension import Context, DefinitionError, Handler
 from pipeline.graphite_queue import BatchSender, LineFormatter, PointQueue, RateLimitedLog, Shipper, sanitize
 from pipeline.metrics import extract_points
-from pipeline.model import JSON, Event
+from pipeline.model import JSON, Event, Point
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 2003
@@ -32,6 +36,8 @@ DEFAULT_BATCH_SIZE = 5_000
 DEFAULT_INTERVAL = 1.0
 #: graphyte's default socket timeout; also the bound on flushing at shutdown.
 DEFAULT_TIMEOUT = 5.0
+#: Seconds `handle()` may wait for room in a full queue while carbon is up.
+DEFAULT_QUEUE_WAIT = 1.0
 
 
 class _Counters:
@@ -70,10 +76,11 @@ def _positive_int(definition: JSON, key: str, default: int, minimum: int = 1) ->
     return value
 
 
-def _seconds(definition: JSON, key: str, default: float) -> float:
+def _seconds(definition: JSON, key: str, default: float, zero: bool = False) -> float:
     value = definition.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < math.inf:
-        raise DefinitionError(key, "must be a number of seconds greater than 0", value)
+    low_ok = value >= 0 if zero else value > 0
+    if isinstance(value, bool) or not isinstance(value, int | float) or not low_ok or not value < math.inf:
+        raise DefinitionError(key, f"must be a number of seconds {'of at least 0' if zero else 'greater than 0'}", value)
     return float(value)
 
 
@@ -82,7 +89,7 @@ class GraphiteHandler(Handler):
 
     type_name: ClassVar[str] = "graphite"
     allowed_keys: ClassVar[frozenset[str] | None] = frozenset(
-        {"host", "port", "protocol", "prefix", "tags", "queue_size", "batch_size", "interval"}
+        {"host", "port", "protocol", "prefix", "tags", "queue_size", "queue_wait", "batch_size", "interval"}
     )
 
     def __init__(self, name: str, definition: JSON, context: Context) -> None:
@@ -109,6 +116,7 @@ class GraphiteHandler(Handler):
         self.batch_size = _positive_int(definition, "batch_size", DEFAULT_BATCH_SIZE)
         self.interval = _seconds(definition, "interval", DEFAULT_INTERVAL)
         self.timeout = _seconds(definition, "timeout", DEFAULT_TIMEOUT)
+        self.queue_wait = _seconds(definition, "queue_wait", DEFAULT_QUEUE_WAIT, zero=True)
         counters = _Counters.of(context.metrics)
         self._sent = counters.sent.labels(name)
         self._dropped = counters.dropped.labels(name)
@@ -119,6 +127,10 @@ class GraphiteHandler(Handler):
         self.queue = PointQueue(self.queue_size, min(self.batch_size, self.queue_size))
         self._shipper: Shipper | None = None  # started on the first point: no thread, no I/O before
         self._closed = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+        #: Set (from the sending thread) when a batch left the queue; events waiting for room wake.
+        self._room = asyncio.Event()
+        self._waiting = 0
 
     @property
     def target(self) -> str:
@@ -129,9 +141,10 @@ class GraphiteHandler(Handler):
 
     def _start(self) -> Shipper:
         sender = BatchSender(self.host, self.port, self.protocol, self.timeout)
+        self._loop = asyncio.get_running_loop()
         shipper = Shipper(
             f"ogi-graphite-{self.name}", self.queue, self.formatter, sender, self.interval,
-            self._sent.inc, self._on_dropped,
+            self._sent.inc, self._on_dropped, self._on_taken,
         )
         shipper.start()
         self._shipper = shipper
@@ -140,6 +153,36 @@ class GraphiteHandler(Handler):
     def _on_dropped(self, count: int, reason: str) -> None:
         self._dropped.inc(count)
         self._log_dropped("graphite points dropped", count, self._fields(reason=reason))
+
+    def _on_taken(self) -> None:
+        # called on the sending thread; only worth a wake-up of the loop when someone waits
+        if self._waiting and self._loop is not None:
+            with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits any more
+                self._loop.call_soon_threadsafe(self._room.set)
+
+    async def _wait_for_room(self, shipper: Shipper, rest: list[Point]) -> int:
+        """Queue `rest` as room frees up, while carbon takes batches; returns the count not queued."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.queue_wait
+        self._waiting += 1
+        try:
+            while shipper.healthy and not self._closed:
+                self._room.clear()
+                rest = rest[self.queue.put(rest):]
+                if not rest:
+                    break
+                remaining = deadline - loop.time()
+                if remaining <= 0:
+                    break
+                try:
+                    async with asyncio.timeout(remaining):
+                        await self._room.wait()
+                except TimeoutError:
+                    rest = rest[self.queue.put(rest):]
+                    break
+        finally:
+            self._waiting -= 1
+        return len(rest)
 
     async def handle(self, event: Event, payload: bytes) -> None:
         check = event.get("check")
@@ -159,11 +202,15 @@ class GraphiteHandler(Handler):
         if self._closed:
             self._on_dropped(len(points), "handler closed")
             return
-        if self._shipper is None:
-            self._start()
+        shipper = self._shipper or self._start()
         queued = self.queue.put(points)
-        if queued < len(points):
-            self._on_dropped(len(points) - queued, f"queue full ({self.queue_size} points)")
+        if queued == len(points):
+            return
+        left = len(points) - queued
+        if self.queue_wait and shipper.healthy:
+            left = await self._wait_for_room(shipper, points[queued:])
+        if left:
+            self._on_dropped(left, f"queue full ({self.queue_size} points)")
 
     async def close(self) -> None:
         """Send what is queued before returning, for at most `timeout` seconds."""

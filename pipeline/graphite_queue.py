@@ -184,7 +184,9 @@ class PointQueue:
 class Shipper(threading.Thread):
     """Takes batches from a `PointQueue`, formats and sends them until stopped.
 
-    `on_sent(n)` and `on_dropped(n, reason)` are called from this thread after each batch.
+    `on_sent(n)` and `on_dropped(n, reason)` are called from this thread after each batch, and
+    `on_taken()` each time a batch left the queue (there is room again). `healthy` is False
+    while the last send failed.
     """
 
     def __init__(
@@ -196,6 +198,7 @@ class Shipper(threading.Thread):
         interval: float,
         on_sent: Callable[[int], None],
         on_dropped: Callable[[int, str], None],
+        on_taken: Callable[[], None] = lambda: None,
     ) -> None:
         super().__init__(name=name, daemon=True)
         self.queue = queue
@@ -204,6 +207,8 @@ class Shipper(threading.Thread):
         self.interval = interval
         self.on_sent = on_sent
         self.on_dropped = on_dropped
+        self.on_taken = on_taken
+        self.healthy = True
         self._stopping = False
         self._abandon = False
 
@@ -226,6 +231,7 @@ class Shipper(threading.Thread):
                 if self._stopping:
                     break
                 continue
+            self.on_taken()
             self.ship(points)
         left = self.queue.clear()
         if left:
@@ -245,8 +251,10 @@ class Shipper(threading.Thread):
         try:
             self.sender.send_batch(data)
         except Exception as err:
+            self.healthy = False
             self.on_dropped(count, f"send failed: {err}")
         else:
+            self.healthy = True
             self.on_sent(count)
 
 

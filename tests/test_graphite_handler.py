@@ -143,6 +143,7 @@ def test_a_graphite_handler_defaults_to_plain_paths_on_the_local_carbon_tcp_port
         ({"batch_size": 1.5}, "batch_size"),
         ({"interval": 0}, "interval"),
         ({"timeout": -1}, "timeout"),
+        ({"queue_wait": -1}, "queue_wait"),
     ],
 )
 def test_a_bad_graphite_definition_names_the_key(definition: dict[str, Any], path: str) -> None:
@@ -273,13 +274,33 @@ async def test_points_of_many_events_go_out_in_batches_one_connection_each(sink:
     assert counter(registry, "ogi_graphite_points_sent") == 200
 
 
-async def test_points_beyond_the_queue_size_are_dropped_and_counted(sink: LineSink) -> None:
-    handler, registry = make({"port": sink.port, "queue_size": 10, "interval": 60})
+async def test_without_queue_wait_points_beyond_the_queue_size_are_dropped_and_counted(sink: LineSink) -> None:
+    handler, registry = make({"port": sink.port, "queue_size": 10, "interval": 60, "queue_wait": 0})
     await handler.handle(metric_event(lines_output(25)), b"")
     assert counter(registry, "ogi_graphite_points_dropped") == 15
     await handler.close()
     assert len(sink.wait_lines(10)) == 10
     assert counter(registry, "ogi_graphite_points_sent") == 10
+
+
+async def test_a_full_queue_waits_for_room_while_carbon_takes_batches(sink: LineSink) -> None:
+    handler, registry = make({"port": sink.port, "queue_size": 10, "interval": 60, "queue_wait": 30})
+    await handler.handle(metric_event(lines_output(25)), b"")
+    await handler.handle(metric_event(lines_output(25, start=25)), b"")
+    await handler.close()
+    assert len(sink.wait_lines(50)) == 50
+    assert counter(registry, "ogi_graphite_points_dropped") == 0
+
+
+async def test_a_full_queue_does_not_wait_once_a_send_has_failed() -> None:
+    handler, registry = make({"port": closed_port(), "queue_size": 10, "interval": 0.01, "queue_wait": 30})
+    await handler.handle(metric_event(lines_output(5)), b"")
+    while counter(registry, "ogi_graphite_points_dropped") < 5:  # the first send fails
+        await asyncio.sleep(0.01)
+    await handler.handle(metric_event(lines_output(25)), b"")
+    assert counter(registry, "ogi_graphite_points_dropped") >= 5 + 15  # dropped at once, no waiting
+    await handler.close()
+    assert counter(registry, "ogi_graphite_points_dropped") == 30
 
 
 async def test_with_carbon_down_handle_neither_blocks_nor_raises_and_the_loss_is_counted(
