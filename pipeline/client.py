@@ -35,6 +35,7 @@ from pipeline import jsoncodec
 from pipeline.clientdef import client_definition, keepalive_payload, socket_options
 from pipeline.execute import DEFAULT_OUTPUT_CAP, execute_check
 from pipeline.model import JSON, MAX_MESSAGE_SIZE, Clock, system_clock, valid_name
+from pipeline.publisher import subscription_pipe as request_pipe
 from pipeline.socket_input import SocketInput
 from pipeline.standalone import Standalone
 from pipeline.tokens import prepare_check
@@ -52,10 +53,8 @@ Sleep = Callable[[float], Awaitable[None]]
 
 def subscription_pipe(subscription: str, queue: str) -> tuple[str, PipeKind, str | None]:
     """(pipe, kind, own queue) for a subscription: `roundrobin:`/`direct:` share one queue."""
-    prefix, sep, _ = subscription.partition(":")
-    if sep and prefix in ("roundrobin", "direct"):
-        return subscription, "direct", None
-    return subscription, "fanout", queue
+    pipe, kind = request_pipe(subscription)
+    return pipe, kind, (queue if kind == "fanout" else None)
 
 
 def spawn_limit(settings: JSON) -> int:

@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import os
 import signal
+import sysconfig
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -185,6 +186,23 @@ async def _abandon(spawn: asyncio.Future[tuple[asyncio.SubprocessTransport, _Pro
     transport.close()
 
 
+#: Prepended to PATH for every command, as Sensu put its plugin and handler directories (and
+#: its embedded Ruby's bin) first: ogi's own console scripts (ogi-metrics-*, ogi-check-*) and
+#: the plugins of an existing Sensu host run by bare name.
+EXTRA_PATH = (
+    sysconfig.get_path("scripts"),
+    "/etc/ogi/plugins", "/etc/ogi/handlers", "/etc/sensu/plugins", "/etc/sensu/handlers",
+)
+
+
+def command_env() -> dict[str, str]:
+    """The environment commands run with: ours, with EXTRA_PATH before PATH."""
+    env = dict(os.environ)
+    path = env.get("PATH", os.defpath).split(os.pathsep)
+    env["PATH"] = os.pathsep.join([d for d in EXTRA_PATH if d not in path and os.path.isdir(d)] + path)
+    return env
+
+
 async def run_command(
     command: str,
     *,
@@ -199,8 +217,10 @@ async def run_command(
 
     `limit` (Sensu's spawn limit) is held from before the fork until the output is read.
     Cancelling the caller kills the process group too, so an engine-level timeout leaves no
-    orphans behind.
+    orphans behind. Without `env`, the command gets `command_env()`.
     """
+    if env is None:
+        env = command_env()
     if limit is None:
         return await _run(command, stdin, timeout, merge_stderr, output_cap, env)
     async with limit:

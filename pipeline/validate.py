@@ -43,7 +43,7 @@ CHECK_RULES: dict[str, Rule | str] = {
     "command": STR, "extension": STR, "interval": POS_INT, "timeout": POS_NUM, "ttl": POS_INT,
     "ttl_status": INT, "occurrences": OCCURRENCES, "refresh": POS_INT, "low_flap_threshold": INT,
     "high_flap_threshold": INT, "standalone": BOOL, "publish": BOOL, "handle": BOOL, "auto_resolve": BOOL,
-    "force_resolve": BOOL, "stdin": BOOL, "truncate_output": BOOL, "truncate_output_length": POS_INT,
+    "force_resolve": BOOL, "stdin": BOOL, "unsafe_tokens": BOOL, "truncate_output": BOOL, "truncate_output_length": POS_INT,
     "cron": STR, "handler": STR, "handlers": STR_LIST, "subscribers": STR_LIST, "dependencies": STR_LIST,
     "source": STR, "hooks": OBJ, "proxy_requests": OBJ,
 }

@@ -264,3 +264,11 @@ async def test_a_check_with_a_bad_timeout_is_not_run_and_says_why() -> None:
     result = await execute_check({"name": "odd", "command": "echo ran", "timeout": "soon"}, {"name": "c"})
     assert result["status"] == 3
     assert result["output"] == "Check timeout must be a positive number of seconds, not 'soon': command not run"
+
+
+async def test_ogis_own_plugins_run_by_bare_name_as_sensu_put_its_plugin_directories_on_path() -> None:
+    import sysconfig
+
+    result = await run_command("command -v ogi-metrics-load")
+    assert result.status == 0, result.output
+    assert result.output.strip().startswith(sysconfig.get_path("scripts"))

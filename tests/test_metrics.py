@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from prometheus_client import CollectorRegistry
 
-from pipeline.checkrunner import CheckRunner
+from pipeline.client import Client
 from pipeline.metrics import FORMATS, Extracted, Point, extract_points, metric_format, metric_tags, parse
 from pipeline.registry import Registry
 from pipeline.results import ResultProcessor
@@ -427,8 +427,7 @@ class RecordingEngine:
 async def run_check(settings: dict[str, Any], name: str, processor: ResultProcessor) -> dict[str, Any] | None:
     transport = MemoryTransport()
     results = await transport.subscribe("results")
-    runner = CheckRunner(settings, transport)
-    await runner.run_once(name, settings["checks"][name])
+    await Client(settings, transport).run_check({**settings["checks"][name], "name": name})
     async for message in results:
         async with message.process():
             return await processor.process_message(message.body)

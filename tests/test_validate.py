@@ -475,3 +475,11 @@ def test_a_cron_expression_that_cannot_be_parsed_is_reported_at_its_path():
     errors, _ = validate(settings, default_registry)
     assert [e.path for e in errors] == ["checks.bad.cron"]
     assert "minute" in errors[0].message
+
+
+def test_unsafe_tokens_must_be_true_or_false():
+    from pipeline.registry import default_registry
+
+    settings = {"checks": {"x": {"command": "true", "subscribers": ["b"], "interval": 10, "unsafe_tokens": "yes"}}}
+    errors, _ = validate(settings, default_registry)
+    assert [e.path for e in errors] == ["checks.x.unsafe_tokens"]
