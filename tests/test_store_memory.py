@@ -221,3 +221,26 @@ async def test_series_keep_their_last_value_until_they_expire() -> None:
     assert await store.list_series() == {"load1{client=a}": SeriesSample(0.7, 1010.0, 1040.0)}
     now[0] = 1040.0
     assert await store.list_series() == {}
+
+
+async def test_stashes_keep_their_content_and_report_the_seconds_left() -> None:
+    now = [1000.0]
+    store = MemoryStore(clock=lambda: now[0])
+    await store.put_stash("silence/web1", {"reason": "maintenance"}, expire=60)
+    await store.put_stash("notes", {"text": "hello"})
+    assert await store.get_stash("silence/web1") == {"reason": "maintenance"}
+    now[0] = 1030.0
+    assert await store.list_stashes() == [
+        {"path": "notes", "content": {"text": "hello"}, "expire": -1},
+        {"path": "silence/web1", "content": {"reason": "maintenance"}, "expire": 30},
+    ]
+    now[0] = 1060.0
+    assert await store.get_stash("silence/web1") is None
+    await store.delete_stash("notes")
+    assert await store.list_stashes() == []
+
+
+async def test_a_deleted_aggregate_is_no_longer_listed(store: MemoryStore) -> None:
+    await store.record_result("a", result(2, aggregate=True), result(2), ["disk"])
+    await store.delete_aggregate("disk")
+    assert await store.list_aggregates() == [] and await store.aggregate_members("disk") == []

@@ -129,6 +129,25 @@ class Store(ABC):
     async def aggregate_members(self, name: str) -> list[str]:
         """Members as `client:check` strings."""
 
+    @abstractmethod
+    async def delete_aggregate(self, name: str) -> None:
+        """Forget an aggregate and its members."""
+
+    # -- stashes ---------------------------------------------------------------------
+    @abstractmethod
+    async def get_stash(self, path: str) -> JSON | None: ...
+
+    @abstractmethod
+    async def put_stash(self, path: str, content: JSON, expire: int | None = None) -> None:
+        """Store `content` at `path`; it disappears after `expire` seconds if given."""
+
+    @abstractmethod
+    async def delete_stash(self, path: str) -> None: ...
+
+    @abstractmethod
+    async def list_stashes(self) -> list[JSON]:
+        """`{path, content, expire}` for each stash; `expire` is the seconds left, -1 for none."""
+
     # -- silences --------------------------------------------------------------------
     @abstractmethod
     async def get_silences(self, ids: list[str]) -> list[JSON | None]:

@@ -48,6 +48,7 @@ class MemoryStore(Store):
         self._ttl: set[str] = set()
         self._keepalives: dict[str, float] = {}
         self._series: dict[str, SeriesSample] = {}
+        self._stashes: dict[str, tuple[bytes, float | None]] = {}
         self._aggregates: dict[str, set[str]] = {}
         # id -> (entry JSON, deadline on the injected clock or None)
         self._silences: dict[str, tuple[bytes, float | None]] = {}
@@ -164,6 +165,40 @@ class MemoryStore(Store):
         return sorted(self._aggregates.get(name, ()))
 
     # -- silences --------------------------------------------------------------------
+    async def delete_aggregate(self, name: str) -> None:
+        self._aggregates.pop(name, None)
+
+    # -- stashes ---------------------------------------------------------------------
+    def _live_stash(self, path: str, now: float) -> tuple[bytes, float | None] | None:
+        found = self._stashes.get(path)
+        if found is not None and found[1] is not None and now >= found[1]:
+            del self._stashes[path]
+            return None
+        return found
+
+    async def get_stash(self, path: str) -> JSON | None:
+        found = self._live_stash(path, self._clock())
+        return None if found is None else _load(found[0])
+
+    async def put_stash(self, path: str, content: JSON, expire: int | None = None) -> None:
+        if expire is not None and expire <= 0:
+            self._stashes.pop(path, None)
+            return
+        self._stashes[path] = (_dump(content), None if expire is None else self._clock() + expire)
+
+    async def delete_stash(self, path: str) -> None:
+        self._stashes.pop(path, None)
+
+    async def list_stashes(self) -> list[JSON]:
+        now = self._clock()
+        listed: list[JSON] = []
+        for path in sorted(self._stashes):
+            found = self._live_stash(path, now)
+            if found is not None:
+                left = -1 if found[1] is None else max(0, int(found[1] - now + 0.999))
+                listed.append({"path": path, "content": _load(found[0]), "expire": left})
+        return listed
+
     def _live_silence(self, silence_id: str, now: float) -> bytes | None:
         found = self._silences.get(silence_id)
         if found is None:
