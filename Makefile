@@ -21,6 +21,9 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
+	$(BIN)/python -m bench.client
+	$(BIN)/python -m bench.graphite
+	$(BIN)/python -m bench.prometheus
 
 lint: $(STAMP)
 	$(BIN)/ruff check pipeline handlers mutators plugins tests bench

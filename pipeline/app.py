@@ -19,6 +19,7 @@ from prometheus_client import CollectorRegistry
 from pipeline.client import Client
 from pipeline.engine import Engine
 from pipeline.errors import ConfigErrors
+from pipeline.execute import use_pidfd_child_watcher
 from pipeline.exporter import Runner as MetricsRunner
 from pipeline.exporter import start_exporter
 from pipeline.extension import Context
@@ -115,6 +116,7 @@ class AllInOne:
 
 async def serve(settings: dict[str, Any], quiet: bool = False) -> None:
     """Run everything until SIGINT or SIGTERM."""
+    use_pidfd_child_watcher()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
