@@ -15,7 +15,8 @@ from typing import Any
 
 from pipeline.config import path_index, path_key
 from pipeline.cron import CronError, parse_cron
-from pipeline.errors import ConfigError
+from pipeline.errors import ConfigError, ConfigErrors
+from pipeline.exporter import listener
 from pipeline.model import valid_name
 from pipeline.registry import Registry
 from pipeline.validate_chain import (
@@ -190,4 +191,8 @@ def validate(settings: dict[str, Any], registry: Registry) -> tuple[list[ConfigE
     v.filter_definitions()
     v.mutator_definitions()
     v.client()
+    try:
+        listener(settings)
+    except ConfigErrors as wrong:
+        v.errors.extend(e for e in wrong.errors if not any(e.path == known.path for known in v.errors))
     return v.errors, v.warnings

@@ -483,3 +483,10 @@ def test_unsafe_tokens_must_be_true_or_false():
     settings = {"checks": {"x": {"command": "true", "subscribers": ["b"], "interval": 10, "unsafe_tokens": "yes"}}}
     errors, _ = validate(settings, default_registry)
     assert [e.path for e in errors] == ["checks.x.unsafe_tokens"]
+
+
+def test_a_wrong_metrics_listener_is_reported_at_start_up():
+    from pipeline.registry import default_registry
+
+    errors, _ = validate({"metrics": {"port": "9127", "bnd": "0.0.0.0"}}, default_registry)
+    assert sorted(e.path for e in errors) == ["metrics.bnd", "metrics.port"]
