@@ -12,7 +12,7 @@ from tests.conftest import EXAMPLES, ROOT
 
 def test_the_examples_that_make_run_starts_load_without_errors():
     loaded, _warnings = load_settings([str(EXAMPLES / "config.json")], [str(EXAMPLES / "conf.d")])
-    assert set(loaded.settings["checks"]) >= {"check_true", "check_minute", "metrics_demo"}
+    assert set(loaded.settings["checks"]) >= {"check_true", "check_minute", "metrics_load", "metrics_cpu"}
 
 
 def test_every_json_block_in_the_readme_is_a_valid_configuration():
