@@ -319,6 +319,9 @@ def silence_add_command(api: Api, args: argparse.Namespace) -> int:
         payload["expire_on_resolve"] = True
     body = api.call("POST", "/silenced", payload)
     entry = f"{subscription or '*'}:{args.check or '*'}"
+    now = int(time.time())
+    if args.begin is not None and args.begin > now:
+        entry += f" starting {fmt.format_age(args.begin, now)}"
     until = []
     if args.expire is not None:
         until.append(f"for {fmt.format_duration(args.expire)}")
