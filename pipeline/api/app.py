@@ -1,0 +1,160 @@
+"""The API application: its routes, middlewares, and the listener.
+
+`build_app(settings, store, transport, clock)` gives the aiohttp application (tests drive it
+with aiohttp's TestClient); `start_api(...)` serves it at `api.bind`:`api.port` (127.0.0.1:4567
+by default), with TLS when `api.ssl` names a certificate and key, and returns an `ApiRunner`
+whose `stop()` closes it. The API is stateless over the Store and the Transport, so several
+can run behind a load balancer.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from aiohttp import web
+from aiohttp.typedefs import Middleware
+from aiohttp.web_middlewares import normalize_path_middleware
+
+from pipeline.api import aggregates, checks, clients, events, results, silenced, stashes, system
+from pipeline.api.config import ApiConfig, api_config
+from pipeline.api.http import API, Api
+from pipeline.api.middleware import basic_auth, body_cap, envelope, path_hygiene
+from pipeline.api.openapi import serve_openapi
+from pipeline.model import JSON, Clock, system_clock
+from pipeline.store.base import Store
+from pipeline.transport.base import Transport
+
+log = logging.getLogger("ogi")
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+#: (method, path, handler): every route of the API. GET routes answer HEAD too.
+ROUTES: list[tuple[str, str, Handler]] = [
+    ("GET", "/info", system.info),
+    ("GET", "/health", system.health),
+    ("GET", "/settings", system.settings),
+    ("GET", "/openapi.json", serve_openapi),
+    ("GET", "/clients", clients.list_clients),
+    ("POST", "/clients", clients.create_client),
+    ("GET", "/clients/{name}", clients.get_client),
+    ("DELETE", "/clients/{name}", clients.delete_client),
+    ("GET", "/clients/{name}/history", clients.client_history),
+    ("GET", "/checks", checks.list_checks),
+    ("GET", "/checks/{name}", checks.get_check),
+    ("DELETE", "/checks/{name}", checks.delete_check),
+    ("POST", "/request", checks.request_check),
+    ("POST", "/resolve", events.resolve),
+    ("GET", "/results", results.list_results),
+    ("POST", "/results", results.post_result),
+    ("GET", "/results/{client}", results.client_results),
+    ("GET", "/results/{client}/{check}", results.get_result),
+    ("DELETE", "/results/{client}/{check}", results.delete_result),
+    ("GET", "/aggregates", aggregates.list_aggregates),
+    ("GET", "/aggregates/{name}", aggregates.get_aggregate),
+    ("DELETE", "/aggregates/{name}", aggregates.delete_aggregate),
+    ("GET", "/aggregates/{name}/clients", aggregates.aggregate_clients),
+    ("GET", "/aggregates/{name}/checks", aggregates.aggregate_checks),
+    ("GET", "/aggregates/{name}/results/{severity}", aggregates.aggregate_results),
+    ("GET", "/stashes", stashes.list_stashes),
+    ("POST", "/stashes", stashes.create_stash),
+    ("GET", "/stashes/{path:.+}", stashes.get_stash),
+    ("POST", "/stashes/{path:.+}", stashes.put_stash),
+    ("DELETE", "/stashes/{path:.+}", stashes.delete_stash),
+    ("GET", "/silenced", silenced.list_silenced),
+    ("POST", "/silenced", silenced.create_silence),
+    ("GET", "/silenced/ids/{id}", silenced.get_silence),
+    ("GET", "/silenced/subscriptions/{subscription}", silenced.subscription_silences),
+    ("GET", "/silenced/checks/{check}", silenced.check_silences),
+    ("POST", "/silenced/clear", silenced.clear_silence),
+]
+# `/incidents` is Sensu's other name for `/events`.
+for _base in ("/events", "/incidents"):
+    ROUTES += [
+        ("GET", _base, events.list_events),
+        ("GET", _base + "/{client}", events.client_events),
+        ("GET", _base + "/{client}/{check}", events.get_event),
+        ("DELETE", _base + "/{client}/{check}", events.delete_event),
+    ]
+
+
+def build_app(
+    settings: JSON,
+    store: Store,
+    transport: Transport,
+    clock: Clock = system_clock,
+    *,
+    delete_poll_interval: float = 1.0,
+) -> web.Application:
+    """The API application over `store` and `transport`; ConfigErrors when the `api` section is wrong."""
+    config = api_config(settings)
+    middlewares: list[Middleware] = [envelope(config)]
+    if config.auth:
+        middlewares.append(basic_auth(config))
+    middlewares += [
+        path_hygiene,
+        body_cap(config),
+        # Sensu's routes allowed a trailing slash: such a path is redirected (308) to the one without.
+        normalize_path_middleware(append_slash=False, remove_slash=True,
+                                  redirect_class=web.HTTPPermanentRedirect),
+    ]
+    app = web.Application(middlewares=middlewares, client_max_size=config.max_body_size)
+    api = Api(settings, store, transport, clock, config, delete_poll_interval)
+    app[API] = api
+    for method, path, handler in ROUTES:
+        if method == "GET":
+            app.router.add_get(path, handler)  # HEAD too
+        else:
+            app.router.add_route(method, path, handler)
+
+    async def cancel_background(_: web.Application) -> None:
+        for task in list(api.tasks):
+            task.cancel()
+        await api.drain()
+
+    app.on_shutdown.append(cancel_background)
+    return app
+
+
+@dataclass
+class ApiRunner:
+    """A running API listener; `stop()` closes it."""
+
+    app: web.Application
+    runner: web.AppRunner
+    config: ApiConfig
+    port: int
+
+    @property
+    def url(self) -> str:
+        bind = self.config.bind
+        host = f"[{bind}]" if ":" in bind else bind
+        return f"{'https' if self.config.tls else 'http'}://{host}:{self.port}"
+
+    async def stop(self) -> None:
+        await self.runner.cleanup()
+
+
+async def start_api(settings: JSON, store: Store, transport: Transport, clock: Clock = system_clock) -> ApiRunner:
+    """Serve the API at the `api` section's address (port 0 picks a free one)."""
+    config = api_config(settings)
+    ssl_context = config.ssl_context()
+    app = build_app(settings, store, transport, clock)
+    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    await runner.setup()
+    site = web.TCPSite(runner, config.bind, config.port, ssl_context=ssl_context)
+    try:
+        await site.start()
+    except OSError:
+        await runner.cleanup()
+        raise
+    addresses = runner.addresses
+    port = int(addresses[0][1]) if addresses else config.port
+    fields = {"bind": config.bind, "port": port, "tls": config.tls, "auth": config.auth}
+    log.info("api listening", extra={"fields": fields})
+    if not config.loopback_only and not config.auth:
+        log.warning("the API listens beyond loopback without authentication: anyone who can reach "
+                    "it can read settings, delete clients and silence checks; set api.user and api.password",
+                    extra={"fields": fields})
+    return ApiRunner(app, runner, config, port)

@@ -1,0 +1,136 @@
+"""`/info`, `/health` and `/settings`.
+
+Queue figures (messages waiting, consumers) come from the transport when it reports them: a
+transport with `async queue_stats(pipe) -> (messages, consumers)` gives both; the memory
+transport's `depth(pipe)` gives messages only. A figure the transport does not report is
+`null` in `/info`, and `/health` asked to check it answers 412 saying so: a health check that
+cannot see the queues must not say they are fine.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from typing import Any, Protocol, runtime_checkable
+
+from aiohttp import web
+
+from pipeline import SENSU_COMPAT_VERSION
+from pipeline.api.http import API, Api, bad_request, int_query, respond, shown
+from pipeline.config import redact
+from pipeline.model import JSON
+from pipeline.monitors import server_pipe
+from pipeline.transport.base import PipeKind
+from pipeline.transport.memory import MemoryTransport
+
+log = logging.getLogger("ogi")
+
+
+@runtime_checkable
+class QueueStats(Protocol):
+    async def queue_stats(self, pipe: str) -> tuple[int, int]: ...
+
+
+@runtime_checkable
+class QueueDepth(Protocol):
+    def depth(self, pipe: str, kind: PipeKind = "direct") -> int: ...
+
+
+def settings_digest(settings: JSON) -> str:
+    """Sensu's `settings.hexdigest`: a SHA-256 of the settings, the same on every server with the same files."""
+    text = json.dumps(settings, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _transport_name(api: Api) -> str:
+    name = getattr(api.transport, "name", None)
+    if isinstance(name, str) and name:
+        return name
+    if isinstance(api.transport, MemoryTransport):
+        return "memory"
+    section = api.settings.get("transport")
+    configured = section.get("name") if isinstance(section, dict) else None
+    return configured if isinstance(configured, str) else "rabbitmq"
+
+
+def _transport_connected(api: Api) -> bool:
+    connected = getattr(api.transport, "connected", True)
+    try:
+        return bool(connected() if callable(connected) else connected)
+    except Exception:
+        return False
+
+
+async def _queue(api: Api, pipe: str) -> dict[str, int | None]:
+    transport = api.transport
+    try:
+        if isinstance(transport, QueueStats):
+            messages, consumers = await transport.queue_stats(pipe)
+            return {"messages": messages, "consumers": consumers}
+        if isinstance(transport, QueueDepth):
+            return {"messages": transport.depth(pipe, "direct"), "consumers": None}
+    except Exception as error:
+        log.warning("cannot read queue figures", extra={"fields": {"pipe": pipe, "error": repr(error)}})
+    return {"messages": None, "consumers": None}
+
+
+async def _queues(api: Api) -> dict[str, dict[str, int | None]]:
+    return {
+        "keepalives": await _queue(api, server_pipe(api.settings, "keepalives")),
+        "results": await _queue(api, server_pipe(api.settings, "results")),
+    }
+
+
+async def info(request: web.Request) -> web.Response:
+    api = request.app[API]
+    store_connected = await api.store.ping()
+    servers: list[Any] = []
+    if store_connected:
+        try:
+            servers = await api.store.list_servers()
+        except Exception as error:
+            log.warning("cannot list servers", extra={"fields": {"error": repr(error)}})
+    queues = await _queues(api)
+    return respond({
+        "sensu": {"version": SENSU_COMPAT_VERSION, "settings": {"hexdigest": settings_digest(api.settings)}},
+        "transport": {"name": _transport_name(api), **queues, "connected": _transport_connected(api)},
+        "redis": {"connected": store_connected},
+        "servers": servers,
+    })
+
+
+async def health(request: web.Request) -> web.Response:
+    api = request.app[API]
+    consumers = int_query(request, "consumers")
+    messages = int_query(request, "messages")
+    reasons: list[str] = []
+    if not await api.store.ping():
+        reasons.append("not connected to the store")
+    if not _transport_connected(api):
+        reasons.append("not connected to the transport")
+    if not reasons and (consumers is not None or messages is not None):
+        for label, figures in zip(("keepalive", "result"), (await _queues(api)).values(), strict=True):
+            count = figures["consumers"]
+            if consumers is not None:
+                if count is None:
+                    reasons.append(f"{label} consumers unknown: the transport does not report them")
+                elif count < consumers:
+                    reasons.append(f"{label} consumers ({count}) less than min_consumers ({consumers})")
+            waiting = figures["messages"]
+            if messages is not None:
+                if waiting is None:
+                    reasons.append(f"{label} messages unknown: the transport does not report them")
+                elif waiting > messages:
+                    reasons.append(f"{label} messages ({waiting}) greater than max_messages ({messages})")
+    if reasons:
+        return respond(reasons, 412)
+    return web.Response(status=204)
+
+
+async def settings(request: web.Request) -> web.Response:
+    api = request.app[API]
+    value = request.query.get("redacted", "true")
+    if value not in ("true", "false"):
+        raise bad_request(f"query parameter 'redacted' must be true or false, got {shown(value)}")
+    return respond(api.settings if value == "false" else redact(api.settings))
