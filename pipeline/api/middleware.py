@@ -27,12 +27,16 @@ from aiohttp.typedefs import Handler, Middleware
 
 from pipeline.api.config import ApiConfig
 from pipeline.api.http import API, ApiError, error_response, shown
-from pipeline.store.base import StoreUnavailable
+from pipeline.store import base as store_base
 
 log = logging.getLogger("ogi")
 
 _REQUEST_ID = re.compile(r"^[\w.:@/+=-]{1,200}\Z", re.ASCII)
 REALM = 'Basic realm="Restricted Area"'
+#: The store's "cannot reach it now" error, which becomes a 503 (none for a store that has no such error).
+UNAVAILABLE: tuple[type[BaseException], ...] = tuple(
+    found for found in (getattr(store_base, "StoreUnavailable", None),) if isinstance(found, type)
+)
 
 
 def request_id(request: web.Request) -> str:
@@ -74,7 +78,7 @@ def envelope(config: ApiConfig) -> Middleware:
                 response = error_response(error.status, error.message)
         except web.HTTPException as error:
             response = _http_error(request, error)
-        except StoreUnavailable as error:
+        except UNAVAILABLE as error:
             log.warning("API request failed: the store is unavailable",
                         extra={"fields": {"request_id": rid, "error": str(error)}})
             response = error_response(503, f"the store is unavailable: {error}")

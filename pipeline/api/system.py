@@ -1,8 +1,8 @@
 """`/info`, `/health` and `/settings`.
 
 Queue figures (messages waiting, consumers) come from the transport when it reports them: a
-transport with `async queue_stats(pipe) -> (messages, consumers)` gives both; the memory
-transport's `depth(pipe)` gives messages only. A figure the transport does not report is
+transport with `async queue_stats(pipe) -> (messages, consumers)` gives both; one with only
+`depth(pipe)` (memory: a number; RabbitMQ: awaitable) gives messages. A figure the transport does not report is
 `null` in `/info`, and `/health` asked to check it answers 412 saying so: a health check that
 cannot see the queues must not say they are fine.
 """
@@ -10,9 +10,10 @@ cannot see the queues must not say they are fine.
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
 import logging
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
 from aiohttp import web
 
@@ -21,20 +22,9 @@ from pipeline.api.http import API, Api, bad_request, int_query, respond, shown
 from pipeline.config import redact
 from pipeline.model import JSON
 from pipeline.monitors import server_pipe
-from pipeline.transport.base import PipeKind
 from pipeline.transport.memory import MemoryTransport
 
 log = logging.getLogger("ogi")
-
-
-@runtime_checkable
-class QueueStats(Protocol):
-    async def queue_stats(self, pipe: str) -> tuple[int, int]: ...
-
-
-@runtime_checkable
-class QueueDepth(Protocol):
-    def depth(self, pipe: str, kind: PipeKind = "direct") -> int: ...
 
 
 def settings_digest(settings: JSON) -> str:
@@ -63,13 +53,16 @@ def _transport_connected(api: Api) -> bool:
 
 
 async def _queue(api: Api, pipe: str) -> dict[str, int | None]:
-    transport = api.transport
+    stats = getattr(api.transport, "queue_stats", None)
+    depth = getattr(api.transport, "depth", None)
     try:
-        if isinstance(transport, QueueStats):
-            messages, consumers = await transport.queue_stats(pipe)
+        if callable(stats):
+            messages, consumers = await stats(pipe)
             return {"messages": messages, "consumers": consumers}
-        if isinstance(transport, QueueDepth):
-            return {"messages": transport.depth(pipe, "direct"), "consumers": None}
+        if callable(depth):
+            # The memory transport counts synchronously, the RabbitMQ one asks the broker.
+            found = depth(pipe)
+            return {"messages": await found if inspect.isawaitable(found) else found, "consumers": None}
     except Exception as error:
         log.warning("cannot read queue figures", extra={"fields": {"pipe": pipe, "error": repr(error)}})
     return {"messages": None, "consumers": None}
@@ -82,20 +75,32 @@ async def _queues(api: Api) -> dict[str, dict[str, int | None]]:
     }
 
 
+async def store_connected(api: Api) -> bool:
+    """Whether the store answers (a store without `ping` is in-process and always does)."""
+    ping = getattr(api.store, "ping", None)
+    if not callable(ping):
+        return True
+    try:
+        return bool(await ping())
+    except Exception:
+        return False
+
+
 async def info(request: web.Request) -> web.Response:
     api = request.app[API]
-    store_connected = await api.store.ping()
+    connected = await store_connected(api)
     servers: list[Any] = []
-    if store_connected:
+    list_servers = getattr(api.store, "list_servers", None)
+    if connected and callable(list_servers):
         try:
-            servers = await api.store.list_servers()
+            servers = list(await list_servers())
         except Exception as error:
             log.warning("cannot list servers", extra={"fields": {"error": repr(error)}})
     queues = await _queues(api)
     return respond({
         "sensu": {"version": SENSU_COMPAT_VERSION, "settings": {"hexdigest": settings_digest(api.settings)}},
         "transport": {"name": _transport_name(api), **queues, "connected": _transport_connected(api)},
-        "redis": {"connected": store_connected},
+        "redis": {"connected": connected},
         "servers": servers,
     })
 
@@ -105,7 +110,7 @@ async def health(request: web.Request) -> web.Response:
     consumers = int_query(request, "consumers")
     messages = int_query(request, "messages")
     reasons: list[str] = []
-    if not await api.store.ping():
+    if not await store_connected(api):
         reasons.append("not connected to the store")
     if not _transport_connected(api):
         reasons.append("not connected to the transport")
