@@ -12,7 +12,6 @@ the parsers themselves are in `pipeline/metric_formats/`.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from math import isfinite
@@ -20,7 +19,8 @@ from typing import Any
 
 from pipeline import jsoncodec
 from pipeline.metric_formats import Parsed, graphite, influx, nagios, opentsdb, prometheus
-from pipeline.model import Check, Client, Clock, Point, dig, system_clock
+from pipeline.model import Check, Client, Clock, Point, system_clock
+from pipeline.tokens import substitute
 
 __all__ = ["FORMATS", "Extracted", "Point", "extract_points", "metric_format", "metric_tags", "parse"]
 
@@ -35,8 +35,6 @@ _PARSERS: dict[str, Callable[[str, float], Parsed]] = {
 }
 
 #: Sensu 1.x's token syntax, `:::path|default:::`.
-_TOKEN = re.compile(r":::([^:].*?):::")
-
 Tags = tuple[tuple[str, str], ...]
 
 
@@ -97,27 +95,13 @@ def _text(value: Any) -> str | None:
     return jsoncodec.dumps(value).decode()
 
 
-class _Unmatched(Exception):
-    pass
-
-
-def _substitute(template: str, check: Check, client: Client) -> str:
-    def lookup(match: re.Match[str]) -> str:
-        path, bar, default = match.group(1).partition("|")
-        if path.startswith("check."):
-            found = dig(check, path[6:])
-        else:
-            found = dig(client, path)
-            if found is None and path.startswith("client."):
-                found = dig(client, path[7:])
-        text = _text(found)
-        if text is None:
-            if not bar:
-                raise _Unmatched(path)
-            return default
-        return text
-
-    return _TOKEN.sub(lookup, template)
+def _substitute(template: str, check: Check, client: Client) -> str | None:
+    """Tokens filled from the client (`check.` paths from the check); None if one matches nothing."""
+    # `client.` as a prefix reads the client too, so both spellings users bring work.
+    scope = {**client, "check": check}
+    scope.setdefault("client", client)
+    text, unmatched = substitute(template, scope)
+    return None if unmatched else str(text)
 
 
 def _tag_pairs(raw: Any) -> Iterable[tuple[Any, Any]]:
@@ -140,10 +124,10 @@ def metric_tags(check: Check, client: Client | None = None) -> Tags:
         if not isinstance(name, str) or not name or text is None:
             continue
         if ":::" in text:
-            try:
-                text = _substitute(text, check, client or {})
-            except _Unmatched:
+            filled = _substitute(text, check, client or {})
+            if filled is None:
                 continue
+            text = filled
         tags.append((name, text))
     return tuple(tags)
 
