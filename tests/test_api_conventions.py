@@ -114,9 +114,10 @@ async def test_an_unexpected_failure_is_a_500_naming_the_request_id_without_a_tr
 
 
 async def test_an_unavailable_store_is_a_503() -> None:
-    unavailable = getattr(store_base, "StoreUnavailable", None)
-    if unavailable is None:
+    found = getattr(store_base, "StoreUnavailable", None)
+    if found is None:
         pytest.skip("the store has no StoreUnavailable yet")
+    unavailable: type[Exception] = found
 
     class DownStore(MemoryStore):
         async def list_events(self, client: str | None = None) -> list[Any]:
