@@ -13,6 +13,25 @@ from typing import NamedTuple
 
 from pipeline.model import JSON, Check, Client, Event
 
+#: Sensu's task lock goes stale this long after its last refresh (reference §1).
+TASK_LOCK_STALE = 30.0
+
+
+class StoreError(Exception):
+    """The store refused an operation (a key of the wrong type, a command it does not know)."""
+
+
+class StoreUnavailable(StoreError):
+    """The store cannot be reached now; the same call works again once it is back.
+
+    The server pauses consuming on it (messages wait in the broker) instead of crashing.
+    """
+
+
+def lock_stamp(now: float) -> int:
+    """A task lock's value: Sensu's timestamp in units of 10^-7 s."""
+    return int(now * 10_000_000)
+
 
 class SeriesSample(NamedTuple):
     """The last value of one metric series, kept for Prometheus scrapes."""
@@ -162,6 +181,43 @@ class Store(ABC):
 
     @abstractmethod
     async def list_silences(self) -> list[JSON]: ...
+
+    # -- server tasks and registry ----------------------------------------------------
+    @abstractmethod
+    async def acquire_task(self, task: str, owner: str, now: float) -> bool:
+        """Try to take the lock of a server task (Sensu's election, reference §1).
+
+        Won when the lock is free, when `owner` holds it already, or when it was last
+        refreshed `TASK_LOCK_STALE` seconds or more before `now` (taken over only if nobody
+        else took it meanwhile). The winner is recorded as the task's server.
+        """
+
+    @abstractmethod
+    async def refresh_task(self, task: str, owner: str, now: float) -> bool:
+        """Renew the lock while `owner` is still the task's server; False means the task was lost."""
+
+    @abstractmethod
+    async def release_task(self, task: str, owner: str) -> None:
+        """Give up the task if `owner` holds it, so another server can take it at once."""
+
+    @abstractmethod
+    async def task_owner(self, task: str) -> str | None:
+        """The id of the server recorded as running the task, if any."""
+
+    @abstractmethod
+    async def register_server(self, info: JSON, expire: int = 30) -> None:
+        """Announce a server (`info["id"]`, hostname, address, tasks, timestamp) for `expire` seconds."""
+
+    @abstractmethod
+    async def unregister_server(self, server_id: str) -> None: ...
+
+    @abstractmethod
+    async def list_servers(self) -> list[JSON]:
+        """Every server whose entry has not expired, by id."""
+
+    async def ping(self) -> bool:
+        """Whether the store answers now (never raises)."""
+        return True
 
     async def close(self) -> None:  # noqa: B027 - optional hook, most stores hold nothing
         """Release connections."""

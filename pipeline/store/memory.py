@@ -12,7 +12,7 @@ from typing import Any
 
 from pipeline import jsoncodec
 from pipeline.model import HISTORY_LENGTH, JSON, Check, Client, Clock, Event, system_clock
-from pipeline.store.base import Recorded, SeriesSample, Store
+from pipeline.store.base import TASK_LOCK_STALE, Recorded, SeriesSample, Store, lock_stamp
 
 
 def _dump(value: JSON) -> bytes:
@@ -52,6 +52,10 @@ class MemoryStore(Store):
         self._aggregates: dict[str, set[str]] = {}
         # id -> (entry JSON, deadline on the injected clock or None)
         self._silences: dict[str, tuple[bytes, float | None]] = {}
+        # task -> lock stamp (10^-7 s) / server id; server id -> (entry JSON, deadline)
+        self._task_locks: dict[str, int] = {}
+        self._task_servers: dict[str, str] = {}
+        self._servers: dict[str, tuple[bytes, float]] = {}
 
     # -- clients ---------------------------------------------------------------------
     async def get_client(self, name: str) -> Client | None:
@@ -230,3 +234,40 @@ class MemoryStore(Store):
         now = self._clock()
         texts = [self._live_silence(silence_id, now) for silence_id in sorted(self._silences)]
         return [_load(text) for text in texts if text is not None]
+
+    # -- server tasks and registry ----------------------------------------------------
+    async def acquire_task(self, task: str, owner: str, now: float) -> bool:
+        stamp = lock_stamp(now)
+        current = self._task_locks.get(task)
+        stale = current is not None and stamp - current >= lock_stamp(TASK_LOCK_STALE)
+        if current is None or self._task_servers.get(task) == owner or stale:
+            self._task_locks[task] = stamp
+            self._task_servers[task] = owner
+            return True
+        return False
+
+    async def refresh_task(self, task: str, owner: str, now: float) -> bool:
+        if self._task_servers.get(task) != owner:
+            return False
+        self._task_locks[task] = lock_stamp(now)
+        return True
+
+    async def release_task(self, task: str, owner: str) -> None:
+        if self._task_servers.get(task) == owner:
+            del self._task_servers[task]
+            self._task_locks.pop(task, None)
+
+    async def task_owner(self, task: str) -> str | None:
+        return self._task_servers.get(task)
+
+    async def register_server(self, info: JSON, expire: int = 30) -> None:
+        self._servers[str(info["id"])] = (_dump(info), self._clock() + expire)
+
+    async def unregister_server(self, server_id: str) -> None:
+        self._servers.pop(server_id, None)
+
+    async def list_servers(self) -> list[JSON]:
+        now = self._clock()
+        for server_id in [key for key, (_, deadline) in self._servers.items() if now >= deadline]:
+            del self._servers[server_id]
+        return [_load(self._servers[server_id][0]) for server_id in sorted(self._servers)]

@@ -1,0 +1,37 @@
+"""Choosing the store from settings: `"store": {"name": "redis"}` or `"memory"`."""
+
+from __future__ import annotations
+
+from pipeline.errors import ConfigError, ConfigErrors
+from pipeline.model import JSON, Clock, system_clock
+from pipeline.store.base import Store
+
+STORE_NAMES = ("memory", "redis")
+
+
+def store_name(settings: JSON, default: str = "memory") -> str:
+    """The configured store name; `default` when `store.name` is not set."""
+    section = settings.get("store")
+    if section is None:
+        return default
+    if not isinstance(section, dict):
+        raise ConfigErrors([ConfigError("store", "must be an object", section)])
+    name = section.get("name", default)
+    if name not in STORE_NAMES:
+        raise ConfigErrors([ConfigError("store.name", f"must be one of {', '.join(STORE_NAMES)}", name)])
+    return str(name)
+
+
+def store_from_settings(settings: JSON, clock: Clock = system_clock, default: str = "memory") -> Store:
+    """The store the settings name (`default`: "memory" for `ogi run`, "redis" for `ogi server`).
+
+    The Redis store reads the `redis` section (or the URL `REDIS_URL` put in `redis.url`) and
+    connects on first use, so building it never blocks; bad settings raise ConfigErrors.
+    """
+    if store_name(settings, default) == "redis":
+        from pipeline.store.redis import RedisStore  # redis-py is only imported when used
+
+        return RedisStore(settings.get("redis"), clock=clock)
+    from pipeline.store.memory import MemoryStore
+
+    return MemoryStore(clock=clock)

@@ -1,0 +1,398 @@
+"""The Redis store speaks Sensu 1.x's key layout, costs few round trips, and survives Redis going away.
+
+Layout tests write through RedisStore and read the raw keys with redis-py (database 14 of the
+shared Redis); fault tests run their own redis-server on a free port and stop it themselves.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import tempfile
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis.asyncio as aioredis
+from redis.asyncio.connection import Connection, ConnectionPool, SSLConnection
+
+from pipeline.config import env_settings
+from pipeline.errors import ConfigErrors
+from pipeline.store.base import SeriesSample, StoreUnavailable
+from pipeline.store.factory import store_from_settings
+from pipeline.store.memory import MemoryStore
+from pipeline.store.redis import RedisStore
+from pipeline.store.redis_conn import connect
+from tests.conftest import ROOT, free_port, require_service
+
+DB = 14
+NOW = 1_700_000_000.0
+
+
+def clock() -> float:
+    return NOW
+
+
+def check(status: int, name: str = "disk", **extra: Any) -> dict[str, Any]:
+    return {"name": name, "status": status, "output": f"status {status}", "executed": 1000 + status, **extra}
+
+
+@pytest.fixture
+async def raw() -> AsyncIterator[aioredis.Redis]:
+    require_service("redis", port=6379)
+    client = aioredis.Redis(host="127.0.0.1", port=6379, db=DB)
+    await client.flushdb()
+    yield client
+    await client.flushdb()
+    await client.aclose()
+
+
+@pytest.fixture
+async def store(raw: aioredis.Redis) -> AsyncIterator[RedisStore]:
+    store = RedisStore({"host": "127.0.0.1", "port": 6379, "db": DB}, clock=clock)
+    yield store
+    await store.close()
+
+
+async def key_types(raw: aioredis.Redis) -> dict[str, str]:
+    def text(value: bytes | str) -> str:
+        return value.decode() if isinstance(value, bytes) else value
+
+    return {text(key): text(await raw.type(key)) for key in await raw.keys("*")}
+
+
+async def get_json(raw: aioredis.Redis, key: str) -> Any:
+    value = await raw.get(key)
+    assert isinstance(value, bytes), f"{key} is missing"
+    return json.loads(value)
+
+
+# -- Sensu's layout -----------------------------------------------------------------------------
+
+
+async def test_every_kind_of_state_lands_in_exactly_the_keys_and_types_sensu_uses(
+    store: RedisStore, raw: aioredis.Redis
+) -> None:
+    await store.record_keepalive({"name": "web1", "address": "10.0.0.1"}, received=NOW)
+    for status in (0, 2, 2):
+        await store.record_result("web1", check(status, ttl=60), check(status, ttl=60), ["disk"])
+    await store.put_event({"id": "e1", "client": {"name": "web1"}, "check": check(2)})
+    await store.put_silence({"id": "web:*", "subscription": "web"}, expire=600)
+    await store.put_stash("app/web1", {"deploying": True}, expire=600)
+    await store.put_series({"load": SeriesSample(0.5, NOW, NOW + 60)})
+    await store.acquire_task("client_monitor", "server-1", NOW)
+    await store.register_server({"id": "server-1", "hostname": "h", "tasks": ["client_monitor"]})
+
+    assert await key_types(raw) == {
+        "clients": "set", "client:web1": "string",
+        "result:web1": "set", "result:web1:disk": "string",
+        "history:web1:disk": "list", "history:web1:disk:last_ok": "string",
+        "events:web1": "hash", "ttl": "set",
+        "aggregates": "set", "aggregates:disk": "set",
+        "silenced": "set", "silence:web:*": "string",
+        "stashes": "set", "stash:app/web1": "string",
+        "lock:task:client_monitor": "string", "task:client_monitor:server": "string",
+        "servers": "set", "server:server-1": "string",
+        "ogi:keepalives": "hash", "ogi:series": "hash",
+    }
+    assert await raw.smembers("clients") == {b"web1"}
+    assert await get_json(raw, "client:web1") == {"name": "web1", "address": "10.0.0.1"}
+    assert await raw.smembers("result:web1") == {b"disk"}
+    assert await get_json(raw, "result:web1:disk") == check(2, ttl=60)
+    assert await raw.lrange("history:web1:disk", 0, -1) == [b"0", b"2", b"2"]
+    assert await raw.get("history:web1:disk:last_ok") == b"1000"
+    assert json.loads((await raw.hgetall("events:web1"))[b"disk"])["id"] == "e1"
+    assert await raw.smembers("ttl") == {b"web1:disk"}
+    assert await raw.smembers("aggregates") == {b"disk"}
+    assert await raw.smembers("aggregates:disk") == {b"web1:disk"}
+    assert await raw.smembers("silenced") == {b"silence:web:*"}
+    assert 590 < await raw.ttl("silence:web:*") <= 600
+    assert await raw.smembers("stashes") == {b"app/web1"}
+    assert 590 < await raw.ttl("stash:app/web1") <= 600
+    assert await raw.get("lock:task:client_monitor") == str(int(NOW * 10_000_000)).encode()
+    assert await raw.get("task:client_monitor:server") == b"server-1"
+    assert await raw.smembers("servers") == {b"server-1"}
+    assert 20 < await raw.ttl("server:server-1") <= 30
+    assert await raw.hgetall("ogi:keepalives") == {b"web1": repr(NOW).encode()}
+    assert json.loads((await raw.hgetall("ogi:series"))[b"load"]) == [0.5, NOW, NOW + 60]
+
+
+async def test_the_history_list_is_trimmed_to_the_21_newest_statuses(store: RedisStore, raw: aioredis.Redis) -> None:
+    for i in range(30):
+        await store.record_result("web1", check(i % 4), check(i % 4), [])
+    assert await raw.lrange("history:web1:disk", 0, -1) == [str(i % 4).encode() for i in range(9, 30)]
+
+
+async def test_state_a_ruby_sensu_server_wrote_is_read_back_and_carried_on(store: RedisStore, raw: aioredis.Redis) -> None:
+    client = {"name": "web1", "address": "10.0.0.1", "subscriptions": ["web", "client:web1"],
+              "version": "1.9.0", "timestamp": 1460172826}
+    event = {"id": "3a5c8ff6-6fa3-4f0b-9c3e-8b0d0a7f5a10", "action": "create", "occurrences": 4,
+             "occurrences_watermark": 4, "client": client, "check": {"name": "disk", "status": 2, "output": "full"}}
+    silence = {"id": "web:disk", "subscription": "web", "check": "disk", "reason": "ticket 42",
+               "creator": "ops", "expire": 3600, "expire_on_resolve": True, "begin": None, "timestamp": 1460172800}
+    await raw.sadd("clients", "web1")
+    await raw.set("client:web1", json.dumps(client))
+    await raw.sadd("result:web1", "disk")
+    await raw.set("result:web1:disk", json.dumps({"name": "disk", "status": 2, "output": "full", "executed": 1460172820}))
+    await raw.rpush("history:web1:disk", "0", "0", "2", "2")
+    await raw.set("history:web1:disk:last_ok", "1460172700")
+    await raw.hset("events:web1", "disk", json.dumps(event))
+    await raw.sadd("ttl", "web1:disk")
+    await raw.sadd("aggregates", "disk")
+    await raw.sadd("aggregates:disk", "web1:disk")
+    await raw.sadd("silenced", "silence:web:disk")
+    await raw.set("silence:web:disk", json.dumps(silence))
+    await raw.expire("silence:web:disk", 3600)
+    await raw.sadd("stashes", "silence/web1")
+    await raw.set("stash:silence/web1", json.dumps({"reason": "legacy"}))
+
+    assert await store.list_clients() == [client]
+    assert await store.get_history("web1", "disk") == ["0", "0", "2", "2"]
+    assert await store.list_events() == [event]
+    assert await store.list_ttl() == ["web1:disk"]
+    assert await store.aggregate_members("disk") == ["web1:disk"]
+    assert await store.get_silences(["web:disk", "web:*"]) == [silence, None]
+    assert await store.list_silences() == [silence]
+    assert await store.list_stashes() == [{"path": "silence/web1", "content": {"reason": "legacy"}, "expire": -1}]
+    recorded = await store.record_result("web1", check(0, executed=1460172900), check(0), [])
+    assert recorded.history == ["0", "0", "2", "2", "0"]
+    assert recorded.last_ok == 1460172900
+    assert recorded.event == event
+
+
+async def test_a_key_that_does_not_hold_json_reads_as_absent_instead_of_failing(
+    store: RedisStore, raw: aioredis.Redis
+) -> None:
+    await raw.sadd("clients", "web1", "web2")
+    await raw.set("client:web1", "{not json")
+    await raw.set("client:web2", json.dumps({"name": "web2"}))
+    assert await store.get_client("web1") is None
+    assert await store.list_clients() == [{"name": "web2"}]
+
+
+# -- round trips ---------------------------------------------------------------------------------
+
+
+class CountingConnection(Connection):
+    """A real connection that counts what it sends, apart from its own setup (AUTH, SELECT)."""
+
+    sends = 0
+
+    async def on_connect(self) -> None:
+        self._in_setup = True
+        try:
+            await super().on_connect()
+        finally:
+            self._in_setup = False
+
+    async def send_packed_command(self, command: Any, check_health: bool = True) -> None:
+        if not getattr(self, "_in_setup", False):
+            CountingConnection.sends += 1
+        await super().send_packed_command(command, check_health)
+
+
+@pytest.fixture
+async def counted(raw: aioredis.Redis) -> AsyncIterator[RedisStore]:
+    pool = ConnectionPool(connection_class=CountingConnection, host="127.0.0.1", port=6379, db=DB)
+    store = RedisStore(client=aioredis.Redis(connection_pool=pool), clock=clock)
+    await store.record_result("warm", check(0), check(0), [])  # loads the script once
+    CountingConnection.sends = 0
+    yield store
+    await store.close()
+
+
+async def test_a_result_and_its_event_cost_two_round_trips(counted: RedisStore) -> None:
+    recorded = await counted.record_result("web1", check(2, ttl=60), check(2), ["disk", "prod"])
+    await counted.put_event({"client": {"name": "web1"}, "check": check(2), "history": recorded.history})
+    assert CountingConnection.sends == 2
+
+
+async def test_concurrent_results_share_their_pipelines(counted: RedisStore) -> None:
+    async def one(i: int) -> None:
+        recorded = await counted.record_result(f"web{i}", check(2), check(2), [])
+        await counted.put_event({"client": {"name": f"web{i}"}, "check": check(2), "history": recorded.history})
+
+    await asyncio.gather(*(one(i) for i in range(100)))
+    assert CountingConnection.sends <= 2 * counted.batcher.max_in_flight
+    assert len(await counted.list_events()) == 0  # no client registered: Sensu lists by `clients`
+    assert await counted.get_event("web99", "disk") is not None
+
+
+async def test_results_are_recorded_again_after_redis_forgot_its_scripts(counted: RedisStore, raw: aioredis.Redis) -> None:
+    await raw.script_flush()
+    assert (await counted.record_result("web1", check(2), check(2), [])).history == ["2"]
+    assert await counted.acquire_task("client_monitor", "a", NOW)
+
+
+# -- settings --------------------------------------------------------------------------------------
+
+
+async def test_redis_url_from_the_environment_chooses_the_server_and_database(raw: aioredis.Redis) -> None:
+    layers, errors = env_settings({"REDIS_URL": f"redis://127.0.0.1:6379/{DB}"})
+    assert errors == []
+    settings: dict[str, Any] = {"store": {"name": "redis"}, "redis": {"host": "elsewhere", "port": 1}}
+    for _origin, layer in layers:
+        settings["redis"].update(layer["redis"])
+    store = store_from_settings(settings, clock)
+    try:
+        await store.put_client({"name": "from-url"})
+    finally:
+        await store.close()
+    assert await raw.smembers("clients") == {b"from-url"}
+
+
+def test_the_store_defaults_to_the_callers_choice_and_refuses_unknown_names() -> None:
+    assert isinstance(store_from_settings({}), MemoryStore)
+    assert isinstance(store_from_settings({}, default="redis"), RedisStore)
+    assert isinstance(store_from_settings({"store": {"name": "memory"}}, default="redis"), MemoryStore)
+    with pytest.raises(ConfigErrors, match=r"store\.name: must be one of memory, redis"):
+        store_from_settings({"store": {"name": "postgres"}})
+
+
+def test_bad_redis_settings_are_reported_by_their_path_all_at_once() -> None:
+    with pytest.raises(ConfigErrors) as raised:
+        connect({"port": "6379", "db": -1, "sentinels": [{"host": "s1", "port": 0}, "s2"]})
+    assert [error.path for error in raised.value.errors] == [
+        "redis.db", "redis.sentinels[0].port", "redis.sentinels[1]",
+    ]
+    with pytest.raises(ConfigErrors, match="redis.url: must start with redis://"):
+        connect({"url": "http://127.0.0.1:6379"})
+
+
+def test_tls_settings_in_sensus_form_give_a_tls_connection() -> None:
+    client, _ = connect({"host": "redis.example", "port": 6380, "tls": {"verify_peer": False}})
+    assert client.connection_pool.connection_class is SSLConnection
+    plain, _ = connect({"host": "redis.example"})
+    assert plain.connection_pool.connection_class is Connection
+
+
+def test_every_json_block_in_docs_redis_md_is_accepted() -> None:
+    blocks = re.findall(r"```json\n(.*?)```", (ROOT / "docs" / "redis.md").read_text(), re.S)
+    assert len(blocks) >= 4
+    for block in blocks:
+        settings = json.loads(block)
+        store_from_settings(settings, default="redis")
+
+
+# -- faults: a private redis-server ----------------------------------------------------------------
+
+
+class PrivateRedis:
+    """A redis-server of this test's own on a free port, never the shared one."""
+
+    def __init__(self, directory: str, port: int) -> None:
+        self.directory = directory
+        self.port = port
+        self.pidfile = os.path.join(directory, f"redis-{port}.pid")
+
+    def start(self, *extra: str) -> None:
+        subprocess.run(
+            ["redis-server", "--bind", "127.0.0.1", "--port", str(self.port), "--save", "", "--appendonly", "no",
+             "--daemonize", "yes", "--dir", self.directory, "--pidfile", self.pidfile, *extra],
+            check=True, capture_output=True,
+        )
+        self._wait(lambda: subprocess.run(["redis-cli", "-p", str(self.port), "ping"], capture_output=True,
+                                          text=True).stdout.strip() == "PONG")
+
+    def stop(self) -> None:
+        pid = int(Path(self.pidfile).read_text())
+        os.kill(pid, signal.SIGTERM)
+        self._wait(lambda: not _alive(pid))
+
+    @staticmethod
+    def _wait(condition: Any) -> None:
+        for _ in range(200):
+            if condition():
+                return
+            subprocess.run(["sleep", "0.05"])
+        raise RuntimeError("redis-server did not change state")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+@pytest.fixture
+def private_dir() -> Iterator[str]:
+    if shutil.which("redis-server") is None:
+        require_service("redis-server (Debian package redis-server)", available=False)
+    directory = tempfile.mkdtemp(prefix="ogi-redis-")
+    yield directory
+    for pidfile in Path(directory).glob("*.pid"):
+        pid = int(pidfile.read_text())
+        if _alive(pid):
+            os.kill(pid, signal.SIGTERM)
+    shutil.rmtree(directory, ignore_errors=True)
+
+
+async def test_an_unreachable_redis_raises_store_unavailable_and_ping_says_false() -> None:
+    store = RedisStore({"host": "127.0.0.1", "port": free_port()})
+    try:
+        with pytest.raises(StoreUnavailable, match=r"redis 127\.0\.0\.1:\d+ db 0 is unavailable"):
+            await store.get_client("web1")
+        with pytest.raises(StoreUnavailable):
+            await store.record_result("web1", check(2), check(2), [])
+        assert await store.ping() is False
+    finally:
+        await store.close()
+
+
+async def test_a_store_raises_unavailable_while_redis_is_down_and_works_again_after(private_dir: str) -> None:
+    server = PrivateRedis(private_dir, free_port())
+    server.start()
+    store = RedisStore({"host": "127.0.0.1", "port": server.port})
+    try:
+        await store.put_client({"name": "before"})
+        assert (await store.record_result("web1", check(2), check(2), [])).history == ["2"]
+        server.stop()
+        for _ in range(2):  # the first call finds the dead connection, the next one cannot connect
+            with pytest.raises(StoreUnavailable):
+                await store.record_result("web1", check(2), check(2), [])
+            with pytest.raises(StoreUnavailable):
+                await store.list_clients()
+        assert await store.ping() is False
+        server.start()
+        assert await store.ping() is True
+        # A new server: no data (no persistence here) and no cached script, and the store carries on.
+        assert (await store.record_result("web1", check(2), check(2), [])).history == ["2"]
+        await store.put_client({"name": "after"})
+        assert [client["name"] for client in await store.list_clients()] == ["after"]
+    finally:
+        await store.close()
+
+
+async def test_a_store_configured_with_sentinels_finds_and_uses_the_master(private_dir: str) -> None:
+    master = PrivateRedis(private_dir, free_port())
+    master.start()
+    sentinel_port = free_port()
+    config = Path(private_dir) / "sentinel.conf"
+    config.write_text(
+        f"port {sentinel_port}\nbind 127.0.0.1\ndaemonize yes\ndir {private_dir}\n"
+        f"pidfile {private_dir}/sentinel-{sentinel_port}.pid\n"
+        f"sentinel monitor mymaster 127.0.0.1 {master.port} 1\n"
+    )
+    subprocess.run(["redis-server", str(config), "--sentinel"], check=True, capture_output=True)
+    PrivateRedis._wait(lambda: subprocess.run(["redis-cli", "-p", str(sentinel_port), "ping"], capture_output=True,
+                                              text=True).stdout.strip() == "PONG")
+    store = store_from_settings(
+        {"store": {"name": "redis"}, "redis": {"sentinels": [{"host": "127.0.0.1", "port": sentinel_port}]}},
+    )
+    try:
+        await store.put_client({"name": "via-sentinel"})
+    finally:
+        await store.close()
+    direct = aioredis.Redis(port=master.port)
+    try:
+        assert await direct.smembers("clients") == {b"via-sentinel"}
+    finally:
+        await direct.aclose()
