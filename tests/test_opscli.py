@@ -493,6 +493,15 @@ async def test_resolve_publishes_an_ok_result_for_the_open_event(live: Live) -> 
     await results.close()
 
 
+async def test_json_after_a_change_prints_the_api_s_answer(live: Live) -> None:
+    outcome = await live.ogi("resolve", "web1", "disk", "--json")
+    assert outcome.code == 0 and isinstance(json.loads(outcome.out)["issued"], int)
+    outcome = await live.ogi("stash", "set", "a/b", "{}", "--json")
+    assert (outcome.code, json.loads(outcome.out)) == (0, {"path": "a/b"})
+    outcome = await live.ogi("silence", "add", "--check", "disk", "--json")
+    assert (outcome.code, outcome.out) == (0, "")
+
+
 async def test_resolve_of_no_open_event_exits_1(live: Live) -> None:
     outcome = await live.ogi("resolve", "web1", "backup")
     assert outcome.code == 1 and "404" in outcome.err and "POST /resolve" in outcome.err
