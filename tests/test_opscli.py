@@ -32,7 +32,8 @@ from pipeline import config
 from pipeline.cli import common_options
 from pipeline.engine import Engine
 from pipeline.extension import Context
-from pipeline.opscli import endpoint, register
+from pipeline.opscli import register
+from pipeline.opscli_api import endpoint
 from pipeline.opscli_format import (
     format_age,
     format_duration,
