@@ -1,3 +1,46 @@
+"""Transports: the seam (base.py), the embedded memory default and RabbitMQ.
+
+`transport_from_settings` picks one from `"transport": {"name": "memory" | "rabbitmq"}`; the
+RabbitMQ module (and aio-pika) is imported only when it is chosen.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pipeline.errors import ConfigError, ConfigErrors
+from pipeline.model import JSON
 from pipeline.transport.base import Message, Subscription, Transport
 
-__all__ = ["Message", "Subscription", "Transport"]
+__all__ = ["Message", "Subscription", "Transport", "transport_from_settings", "transport_name"]
+
+TransportName = Literal["memory", "rabbitmq"]
+NAMES: tuple[TransportName, ...] = ("memory", "rabbitmq")
+
+
+def transport_name(settings: JSON, default: TransportName = "memory") -> TransportName:
+    """The transport the settings choose: `transport.name`, else `default`."""
+    section = settings.get("transport")
+    name = section.get("name", default) if isinstance(section, dict) else default
+    if name not in NAMES:
+        hint = " (Sensu's redis transport is not supported: use rabbitmq)" if name == "redis" else ""
+        raise ConfigErrors([ConfigError("transport.name", f"must be \"memory\" or \"rabbitmq\"{hint}", name)])
+    return name
+
+
+def transport_from_settings(settings: JSON, default: TransportName = "memory", **options: object) -> Transport:
+    """A transport built from settings; it connects on first use. Raises ConfigErrors on bad settings.
+
+    `options` go to RabbitMQTransport (e.g. `connection_name`); the memory transport takes
+    `transport.max_attempts` from the settings as RabbitMQ does.
+    """
+    if transport_name(settings, default) == "rabbitmq":
+        from pipeline.transport.rabbitmq import RabbitMQTransport
+
+        return RabbitMQTransport(settings, **options)  # type: ignore[arg-type]
+    from pipeline.transport.amqp_settings import amqp_settings
+    from pipeline.transport.memory import MemoryTransport
+
+    # Only the transport knobs matter here; a memory transport ignores the `rabbitmq` section.
+    knobs = {"transport": settings.get("transport")} if isinstance(settings.get("transport"), dict) else {}
+    return MemoryTransport(max_attempts=amqp_settings(knobs).max_attempts)

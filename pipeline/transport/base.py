@@ -9,21 +9,31 @@ is the embedded default, `transport/rabbitmq.py` the distributed one.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
 from typing import Literal
 
 PipeKind = Literal["direct", "fanout"]
+#: Called with no arguments; it may return an awaitable, which the transport runs as a task.
+ConnectionCallback = Callable[[], object]
 
 
 class Message(ABC):
     """One delivered message. Process it inside `async with message.process():`."""
 
     body: bytes
+    #: Delivered before: processing failed, or its consumer went away before acknowledging it.
+    redelivered: bool = False
 
     @abstractmethod
     def process(self) -> AbstractAsyncContextManager[None]:
-        """Acknowledge when the block ends normally; requeue when it raises."""
+        """Acknowledge when the block ends normally; requeue when it raises.
+
+        An exception counts as a failed attempt: after `max_attempts` (default 5) the message
+        is dead-lettered to the pipe's `<pipe>.failed` queue (direct pipes) or dropped (fanout,
+        `roundrobin:`), counted, so a poison message cannot loop forever. A cancellation
+        requeues without counting.
+        """
 
 
 class Subscription(ABC):
@@ -48,3 +58,14 @@ class Transport(ABC):
 
     async def close(self) -> None:  # noqa: B027 - optional hook
         """Close connections; open subscriptions end."""
+
+    @property
+    def connected(self) -> bool:
+        """False while the connection to the broker is lost (an in-process transport never loses it)."""
+        return True
+
+    def on_disconnect(self, callback: ConnectionCallback) -> None:  # noqa: B027 - optional hook
+        """Call `callback()` each time the connection is lost (a server pauses its timers: Sensu's pause)."""
+
+    def on_reconnect(self, callback: ConnectionCallback) -> None:  # noqa: B027 - optional hook
+        """Call `callback()` each time the connection is back, consumers resumed (Sensu's resume)."""

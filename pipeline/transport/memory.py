@@ -16,6 +16,10 @@ the real broker:
   consumer, marked `redelivered`, and re-raises. Messages delivered to a subscription but
   not yet being processed when it closes are requeued the same way, as RabbitMQ requeues a
   closed channel's unacked messages.
+- An exception (not a cancellation) counts as a failed attempt: after `max_attempts` the
+  message moves to the direct pipe `<pipe>.failed` (pipes ogi owns, like `results`) or is
+  dropped (fanout and `roundrobin:` pipes), counted in `counts`, as the RabbitMQ transport
+  dead-letters it: a poison message cannot loop forever.
 
 Memory: queues are unbounded, because a bounded direct queue would have to drop results.
 Each waiting message costs its body plus about 100 bytes; a `results` pipe nobody consumes
@@ -27,17 +31,23 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
-from collections import deque
+import logging
+from collections import Counter, deque
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
+from pipeline.transport.amqp_settings import DEFAULT_MAX_ATTEMPTS
+from pipeline.transport.amqp_topology import FAILED_SUFFIX, ogi_owns
 from pipeline.transport.base import Message, PipeKind, Subscription, Transport
+
+log = logging.getLogger("ogi")
 
 
 @dataclass(slots=True)
 class _Entry:
     body: bytes
     redelivered: bool = False
+    attempts: int = 0  # failed processing attempts so far
 
 
 class _Queue:
@@ -72,16 +82,38 @@ class _Queue:
 class MemoryMessage(Message):
     """One delivery from a memory queue."""
 
-    def __init__(self, body: bytes, queue: _Queue, subscription: MemorySubscription, redelivered: bool) -> None:
-        self.body = body
-        self.redelivered = redelivered
+    def __init__(self, entry: _Entry, queue: _Queue, subscription: MemorySubscription) -> None:
+        self.body = entry.body
+        self.redelivered = entry.redelivered
+        self._attempts = entry.attempts
         self._queue = queue
         self._subscription = subscription
         self._state = "delivered"  # -> processing -> settled
 
-    def _requeue(self) -> None:
+    def _requeue(self, attempts: int | None = None) -> None:
         self._state = "settled"
-        self._queue.put(_Entry(self.body, redelivered=True), front=True)
+        entry = _Entry(self.body, redelivered=True, attempts=self._attempts if attempts is None else attempts)
+        self._queue.put(entry, front=True)
+
+    def _failed(self, exc: Exception) -> None:
+        attempts = self._attempts + 1
+        transport = self._subscription._transport
+        if attempts < transport.max_attempts:
+            self._requeue(attempts)
+            return
+        self._state = "settled"
+        pipe = self._queue.name
+        if self._subscription._kind == "direct" and ogi_owns(pipe):
+            transport._direct_queue(pipe + FAILED_SUFFIX).put(_Entry(self.body))
+            transport.counts["dead_lettered"] += 1
+            outcome = f"moved to {pipe + FAILED_SUFFIX}"
+        else:
+            transport.counts["dropped_after_attempts"] += 1
+            outcome = "dropped"
+        log.error(
+            "message failed %d times: %s", attempts, outcome,
+            extra={"fields": {"queue": pipe, "attempts": attempts, "error": repr(exc)[:500]}},
+        )
 
     @contextlib.asynccontextmanager
     async def process(self) -> AsyncIterator[None]:
@@ -90,6 +122,9 @@ class MemoryMessage(Message):
         self._state = "processing"
         try:
             yield
+        except Exception as exc:
+            self._failed(exc)
+            raise
         except BaseException:
             self._requeue()
             raise
@@ -120,7 +155,7 @@ class MemorySubscription(Subscription):
             entry = await self._next()
             if entry is None:
                 return
-            message = MemoryMessage(entry.body, self._queue, self, entry.redelivered)
+            message = MemoryMessage(entry, self._queue, self)
             self._unsettled[message] = None
             yield message
 
@@ -156,7 +191,9 @@ class MemorySubscription(Subscription):
 class MemoryTransport(Transport):
     """The in-process transport: the embedded default and the reference for RabbitMQ."""
 
-    def __init__(self) -> None:
+    def __init__(self, max_attempts: int = DEFAULT_MAX_ATTEMPTS) -> None:
+        self.max_attempts = max_attempts
+        self.counts: Counter[str] = Counter()
         self._direct: dict[str, _Queue] = {}
         #: fanout pipe -> queue name -> queue
         self._fanout: dict[str, dict[str, _Queue]] = {}
