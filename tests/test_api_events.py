@@ -2,10 +2,22 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from pipeline.api.events import RESOLVE_OUTPUT
-from tests.test_api_support import START, Harness, client_doc, event_doc, result_doc, seed
+from pipeline.store.memory import MemoryStore
+from tests.test_api_support import (
+    START,
+    FakeClock,
+    Harness,
+    client_doc,
+    event_doc,
+    result_doc,
+    seed,
+    start_harness,
+)
 
 pytest_plugins = ("tests.test_api_support",)
 
@@ -89,3 +101,31 @@ async def test_resolving_a_missing_event_is_404_and_a_malformed_body_400(api: Ha
     assert reply.status == 400 and "'check'" in reply.json["error"]
     assert (await api.call("POST", "/resolve", raw="{not json")).status == 400
     assert api.transport.sent == []
+
+
+class JsonListingStore(MemoryStore):
+    """A store that also hands events over as JSON text (the API's fast path for listings)."""
+
+    json_listings = 0
+
+    async def list_events_json(self, client: str | None = None) -> list[bytes]:
+        self.json_listings += 1
+        return [json.dumps(event).encode() for event in await self.list_events(client)]
+
+
+async def test_a_store_giving_events_as_json_text_lists_the_same_events_and_pages() -> None:
+    clock = FakeClock()
+    plain, fast = MemoryStore(clock=clock), JsonListingStore(clock=clock)
+    for store in (plain, fast):
+        await seed(store)
+        await store.put_event(event_doc(client_doc("db-01"), result_doc("load", 1), "7c9a1d2e-0000-4000-8000-000000000002"))
+    apps = [await start_harness(plain, clock), await start_harness(fast, clock)]
+    try:
+        for target in ["/events", "/events?limit=1&offset=1", "/events/db-01", "/events?filter.check.status=1"]:
+            replies = [await app.call("GET", target) for app in apps]
+            assert replies[0].json == replies[1].json, target
+            assert replies[0].headers.get("X-Pagination") == replies[1].headers.get("X-Pagination"), target
+        assert fast.json_listings == 3  # every listing but the filtered one took the fast path
+    finally:
+        for app in apps:
+            await app.client.close()

@@ -283,6 +283,21 @@ def _dig(item: Any, path: list[str]) -> tuple[bool, Any]:
     return True, item
 
 
+def wants_filter(request: web.Request) -> bool:
+    return any(key.startswith("filter.") for key in request.query)
+
+
+def raw_listing(request: web.Request, texts: list[bytes]) -> web.Response:
+    """A JSON array made of items that are JSON text already, paginated as `listing` (no filters)."""
+    limit = int_query(request, "limit")
+    offset = int_query(request, "offset") or 0
+    headers = None
+    if limit is not None:
+        headers = {"X-Pagination": jsoncodec.dumps({"limit": limit, "offset": offset, "total": len(texts)}).decode()}
+        texts = texts[offset: offset + limit]
+    return web.Response(body=b"[" + b",".join(texts) + b"]", headers=headers, content_type="application/json")
+
+
 def listing(request: web.Request, items: list[Any]) -> web.Response:
     """A JSON array with `filter.<path>=value` filtering and `limit`/`offset` pagination.
 
