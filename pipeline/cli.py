@@ -14,7 +14,7 @@ import sys
 from collections.abc import Sequence
 
 import pipeline
-from pipeline import app
+from pipeline import opscli
 from pipeline.config import LoadedConfig, load_settings, redact
 from pipeline.errors import ConfigErrors
 from pipeline.logs import LEVELS, setup_logging
@@ -54,6 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
                               description="Server, local checks and handlers in one process, no broker needed.")
     run.add_argument("--quiet", action="store_true", help="do not print each event")
     run.set_defaults(handler=run_command)
+    opscli.register(commands, common)
     return parser
 
 
@@ -97,6 +98,8 @@ def run_command(args: argparse.Namespace) -> int:
     if loaded is None:
         return 1
     log.info("configuration loaded", extra={"fields": {"files": loaded.files}})
+    from pipeline import app  # the whole engine: not for `ogi check-config` or `ogi events`
+
     return app.run(args, loaded)
 
 
