@@ -9,6 +9,7 @@ cannot see the queues must not say they are fine.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import inspect
 import json
@@ -25,6 +26,9 @@ from pipeline.monitors import server_pipe
 from pipeline.transport.memory import MemoryTransport
 
 log = logging.getLogger("ogi")
+
+#: Seconds a queue figure may take (a broker that does not answer must not hang /health).
+QUEUE_TIMEOUT = 5.0
 
 
 def settings_digest(settings: JSON) -> str:
@@ -57,12 +61,14 @@ async def _queue(api: Api, pipe: str) -> dict[str, int | None]:
     depth = getattr(api.transport, "depth", None)
     try:
         if callable(stats):
-            messages, consumers = await stats(pipe)
+            messages, consumers = await asyncio.wait_for(stats(pipe), QUEUE_TIMEOUT)
             return {"messages": messages, "consumers": consumers}
         if callable(depth):
             # The memory transport counts synchronously, the RabbitMQ one asks the broker.
             found = depth(pipe)
-            return {"messages": await found if inspect.isawaitable(found) else found, "consumers": None}
+            if inspect.isawaitable(found):
+                found = await asyncio.wait_for(found, QUEUE_TIMEOUT)
+            return {"messages": found, "consumers": None}
     except Exception as error:
         log.warning("cannot read queue figures", extra={"fields": {"pipe": pipe, "error": repr(error)}})
     return {"messages": None, "consumers": None}
