@@ -1,39 +1,32 @@
-"""`ogi run`: the embedded all-in-one ogi: server, client and outputs in one process.
+"""`ogi run`: the embedded all-in-one ogi: server, client, API and outputs in one process.
 
-It runs over the memory transport and store, so it needs no broker and no database. The
-client runs this host's checks; the server publishes subscription check requests, consumes
-results and keepalives, watches keepalives and TTLs, and hands events to the handlers.
+It runs over the memory transport and store unless the configuration names others
+(`"transport": {"name": "rabbitmq"}`, `"store": {"name": "redis"}`), so it needs no broker
+and no database. The client runs this host's checks; the server publishes subscription check
+requests, consumes results and keepalives, watches keepalives and TTLs, and hands events to
+the handlers; the API answers on `api.bind`/`api.port` (127.0.0.1:4567).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import signal
 import sys
 from collections.abc import Callable
 from typing import Any
 
-from prometheus_client import CollectorRegistry
-
+from pipeline.api import start_api
 from pipeline.client import Client
-from pipeline.engine import Engine
 from pipeline.errors import ConfigErrors
 from pipeline.execute import use_pidfd_child_watcher
-from pipeline.exporter import Runner as MetricsRunner
-from pipeline.exporter import start_exporter
-from pipeline.extension import Context
-from pipeline.keepalives import KeepaliveConsumer, KeepaliveMonitor
-from pipeline.model import MAX_MESSAGE_SIZE, Event, dig
-from pipeline.monitors import PeriodicTask, TtlMonitor, server_pipe
-from pipeline.publisher import CheckRequestPublisher
-from pipeline.results import ResultProcessor
-from pipeline.server import ResultConsumer
-from pipeline.store.memory import MemoryStore
-from pipeline.transport.memory import MemoryTransport
+from pipeline.model import Event
+from pipeline.server import Server
+from pipeline.store.factory import store_from_settings
+from pipeline.transport import transport_from_settings
 
-#: How long handlers in flight get to finish at shutdown before they are cancelled.
-SHUTDOWN_TIMEOUT = 4.0
+log = logging.getLogger("ogi")
 
 
 def event_line(event: Event) -> str:
@@ -56,62 +49,34 @@ def _printer(quiet: bool) -> Callable[[Event], None] | None:
     return show
 
 
-def _number(value: Any, default: float) -> float:
-    ok = isinstance(value, int | float) and not isinstance(value, bool) and value > 0
-    return float(value) if ok else default
-
-
 class AllInOne:
-    """Every part of ogi wired over the embedded memory transport and store."""
+    """Server, client and API in one process; memory backends unless configured otherwise."""
 
     def __init__(self, settings: dict[str, Any], quiet: bool = False) -> None:
         self.settings = settings
-        self.metrics = CollectorRegistry()
-        self.store = MemoryStore()
-        self.transport = MemoryTransport()
-        self.context = Context(settings=settings, store=self.store, transport=self.transport, metrics=self.metrics)
-        self.engine = Engine(settings, self.context)
-        max_size = int(_number(dig(settings, "sensu.server.max_message_size"), MAX_MESSAGE_SIZE))
-        self.processor = ResultProcessor(
-            settings, self.store, self.engine, metrics=self.metrics,
-            max_message_size=max_size, on_event=_printer(quiet),
-        )
-        self.consumer = ResultConsumer(self.transport, self.processor)
-        self.client = Client(settings, self.transport, spawn=self.context.spawn_limit())
-        self.server_tasks: list[KeepaliveConsumer | CheckRequestPublisher | PeriodicTask] = [
-            KeepaliveConsumer(settings, self.store, self.transport, metrics=self.metrics),
-            CheckRequestPublisher(settings, self.transport, metrics=self.metrics),
-            KeepaliveMonitor(settings, self.store, self.transport),
-            TtlMonitor(settings, self.store, self.transport),
-        ]
-        self.shutdown_timeout = _number(dig(settings, "sensu.shutdown_timeout"), SHUTDOWN_TIMEOUT)
-        self._tasks: list[asyncio.Task[None]] = []
-        self._exporter: MetricsRunner | None = None
+        self.store = store_from_settings(settings, default="memory")
+        self.transport = transport_from_settings(settings, default="memory")
+        self.server = Server(settings, self.store, self.transport, on_event=_printer(quiet), elect=False)
+        self.client = Client(settings, self.transport, spawn=self.server.context.spawn_limit())
+        self._api: Any = None
 
     async def start(self) -> None:
-        if "metrics" in self.settings:
-            try:
-                self._exporter = await start_exporter(self.settings, self.store, self.metrics)
-            except (OSError, ConfigErrors) as error:  # monitoring goes on without /metrics
-                self.context.log.error("metrics listener failed to start", extra={"fields": {"error": str(error)}})
         # The server listens before the client speaks, so its first keepalive and results land.
-        self._tasks.append(asyncio.create_task(self.consumer.run(server_pipe(self.settings, "results"))))
-        self._tasks.extend(asyncio.create_task(task.run()) for task in self.server_tasks)
-        await asyncio.sleep(0)
+        await self.server.start()
+        try:
+            self._api = await start_api(self.settings, self.store, self.transport)
+        except (OSError, ConfigErrors) as error:  # checks and handlers go on without the API
+            log.error("API listener failed to start", extra={"fields": {"error": str(error)}})
         await self.client.start()
 
     async def stop(self) -> None:
         """Stop checks (their processes killed), give handlers in flight their grace, close."""
         await self.client.stop()
-        for task in self._tasks[1:]:
-            task.cancel()
-        await self.consumer.drain(self.shutdown_timeout)
-        self._tasks[0].cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        if self._exporter is not None:
-            await self._exporter.stop()
-        await self.engine.close()
+        if self._api is not None:
+            await self._api.stop()
+        await self.server.stop()
         await self.transport.close()
+        await self.store.close()
 
 
 async def serve(settings: dict[str, Any], quiet: bool = False) -> None:

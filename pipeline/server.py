@@ -1,29 +1,78 @@
-"""The server side of ogi: consume results and turn each into stored state and handled events."""
+"""The server side of ogi: consume results and keepalives, run the server tasks, serve /metrics.
+
+`Server` is what `ogi server` runs (over RabbitMQ and Redis by default) and what `ogi run`
+embeds (over the memory backends). Every server consumes results and keepalives; the three
+server tasks (check request publishing, keepalive and TTL monitoring) run on one server at a
+time through `pipeline.tasks.TaskElection`, or directly when `elect=False` (one process).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
+from collections.abc import Callable, Coroutine
+from typing import Any
 
+from prometheus_client import CollectorRegistry
+
+from pipeline.engine import Engine
+from pipeline.errors import ConfigErrors
+from pipeline.exporter import Runner as MetricsRunner
+from pipeline.exporter import start_exporter
+from pipeline.extension import Context
+from pipeline.keepalives import KeepaliveConsumer, KeepaliveMonitor
+from pipeline.model import MAX_MESSAGE_SIZE, Event, dig
+from pipeline.monitors import TtlMonitor, server_pipe
+from pipeline.publisher import CheckRequestPublisher
 from pipeline.results import ResultProcessor
+from pipeline.store.base import Store, StoreUnavailable
+from pipeline.tasks import TaskElection
 from pipeline.transport.base import Message, Transport
 
 log = logging.getLogger("ogi")
 
+#: How long handlers in flight get to finish at shutdown before they are cancelled.
+SHUTDOWN_TIMEOUT = 4.0
+#: Seconds between store health probes while consuming is paused.
+STORE_PROBE_INTERVAL = 1.0
+
+
+def positive(value: Any, default: float) -> float:
+    ok = isinstance(value, int | float) and not isinstance(value, bool) and value > 0
+    return float(value) if ok else default
+
 
 class ResultConsumer:
-    """Consumes the `results` pipe: each message is acked only after its event was processed."""
+    """Consumes the `results` pipe: each message is acked only after its event was processed.
 
-    def __init__(self, transport: Transport, processor: ResultProcessor, concurrency: int = 100) -> None:
+    When the store is unavailable the message in hand waits, unacked, and no new message is
+    taken until the store answers again (Sensu's pause); then processing resumes where it
+    stopped, so a Redis failover neither loses a result nor counts it as a failure.
+    """
+
+    def __init__(
+        self, transport: Transport, processor: ResultProcessor, concurrency: int = 100,
+        probe_interval: float = STORE_PROBE_INTERVAL,
+    ) -> None:
         self.transport = transport
         self.processor = processor
+        self.probe_interval = probe_interval
         self._slots = asyncio.Semaphore(concurrency)
         self._tasks: set[asyncio.Task[None]] = set()
+        self._store_up = asyncio.Event()
+        self._store_up.set()
+        self.paused_count = 0
+
+    @property
+    def paused(self) -> bool:
+        return not self._store_up.is_set()
 
     async def run(self, pipe: str = "results") -> None:
         subscription = await self.transport.subscribe(pipe)
         try:
             async for message in subscription:
+                await self._store_up.wait()
                 await self._slots.acquire()
                 task = asyncio.create_task(self._handle(message))
                 self._tasks.add(task)
@@ -34,11 +83,28 @@ class ResultConsumer:
     async def _handle(self, message: Message) -> None:
         try:
             async with message.process():
-                await self.processor.process_message(message.body)
+                while True:
+                    try:
+                        await self.processor.process_message(message.body)
+                        break
+                    except StoreUnavailable as error:
+                        await self._wait_for_store(error)
         except Exception:  # the processor never raises for bad input; this is a bug, not data
             log.exception("result processing failed; message requeued")
         finally:
             self._slots.release()
+
+    async def _wait_for_store(self, error: StoreUnavailable) -> None:
+        if self._store_up.is_set():
+            self._store_up.clear()
+            self.paused_count += 1
+            log.error("store unavailable: consuming paused", extra={"fields": {"error": str(error)}})
+        store = self.processor.store
+        while not self._store_up.is_set():
+            await asyncio.sleep(self.probe_interval)
+            if await store.ping():
+                self._store_up.set()
+                log.info("store available again: consuming resumed")
 
     async def drain(self, timeout: float) -> None:
         """Wait up to `timeout` seconds for results in flight, then cancel the rest."""
@@ -47,3 +113,71 @@ class ResultConsumer:
         _done, pending = await asyncio.wait(set(self._tasks), timeout=timeout)
         for task in pending:
             task.cancel()
+
+
+class Server:
+    """One ogi server process over a given store and transport."""
+
+    def __init__(
+        self,
+        settings: dict[str, Any],
+        store: Store,
+        transport: Transport,
+        *,
+        metrics: CollectorRegistry | None = None,
+        on_event: Callable[[Event], None] | None = None,
+        elect: bool = True,
+        run_tasks: bool = True,
+        serve_metrics: bool = True,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.transport = transport
+        self.metrics = metrics if metrics is not None else CollectorRegistry()
+        self.context = Context(settings=settings, store=store, transport=transport, metrics=self.metrics)
+        self.engine = Engine(settings, self.context)
+        max_size = int(positive(dig(settings, "sensu.server.max_message_size"), MAX_MESSAGE_SIZE))
+        self.processor = ResultProcessor(
+            settings, store, self.engine, metrics=self.metrics, max_message_size=max_size, on_event=on_event
+        )
+        self.consumer = ResultConsumer(transport, self.processor)
+        self.keepalives = KeepaliveConsumer(settings, store, transport, metrics=self.metrics)
+        tasks: dict[str, Callable[[], Coroutine[Any, Any, None]]] = {
+            "check_request_publisher": CheckRequestPublisher(settings, transport, metrics=self.metrics).run,
+            "client_monitor": KeepaliveMonitor(settings, store, transport).run,
+            "check_result_monitor": TtlMonitor(settings, store, transport).run,
+        }
+        self.id = str(uuid.uuid4())
+        self.election = TaskElection(store, self.id, tasks) if elect and run_tasks else None
+        self._direct_tasks = list(tasks.values()) if run_tasks and not elect else []
+        self.serve_metrics = serve_metrics and "metrics" in settings
+        self.shutdown_timeout = positive(dig(settings, "sensu.shutdown_timeout"), SHUTDOWN_TIMEOUT)
+        self._results: asyncio.Task[None] | None = None
+        self._others: list[asyncio.Task[None]] = []
+        self._exporter: MetricsRunner | None = None
+
+    async def start(self) -> None:
+        if self.serve_metrics:
+            try:
+                self._exporter = await start_exporter(self.settings, self.store, self.metrics)
+            except (OSError, ConfigErrors) as error:  # monitoring goes on without /metrics
+                log.error("metrics listener failed to start", extra={"fields": {"error": str(error)}})
+        self._results = asyncio.create_task(self.consumer.run(server_pipe(self.settings, "results")))
+        self._others.append(asyncio.create_task(self.keepalives.run()))
+        if self.election is not None:
+            self._others.append(asyncio.create_task(self.election.run()))
+        self._others.extend(asyncio.create_task(run()) for run in self._direct_tasks)
+        await asyncio.sleep(0)
+
+    async def stop(self) -> None:
+        """Stop taking work, give handlers in flight their grace, close what we opened."""
+        for task in self._others:
+            task.cancel()
+        await asyncio.gather(*self._others, return_exceptions=True)
+        await self.consumer.drain(self.shutdown_timeout)
+        if self._results is not None:
+            self._results.cancel()
+            await asyncio.gather(self._results, return_exceptions=True)
+        if self._exporter is not None:
+            await self._exporter.stop()
+        await self.engine.close()
