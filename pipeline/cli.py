@@ -14,7 +14,7 @@ import sys
 from collections.abc import Sequence
 
 import pipeline
-from pipeline import opscli
+from pipeline import daemons, opscli
 from pipeline.config import LoadedConfig, load_settings, redact
 from pipeline.errors import ConfigErrors
 from pipeline.logs import LEVELS, setup_logging
@@ -54,6 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
                               description="Server, local checks and handlers in one process, no broker needed.")
     run.add_argument("--quiet", action="store_true", help="do not print each event")
     run.set_defaults(handler=run_command)
+    daemons.register(commands, common)
     opscli.register(commands, common)
     return parser
 
