@@ -23,3 +23,12 @@ def test_every_json_block_in_the_readme_is_a_valid_configuration():
         errors, _ = validate(settings, default_registry)
         assert errors == []
         assert definition_errors(settings, default_registry) == []
+
+
+def test_every_json_block_in_the_distributed_docs_is_a_valid_configuration():
+    blocks = re.findall(r"```json\n(.*?)```", (ROOT / "docs" / "distributed.md").read_text(), re.S)
+    assert len(blocks) == 2
+    for block in blocks:
+        settings = json.loads(block)
+        errors, _ = validate(settings, default_registry)
+        assert errors == []
