@@ -77,6 +77,7 @@ def _server_process(settings: dict[str, Any], leader: bool) -> int:
     from pipeline.server import Server
     from pipeline.store.factory import store_from_settings
     from pipeline.transport import transport_from_settings
+    from pipeline.transport.amqp_topology import TopologyConflict
 
     store = store_from_settings(settings, default="redis")
     transport = transport_from_settings(settings, default="rabbitmq")
@@ -87,7 +88,11 @@ def _server_process(settings: dict[str, Any], leader: bool) -> int:
         await transport.close()
         await store.close()
 
-    return until_signalled(server.start, stop)
+    try:
+        return until_signalled(server.start, stop)
+    except TopologyConflict as conflict:
+        log.critical("RabbitMQ refused ogi's topology: %s", conflict, extra={"fields": {"error": str(conflict)}})
+        return 1
 
 
 def _worker(settings: dict[str, Any], log_args: tuple[str | None, str, str]) -> None:

@@ -28,7 +28,7 @@ from pipeline.publisher import CheckRequestPublisher
 from pipeline.results import ResultProcessor
 from pipeline.store.base import Store, StoreUnavailable
 from pipeline.tasks import TaskElection
-from pipeline.transport.base import Message, Transport
+from pipeline.transport.base import Message, Subscription, Transport
 
 log = logging.getLogger("ogi")
 
@@ -69,7 +69,10 @@ class ResultConsumer:
         return not self._store_up.is_set()
 
     async def run(self, pipe: str = "results") -> None:
-        subscription = await self.transport.subscribe(pipe)
+        await self.consume(await self.transport.subscribe(pipe))
+
+    async def consume(self, subscription: Subscription) -> None:
+        """Process messages of an open subscription until it ends, then close it."""
         try:
             async for message in subscription:
                 await self._store_up.wait()
@@ -154,6 +157,8 @@ class Server:
         self.shutdown_timeout = positive(dig(settings, "sensu.shutdown_timeout"), SHUTDOWN_TIMEOUT)
         self._results: asyncio.Task[None] | None = None
         self._others: list[asyncio.Task[None]] = []
+        self._timers: list[asyncio.Task[None]] = []
+        self._stopping = False
         self._exporter: MetricsRunner | None = None
 
     async def start(self) -> None:
@@ -162,18 +167,39 @@ class Server:
                 self._exporter = await start_exporter(self.settings, self.store, self.metrics)
             except (OSError, ConfigErrors) as error:  # monitoring goes on without /metrics
                 log.error("metrics listener failed to start", extra={"fields": {"error": str(error)}})
-        self._results = asyncio.create_task(self.consumer.run(server_pipe(self.settings, "results")))
+        # Subscribed here, not in the task, so a broker that refuses the topology stops start-up.
+        results = await self.transport.subscribe(server_pipe(self.settings, "results"))
+        self._results = asyncio.create_task(self.consumer.consume(results))
         self._others.append(asyncio.create_task(self.keepalives.run()))
-        if self.election is not None:
-            self._others.append(asyncio.create_task(self.election.run()))
-        self._others.extend(asyncio.create_task(run()) for run in self._direct_tasks)
+        self._start_tasks()
+        self.transport.on_disconnect(self._pause)
+        self.transport.on_reconnect(self._resume)
         await asyncio.sleep(0)
+
+    def _start_tasks(self) -> None:
+        if self.election is not None:
+            self._timers.append(asyncio.create_task(self.election.run()))
+        self._timers.extend(asyncio.create_task(run()) for run in self._direct_tasks)
+
+    def _pause(self) -> None:
+        """Sensu's pause: without the broker, the timers stop (and elected tasks are released)."""
+        if self._timers:
+            log.warning("transport disconnected: server tasks paused")
+        for task in self._timers:
+            task.cancel()
+        self._timers = []
+
+    def _resume(self) -> None:
+        if not self._timers and not self._stopping:
+            log.info("transport reconnected: server tasks resumed")
+            self._start_tasks()
 
     async def stop(self) -> None:
         """Stop taking work, give handlers in flight their grace, close what we opened."""
-        for task in self._others:
+        self._stopping = True
+        for task in [*self._others, *self._timers]:
             task.cancel()
-        await asyncio.gather(*self._others, return_exceptions=True)
+        await asyncio.gather(*self._others, *self._timers, return_exceptions=True)
         await self.consumer.drain(self.shutdown_timeout)
         if self._results is not None:
             self._results.cancel()
