@@ -36,7 +36,7 @@ from pipeline.monitors import (
     result_payload,
     server_pipe,
 )
-from pipeline.store.base import Store
+from pipeline.store.base import INVALIDATED, Store
 from pipeline.transport.base import Message, Transport
 
 log = logging.getLogger("ogi")
@@ -103,10 +103,7 @@ class KeepaliveConsumer:
         """Record one keepalive message; None (logged and counted) when it is rejected."""
         try:
             client = parse_keepalive(body)
-            stored = await self.store.get_client(client["name"])
-            signature = stored.get("signature") if stored else None
-            if isinstance(signature, str) and signature and client.get("signature") != signature:
-                raise KeepaliveRejected("bad_signature", f"signature does not match the one of client {client['name']}")
+            await self._claim_signature(client)
         except KeepaliveRejected as rejected:
             log.warning("keepalive dropped: %s", rejected.detail, extra={"fields": {"reason": rejected.reason}})
             self.rejected.labels(rejected.reason).inc()
@@ -114,6 +111,18 @@ class KeepaliveConsumer:
         await self.store.record_keepalive(client, received=self.clock())
         self.accepted.inc()
         return client
+
+    async def _claim_signature(self, client: Client) -> None:
+        """Sensu's rule: the first keepalive sets `client:<name>:signature` (SETNX); later ones
+        must carry it. An unsigned client may start signing; an invalidated one matches nothing."""
+        sent = client.get("signature")
+        if sent is not None and not isinstance(sent, str):
+            raise KeepaliveRejected("bad_signature", f"signature of client {client['name']} must be a string")
+        claimed = await self.store.claim_signature(client["name"], sent)
+        if claimed == INVALIDATED:
+            raise KeepaliveRejected("bad_signature", f"client {client['name']} was deleted with invalidate=true")
+        if claimed not in ("", sent):
+            raise KeepaliveRejected("bad_signature", f"signature does not match the one of client {client['name']}")
 
     async def run(self) -> None:
         """Consume until cancelled; each message is acked once it is stored."""

@@ -38,7 +38,7 @@ from pipeline.model import (
     valid_name,
 )
 from pipeline.ordering import KeyedOrder
-from pipeline.store.base import Store
+from pipeline.store.base import INVALIDATED, Store
 
 log = logging.getLogger("ogi")
 
@@ -124,6 +124,27 @@ def new_client(name: str, now: float, proxy: bool) -> Client:
     if proxy:
         client["type"] = "proxy"
     return client
+
+
+def signature_refusal(client: Client | None, key: str | None, sent: Any) -> str | None:
+    """Why a result signed `sent` may not be recorded for this client, or None (as Sensu's server).
+
+    A registered client's results must carry the signature in its definition, if it has one;
+    the signature key is not consulted then, so the resolves the API publishes while it deletes
+    an invalidated client still go through. Once the client is gone, a result must match the
+    signature key, and an invalidated key matches nothing, so the deleted client does not come
+    back through its results.
+    """
+    if client is not None:
+        stored = client.get("signature")
+        if truthy(stored) and stored != sent:
+            return "signature does not match the one of the client"
+        return None
+    if key == INVALIDATED:
+        return "the client was deleted with invalidate=true"
+    if key and key != sent:
+        return "signature does not match the one its keepalives registered"
+    return None
 
 
 def aggregate_names(check: Check) -> list[str]:
@@ -216,13 +237,14 @@ class ResultProcessor:
         sent = result["check"]
         sender = result["client"]
         source = sent.get("source")
-        client = await self.store.get_client(client_name)
+        client, signature = await self.store.lookup_client(client_name)
+        refusal = signature_refusal(client, signature, result.get("signature"))
+        if refusal is not None:
+            self._reject("bad_signature", f"{refusal} (client {client_name})", result)
+            return None
         if client is None:
             client = new_client(client_name, self.clock(), proxy=source is not None)
             await self.store.put_client(client)
-        elif truthy(client.get("signature")) and client.get("signature") != result.get("signature"):
-            self._reject("bad_signature", f"signature does not match the one of client {client_name}", result)
-            return None
         self.accepted.inc()
 
         check = self._merge(sent, sender, client)

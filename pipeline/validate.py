@@ -77,7 +77,8 @@ class _Validator(ChainValidator):
             self.apply(self.settings["transport"], "transport", {"name": STR, "reconnect_on_error": BOOL})
         api = self.settings.get("api")
         if isinstance(api, dict):
-            self.apply(api, "api", {"port": PORT, "bind": STR, "host": STR, "user": STR, "password": STR})
+            # The rest of `api` is checked by the API's own parser (see `service_errors`).
+            self.apply(api, "api", {"host": STR})
         sensu = self.settings.get("sensu")
         if isinstance(sensu, dict):
             spawn = sensu.get("spawn")
@@ -195,4 +196,26 @@ def validate(settings: dict[str, Any], registry: Registry) -> tuple[list[ConfigE
         listener(settings)
     except ConfigErrors as wrong:
         v.errors.extend(e for e in wrong.errors if not any(e.path == known.path for known in v.errors))
+    for error in service_errors(settings):
+        if not any(error.path == known.path for known in v.errors):
+            v.errors.append(error)
     return v.errors, v.warnings
+
+
+def service_errors(settings: dict[str, Any]) -> list[ConfigError]:
+    """What the API, the store choice and the Redis connection would refuse at start-up, found by
+    the parsers they use themselves (so the checker and the daemons cannot disagree); nothing
+    is connected."""
+    # Imported here: pipeline.api imports this module, and redis-py is only loaded when checking.
+    from pipeline.api import api_config_errors
+    from pipeline.store.factory import store_name
+    from pipeline.store.redis_conn import redis_settings_errors
+
+    errors = list(api_config_errors(settings))
+    try:
+        store_name(settings)
+    except ConfigErrors as wrong:
+        errors.extend(wrong.errors)
+    if isinstance(settings.get("redis"), dict):
+        errors.extend(redis_settings_errors(settings["redis"]))
+    return errors

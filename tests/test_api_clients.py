@@ -3,12 +3,25 @@
 from __future__ import annotations
 
 import asyncio
+import json
+from typing import Any
 
 from pipeline.api.events import RESOLVE_OUTPUT
+from pipeline.keepalives import KeepaliveConsumer
 from pipeline.model import Event
 from pipeline.results import ResultProcessor
-from pipeline.store.base import Store
-from tests.test_api_support import START, Harness, client_doc, seed
+from pipeline.store.base import INVALIDATED, Store
+from tests.test_api_support import START, Harness, client_doc, result_doc, seed
+
+
+class Recorder:
+    """An engine that keeps the events it is given."""
+
+    def __init__(self) -> None:
+        self.events: list[Event] = []
+
+    async def process(self, event: Event) -> None:
+        self.events.append(event)
 
 pytest_plugins = ("tests.test_api_support",)
 
@@ -125,11 +138,53 @@ async def test_invalidate_parameters_are_checked_before_anything_happens(api: Ha
     assert api.transport.sent == [] and await api.store.get_client("web-01") is not None
 
 
-async def test_invalidating_a_signature_is_501_while_the_store_cannot_do_it(memory_api: Harness) -> None:
+def keepalive(name: str, **extra: Any) -> bytes:
+    return json.dumps({"name": name, "address": "10.0.0.1", "subscriptions": ["linux"], **extra}).encode()
+
+
+async def test_an_invalidated_client_keepalives_are_dropped_until_it_is_deleted(api: Harness) -> None:
+    await seed(api.store)
+    keepalives = KeepaliveConsumer({}, api.store, api.transport, clock=api.clock)
+    assert await keepalives.receive(keepalive("web-01", signature="s3cret")) is not None
+    reply = await api.call("DELETE", "/clients/web-01?invalidate=true")
+    assert reply.status == 202
+    assert await api.store.get_signature("web-01") == INVALIDATED
+    # Meanwhile the client cannot register again, not even with the signature it had.
+    assert await keepalives.receive(keepalive("web-01", signature="s3cret")) is None
+    assert keepalives.rejected.labels("bad_signature")._value.get() == 1
+    await api.drain()
+    assert await api.store.get_client("web-01") is None
+    # Without invalidate_expire the key went with the client: the name is free again.
+    assert await api.store.get_signature("web-01") is None
+    assert await keepalives.receive(keepalive("web-01", signature="new")) is not None
+    assert await api.store.get_signature("web-01") == "new"
+
+
+async def test_with_invalidate_expire_a_deleted_client_stays_locked_out(api: Harness) -> None:
+    await seed(api.store)
+    reply = await api.call("DELETE", "/clients/web-01?invalidate=true&invalidate_expire=3600")
+    assert reply.status == 202
+    await api.drain()
+    assert await api.store.get_client("web-01") is None
+    assert await api.store.get_signature("web-01") == INVALIDATED
+    keepalives = KeepaliveConsumer({}, api.store, api.transport, clock=api.clock)
+    assert await keepalives.receive(keepalive("web-01")) is None
+    processor = ResultProcessor({}, api.store, Recorder(), clock=api.clock)
+    result = {"client": "web-01", "check": result_doc("disk", 2)}
+    assert await processor.process_result(result) is None
+    assert processor.rejected.labels("bad_signature")._value.get() == 1
+    assert await api.store.get_client("web-01") is None and await api.store.list_results("web-01") == []
+
+
+async def test_invalidating_a_client_without_signature_also_blocks_it(memory_api: Harness) -> None:
     await seed(memory_api.store)
-    reply = await memory_api.call("DELETE", "/clients/web-01?invalidate=true&invalidate_expire=3600")
-    assert reply.status == 501 and "invalidate" in reply.json["error"]
-    assert await memory_api.store.get_client("web-01") is not None and memory_api.transport.sent == []
+    await memory_api.call("DELETE", "/clients/web-01?invalidate=true&invalidate_expire=60")
+    await memory_api.drain()
+    processor = ResultProcessor({}, memory_api.store, Recorder(), clock=memory_api.clock)
+    assert await processor.process_result({"client": "web-01", "check": result_doc("disk", 2)}) is None
+    memory_api.clock.advance(60)
+    assert await processor.process_result({"client": "web-01", "check": result_doc("disk", 2)}) is not None
+    assert await memory_api.store.get_client("web-01") is not None, "a result re-creates it once the lock expired"
 
 
 async def test_a_client_history_lists_each_check_with_integer_statuses(api: Harness) -> None:

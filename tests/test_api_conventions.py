@@ -120,7 +120,7 @@ async def test_an_unavailable_store_is_a_503() -> None:
     unavailable: type[Exception] = found
 
     class DownStore(MemoryStore):
-        async def list_events(self, client: str | None = None) -> list[Any]:
+        async def list_events_json(self, client: str | None = None) -> list[bytes]:
             raise unavailable("redis at 127.0.0.1:6379: connection refused")
 
     clock = FakeClock()

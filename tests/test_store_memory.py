@@ -175,7 +175,7 @@ async def test_silences_are_read_in_the_order_asked_with_none_for_missing(store:
     await store.put_silence({"id": "web:*", "reason": "deploy"})
     await store.put_silence({"id": "*:disk"})
     found = await store.get_silences(["client:a:*", "web:*", "*:disk"])
-    assert found == [None, {"id": "web:*", "reason": "deploy"}, {"id": "*:disk"}]
+    assert found == [None, {"id": "web:*", "reason": "deploy", "expire": -1}, {"id": "*:disk", "expire": -1}]
     assert [s["id"] for s in await store.list_silences()] == ["*:disk", "web:*"]
     await store.delete_silence("web:*")
     assert await store.get_silences(["web:*"]) == [None]
@@ -185,9 +185,9 @@ async def test_a_silence_with_an_expiry_disappears_when_it_runs_out(store: Memor
     await store.put_silence({"id": "web:*"}, expire=60)
     await store.put_silence({"id": "db:*"})
     clock.now += 59
-    assert await store.get_silences(["web:*"]) == [{"id": "web:*"}]
+    assert await store.get_silences(["web:*"]) == [{"id": "web:*", "expire": 1}]
     clock.now += 1
-    assert await store.get_silences(["web:*", "db:*"]) == [None, {"id": "db:*"}]
+    assert await store.get_silences(["web:*", "db:*"]) == [None, {"id": "db:*", "expire": -1}]
     assert [s["id"] for s in await store.list_silences()] == ["db:*"]
 
 

@@ -176,6 +176,36 @@ async def test_a_key_that_does_not_hold_json_reads_as_absent_instead_of_failing(
     assert await store.list_clients() == [{"name": "web2"}]
 
 
+async def test_a_silence_a_sensu_server_wrote_shows_its_keys_ttl_as_expire(store: RedisStore, raw: aioredis.Redis) -> None:
+    # Sensu keeps no `expire` in the entry: only the key's EXPIRE says how long it has left.
+    silence = {"id": "web:*", "subscription": "web", "check": None, "reason": "deploy", "creator": "ops",
+               "begin": 1460172800, "expire_on_resolve": False, "timestamp": 1460172800}
+    await raw.sadd("silenced", "silence:web:*")
+    await raw.set("silence:web:*", json.dumps(silence), ex=600)
+    (found,) = await store.get_silences(["web:*"])
+    assert found == {**silence, "expire": 600}
+    assert await store.list_silences() == [{**silence, "expire": 600}]
+
+
+async def test_signatures_use_sensus_plain_string_key(store: RedisStore, raw: aioredis.Redis) -> None:
+    assert await store.claim_signature("web1", "s3cret") == "s3cret"
+    assert await raw.get("client:web1:signature") == b"s3cret"
+    await raw.set("client:web2:signature", "")  # what Sensu's SETNX of an unsigned client leaves
+    assert await store.claim_signature("web2", "late") == "late"
+    await store.invalidate_client("web1", expire=3600)
+    assert await raw.get("client:web1:signature") == b"invalidated"
+    assert 3590 <= await raw.ttl("client:web1:signature") <= 3600
+
+
+async def test_event_listings_as_json_hand_over_the_stored_text_and_skip_what_is_not_an_object(
+    store: RedisStore, raw: aioredis.Redis
+) -> None:
+    await raw.sadd("clients", "web1")
+    text = b'{"client": {"name": "web1"}, "check": {"name": "disk", "status": 2}}'
+    await raw.hset("events:web1", mapping={"disk": text, "load": "{not json", "ntp": "[1, 2]"})
+    assert await store.list_events_json() == [text]
+
+
 # -- round trips ---------------------------------------------------------------------------------
 
 
@@ -211,6 +241,14 @@ async def test_a_result_and_its_event_cost_two_round_trips(counted: RedisStore) 
     recorded = await counted.record_result("web1", check(2, ttl=60), check(2), ["disk", "prod"])
     await counted.put_event({"client": {"name": "web1"}, "check": check(2), "history": recorded.history})
     assert CountingConnection.sends == 2
+
+
+async def test_looking_up_a_client_with_its_signature_costs_one_round_trip(counted: RedisStore) -> None:
+    await counted.put_client({"name": "web1", "signature": "s3cret"})
+    await counted.claim_signature("web1", "s3cret")
+    CountingConnection.sends = 0
+    assert await counted.lookup_client("web1") == ({"name": "web1", "signature": "s3cret"}, "s3cret")
+    assert CountingConnection.sends == 1
 
 
 async def test_concurrent_results_share_their_pipelines(counted: RedisStore) -> None:

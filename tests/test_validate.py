@@ -176,6 +176,23 @@ CASES: list[tuple[str, dict[str, Any], str, Any]] = [
     ("the client socket port is a string", base(client={"socket": {"port": "3030"}}), "client.socket.port", "3030"),
     ("the client socket bind is a number", base(client={"socket": {"bind": 127}}), "client.socket.bind", 127),
     ("redact is a string", base(client={"redact": "password"}), "client.redact", "password"),
+    ("the api bind is empty", base(api={"bind": ""}), "api.bind", ""),
+    ("the api has a user but no password", base(api={"user": "admin"}), "api", MISSING),
+    ("the api ssl has no key file", base(api={"ssl": {"cert_file": "/etc/ogi/api.crt"}}), "api.ssl.key_file", None),
+    ("the api ssl is a string", base(api={"ssl": "/etc/ogi/api.pem"}), "api.ssl", "/etc/ogi/api.pem"),
+    ("max_body_size is zero", base(api={"max_body_size": 0}), "api.max_body_size", 0),
+    ("close_connections is a string", base(api={"close_connections": "yes"}), "api.close_connections", "yes"),
+    ("a cors header is unknown", base(api={"cors": {"Expose": "*"}}), "api.cors.Expose", "*"),
+    ("a cors value spans lines", base(api={"cors": {"Origin": "a\r\nX: y"}}), "api.cors.Origin", "a\r\nX: y"),
+    ("the store name is unknown", base(store={"name": "postgres"}), "store.name", "postgres"),
+    ("the redis db is negative", base(redis={"db": -1}), "redis.db", -1),
+    ("the redis url has another scheme", base(redis={"url": "http://redis:6379"}), "redis.url", "http://redis:6379"),
+    ("the redis url port is not a number", base(redis={"url": "redis://redis:port/0"}), "redis.url",
+     "redis://redis:port/0"),
+    ("redis sentinels is empty", base(redis={"sentinels": []}), "redis.sentinels", []),
+    ("a redis sentinel port is a string", base(redis={"sentinels": [{"host": "s1", "port": "26379"}]}),
+     "redis.sentinels[0].port", "26379"),
+    ("redis tls verify_peer is a string", base(redis={"tls": {"verify_peer": "no"}}), "redis.tls.verify_peer", "no"),
 ]
 
 
@@ -190,6 +207,21 @@ def test_each_rule_names_the_file_the_path_and_the_value(
     assert line.startswith(f"{file}: {path}: ")
     if value is not MISSING:
         assert f"(got {json.dumps(value)})" in line
+
+
+def test_api_store_and_redis_mistakes_are_each_reported_once(tmp_path: Path) -> None:
+    settings = base(api={"port": 70000, "bind": 5, "user": "", "password": "x"}, store="redis",
+                    redis={"port": "6379", "host": ""})
+    errors, _, _ = errors_in(tmp_path, settings)
+    paths = [error.path for error in errors]
+    assert sorted(paths) == ["api", "api.bind", "api.port", "api.user", "redis.host", "redis.port", "store"]
+
+
+def test_an_api_listening_on_any_port_and_a_redis_url_are_fine(tmp_path: Path) -> None:
+    settings = base(api={"port": 0, "bind": "0.0.0.0", "ssl": {"cert_file": "a.crt", "key_file": "a.key"},
+                         "cors": {"Origin": "https://dash.example.com"}},
+                    store={"name": "redis"}, redis={"url": "rediss://:secret@redis.example.com:6380/2"})
+    assert errors_in(tmp_path, settings)[0] == []
 
 
 def test_a_realistic_sensu_config_has_no_errors(tmp_path: Path) -> None:

@@ -3,14 +3,17 @@
 Deleting a client first resolves its open events through the `results` pipe (so handlers see
 the resolves), then checks up to five times, a poll interval apart, for the events to be
 gone, and deletes the client with its results and history whether or not they went: the
-response (202) does not wait for that.
+response (202) does not wait for that. `invalidate=true` sets the client's signature key to
+"invalidated" at once, so its keepalives are dropped meanwhile (its results still pass while it
+is registered: the resolves go through); the key goes with the client, or with
+`invalidate_expire=S` stays S seconds longer, dropping its keepalives and results until then.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
 from aiohttp import web
 
@@ -19,7 +22,6 @@ from pipeline.api.events import resolve_event
 from pipeline.api.http import (
     API,
     Api,
-    ApiError,
     bad_request,
     bool_query,
     check_rules,
@@ -40,13 +42,6 @@ log = logging.getLogger("ogi")
 
 #: Sensu's attempts at seeing a deleted client's events resolved before deleting it anyway.
 DELETE_ATTEMPTS = 5
-
-
-@runtime_checkable
-class SignatureInvalidation(Protocol):
-    """A store that can block a client's signature (Sensu's `client:NAME:signature` = "invalidated")."""
-
-    async def invalidate_client(self, name: str, expire: int | None) -> None: ...
 
 
 async def list_clients(request: web.Request) -> web.Response:
@@ -87,10 +82,11 @@ async def delete_client(request: web.Request) -> web.Response:
     expire = int_query(request, "invalidate_expire", minimum=1)
     if expire is not None and not invalidate:
         raise bad_request("query parameter 'invalidate_expire' needs invalidate=true")
-    if invalidate and not isinstance(api.store, SignatureInvalidation):
-        raise ApiError(501, "this store cannot invalidate a client's signature yet; delete without invalidate=true")
     if await api.store.get_client(name) is None:
         raise not_found(f"client {name} not found")
+    if invalidate:
+        # From now on the client's keepalives are dropped, so it cannot register again meanwhile.
+        await api.store.invalidate_client(name)
     for event in await api.store.list_events(name):
         await resolve_event(api, name, event)
     api.spawn(_delete_when_resolved(api, name, invalidate, expire))
@@ -103,8 +99,11 @@ async def _delete_when_resolved(api: Api, name: str, invalidate: bool, expire: i
             if not await api.store.list_events(name) or attempt == DELETE_ATTEMPTS:
                 break
             await asyncio.sleep(api.delete_poll_interval)
-        await api.store.delete_client(name)
-        if invalidate and isinstance(api.store, SignatureInvalidation):
+        # With invalidate_expire the signature key stays "invalidated" that long after the
+        # deletion (as Sensu's EXPIRE on it); otherwise it goes with the client.
+        keep = invalidate and expire is not None
+        await api.store.delete_client(name, keep_signature=keep)
+        if keep:
             await api.store.invalidate_client(name, expire)
         log.info("client deleted on request of the API", extra={"fields": {"client": name}})
     except Exception:

@@ -165,7 +165,7 @@ PATHS: dict[str, dict[str, JSONDoc]] = {
     "/clients/{name}": {
         "get": _op("One client", {200: _ref("Client")}, errors=(404,)),
         "delete": _op("Resolve the client's events, then delete it with its results and history",
-                      {202: _ref("Issued")}, errors=(404, 501), query=("invalidate", "invalidate_expire")),
+                      {202: _ref("Issued")}, errors=(404,), query=("invalidate", "invalidate_expire")),
     },
     "/clients/{name}/history": {"get": _op("Each check's recent statuses on the client",
                                            {200: _array(_ref("History"))}, paged=True)},

@@ -10,7 +10,6 @@ left (-1 for none), as Sensu showed the key's TTL.
 
 from __future__ import annotations
 
-import math
 import re
 
 from aiohttp import web
@@ -46,20 +45,10 @@ def _subscription(data: JSON) -> str | None:
     return value
 
 
-def _shown_entry(entry: JSON, now: float) -> JSON:
-    # `expire` as the seconds left, the way Sensu showed the key's TTL.
-    shown_entry = dict(entry)
-    expire, created = entry.get("expire"), entry.get("timestamp")
-    if isinstance(expire, int | float) and isinstance(created, int | float):
-        shown_entry["expire"] = max(0, math.ceil(created + expire - now))
-    else:
-        shown_entry["expire"] = -1
-    return shown_entry
-
-
 async def _entries(api: Api) -> list[JSON]:
-    now = api.clock()
-    return [_shown_entry(entry, now) for entry in await api.store.list_silences()]
+    # The store gives `expire` as the seconds left (-1 for none), the way Sensu showed the key's
+    # TTL: that also covers entries a Sensu server wrote, which hold no `expire` of their own.
+    return await api.store.list_silences()
 
 
 def _parts(entry: JSON) -> tuple[str, str]:
@@ -107,7 +96,7 @@ async def get_silence(request: web.Request) -> web.Response:
     entry = (await api.store.get_silences([silence_id]))[0]
     if entry is None:
         raise not_found(f"no silence with id {silence_id}")
-    return respond(_shown_entry(entry, api.clock()))
+    return respond(entry)
 
 
 async def subscription_silences(request: web.Request) -> web.Response:

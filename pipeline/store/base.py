@@ -15,6 +15,9 @@ from pipeline.model import JSON, Check, Client, Event
 
 #: Sensu's task lock goes stale this long after its last refresh (reference §1).
 TASK_LOCK_STALE = 30.0
+#: The value of `client:<name>:signature` after an API delete with `invalidate=true`: it
+#: matches no signature, so the client's keepalives (and, once it is deleted, its results) are dropped.
+INVALIDATED = "invalidated"
 
 
 class StoreError(Exception):
@@ -70,8 +73,33 @@ class Store(ABC):
     async def list_clients(self) -> list[Client]: ...
 
     @abstractmethod
-    async def delete_client(self, name: str) -> None:
-        """Remove the client with its results, history and events."""
+    async def delete_client(self, name: str, keep_signature: bool = False) -> None:
+        """Remove the client with its results, history, events and signature key.
+
+        `keep_signature` leaves `client:<name>:signature` as it is (an invalidation that
+        outlives the client).
+        """
+
+    async def lookup_client(self, name: str) -> tuple[Client | None, str | None]:
+        """The client and its signature key (see `get_signature`), in one round trip where the store can."""
+        return await self.get_client(name), await self.get_signature(name)
+
+    # -- signatures (`client:<name>:signature`, reference §1) ---------------------------
+    @abstractmethod
+    async def get_signature(self, name: str) -> str | None:
+        """The signature a client's keepalives must carry: None when none was claimed, "" for
+        an unsigned client, `INVALIDATED` after an API delete with `invalidate=true`."""
+
+    @abstractmethod
+    async def claim_signature(self, name: str, signature: str | None) -> str:
+        """A keepalive's claim, atomically, as Sensu's SETNX: the key takes `signature` (""
+        for none) when absent, or when empty and `signature` is given. Returns the key's value
+        after the claim, which the keepalive's signature must equal (or it must be "")."""
+
+    @abstractmethod
+    async def invalidate_client(self, name: str, expire: int | None = None) -> None:
+        """Set the signature key to `INVALIDATED`, for `expire` seconds if given, else until
+        the client is deleted."""
 
     # -- results ---------------------------------------------------------------------
     @abstractmethod
@@ -140,6 +168,14 @@ class Store(ABC):
     @abstractmethod
     async def list_events(self, client: str | None = None) -> list[Event]: ...
 
+    @abstractmethod
+    async def list_events_json(self, client: str | None = None) -> list[bytes]:
+        """The events `list_events` gives, as the JSON object text the store keeps (not parsed).
+
+        Clients come in name order; one client's events in an order that does not change
+        while they do. A value that is not a JSON object is left out.
+        """
+
     # -- aggregates ------------------------------------------------------------------
     @abstractmethod
     async def list_aggregates(self) -> list[str]: ...
@@ -170,7 +206,11 @@ class Store(ABC):
     # -- silences --------------------------------------------------------------------
     @abstractmethod
     async def get_silences(self, ids: list[str]) -> list[JSON | None]:
-        """The entries for the ids `sub:check`, in order, None where absent or expired."""
+        """The entries for the ids `sub:check`, in order, None where absent or expired.
+
+        An entry's `expire` is the seconds it has left, -1 for none (as Sensu's API showed the
+        key's TTL; Sensu does not store `expire` in the entry).
+        """
 
     @abstractmethod
     async def put_silence(self, entry: JSON, expire: int | None = None) -> None:
@@ -180,7 +220,8 @@ class Store(ABC):
     async def delete_silence(self, silence_id: str) -> None: ...
 
     @abstractmethod
-    async def list_silences(self) -> list[JSON]: ...
+    async def list_silences(self) -> list[JSON]:
+        """Every live entry, by id, `expire` as in `get_silences`."""
 
     # -- server tasks and registry ----------------------------------------------------
     @abstractmethod

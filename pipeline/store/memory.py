@@ -12,7 +12,7 @@ from typing import Any
 
 from pipeline import jsoncodec
 from pipeline.model import HISTORY_LENGTH, JSON, Check, Client, Clock, Event, system_clock
-from pipeline.store.base import TASK_LOCK_STALE, Recorded, SeriesSample, Store, lock_stamp
+from pipeline.store.base import INVALIDATED, TASK_LOCK_STALE, Recorded, SeriesSample, Store, lock_stamp
 
 
 def _dump(value: JSON) -> bytes:
@@ -34,12 +34,19 @@ def _last_ok(check: Check, now: float) -> int:
     return int(now)
 
 
+def _seconds_left(deadline: float | None, now: float) -> int:
+    # As Redis TTL: whole seconds, -1 for a key without expiry.
+    return -1 if deadline is None else max(0, int(deadline - now + 0.999))
+
+
 class MemoryStore(Store):
     """Clients, results, history, events, aggregates and silences in dicts."""
 
     def __init__(self, clock: Clock = system_clock) -> None:
         self._clock = clock
         self._clients: dict[str, bytes] = {}
+        # name -> (signature key value, deadline on the injected clock or None)
+        self._signatures: dict[str, tuple[str, float | None]] = {}
         # client -> check -> last result / history / last OK / open event
         self._results: dict[str, dict[str, bytes]] = {}
         self._history: dict[str, dict[str, list[str]]] = {}
@@ -68,14 +75,37 @@ class MemoryStore(Store):
     async def list_clients(self) -> list[Client]:
         return [_load(self._clients[name]) for name in sorted(self._clients)]
 
-    async def delete_client(self, name: str) -> None:
+    async def delete_client(self, name: str, keep_signature: bool = False) -> None:
         self._clients.pop(name, None)
+        if not keep_signature:
+            self._signatures.pop(name, None)
         self._events.pop(name, None)
         self._history.pop(name, None)
         self._last_ok.pop(name, None)
         self._keepalives.pop(name, None)
         for check in self._results.pop(name, {}):
             self._ttl.discard(f"{name}:{check}")
+
+    # -- signatures ------------------------------------------------------------------
+    async def get_signature(self, name: str) -> str | None:
+        found = self._signatures.get(name)
+        if found is not None and found[1] is not None and self._clock() >= found[1]:
+            del self._signatures[name]
+            return None
+        return None if found is None else found[0]
+
+    async def claim_signature(self, name: str, signature: str | None) -> str:
+        current = await self.get_signature(name)
+        if current is None or (current == "" and signature):
+            self._signatures[name] = (signature or "", None)
+            return signature or ""
+        return current
+
+    async def invalidate_client(self, name: str, expire: int | None = None) -> None:
+        if expire is not None and expire <= 0:
+            self._signatures.pop(name, None)  # as Redis EXPIRE with no time left
+            return
+        self._signatures[name] = (INVALIDATED, None if expire is None else self._clock() + expire)
 
     # -- results ---------------------------------------------------------------------
     async def record_result(self, client: str, check: Check, stored: Check, aggregates: list[str]) -> Recorded:
@@ -161,6 +191,10 @@ class MemoryStore(Store):
         names = [client] if client is not None else sorted(self._events)
         return [_load(text) for name in names for _, text in sorted(self._events.get(name, {}).items())]
 
+    async def list_events_json(self, client: str | None = None) -> list[bytes]:
+        names = [client] if client is not None else sorted(self._events)
+        return [text for name in names for _, text in sorted(self._events.get(name, {}).items())]
+
     # -- aggregates ------------------------------------------------------------------
     async def list_aggregates(self) -> list[str]:
         return sorted(self._aggregates)
@@ -199,11 +233,11 @@ class MemoryStore(Store):
         for path in sorted(self._stashes):
             found = self._live_stash(path, now)
             if found is not None:
-                left = -1 if found[1] is None else max(0, int(found[1] - now + 0.999))
+                left = _seconds_left(found[1], now)
                 listed.append({"path": path, "content": _load(found[0]), "expire": left})
         return listed
 
-    def _live_silence(self, silence_id: str, now: float) -> bytes | None:
+    def _live_silence(self, silence_id: str, now: float) -> JSON | None:
         found = self._silences.get(silence_id)
         if found is None:
             return None
@@ -211,12 +245,13 @@ class MemoryStore(Store):
         if deadline is not None and now >= deadline:
             del self._silences[silence_id]
             return None
-        return text
+        entry: JSON = _load(text)
+        entry["expire"] = _seconds_left(deadline, now)
+        return entry
 
     async def get_silences(self, ids: list[str]) -> list[JSON | None]:
         now = self._clock()
-        texts = [self._live_silence(silence_id, now) for silence_id in ids]
-        return [None if text is None else _load(text) for text in texts]
+        return [self._live_silence(silence_id, now) for silence_id in ids]
 
     async def put_silence(self, entry: JSON, expire: int | None = None) -> None:
         silence_id = str(entry["id"])
@@ -232,8 +267,8 @@ class MemoryStore(Store):
 
     async def list_silences(self) -> list[JSON]:
         now = self._clock()
-        texts = [self._live_silence(silence_id, now) for silence_id in sorted(self._silences)]
-        return [_load(text) for text in texts if text is not None]
+        entries = [self._live_silence(silence_id, now) for silence_id in sorted(self._silences)]
+        return [entry for entry in entries if entry is not None]
 
     # -- server tasks and registry ----------------------------------------------------
     async def acquire_task(self, task: str, owner: str, now: float) -> bool:

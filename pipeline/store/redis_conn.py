@@ -11,10 +11,12 @@ from __future__ import annotations
 import asyncio
 import ssl
 from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
 import redis.asyncio as aioredis
 from redis import exceptions as rexc
+from redis.asyncio.connection import parse_url
 from redis.asyncio.retry import Retry
 from redis.asyncio.sentinel import Sentinel
 from redis.backoff import ExponentialBackoff
@@ -92,12 +94,27 @@ def _common_kwargs() -> dict[str, Any]:
     }
 
 
-def connect(settings: JSON | str | None) -> tuple[aioredis.Redis, str]:
-    """A client for the `redis` settings (object or URL) and how to name it in messages.
+@dataclass(frozen=True)
+class RedisSettings:
+    """The checked `redis` settings: a URL, sentinels, or a host and port, plus what they share."""
+
+    kwargs: dict[str, Any]
+    db: int = 0
+    password: str | None = None
+    username: str | None = None
+    url: str | None = None
+    sentinels: tuple[tuple[str, int], ...] = ()
+    master: str = DEFAULT_MASTER
+    host: str = DEFAULT_HOST
+    port: int = DEFAULT_PORT
+
+
+def redis_settings(settings: JSON | str | None) -> RedisSettings:
+    """Check the `redis` settings (object or URL) without connecting; ConfigErrors names every
+    wrong key (paths under `redis`).
 
     `url` wins over everything else (it is how `REDIS_URL` overrides a file), then
-    `sentinels` over `host`/`port`. Nothing is connected yet: redis-py opens connections on first use. Bad settings raise
-    ConfigErrors naming every wrong key (paths under `redis`).
+    `sentinels` over `host`/`port`.
     """
     if settings is None:
         settings = {}
@@ -117,21 +134,21 @@ def connect(settings: JSON | str | None) -> tuple[aioredis.Redis, str]:
     for name in ("tls", "ssl"):
         if name in settings:
             kwargs.update(_tls_kwargs(settings[name], errors, f"redis.{name}"))
+    common = RedisSettings(kwargs, db or 0, password, username)
 
     url = settings.get("url")
     if url is not None:
         url = _str(url, "redis.url", errors)
         if url is not None and not url.startswith(("redis://", "rediss://", "unix://")):
             errors.append(ConfigError("redis.url", "must start with redis://, rediss:// or unix://", url))
+        elif url is not None:
+            try:
+                parse_url(url)
+            except ValueError as error:
+                errors.append(ConfigError("redis.url", f"is not a Redis URL: {error}", url))
         if errors:
             raise ConfigErrors(errors)
-        try:
-            client = aioredis.Redis.from_url(str(url), **kwargs)
-        except ValueError as error:
-            raise ConfigErrors([ConfigError("redis.url", f"is not a Redis URL: {error}", url)]) from None
-        found = client.connection_pool.connection_kwargs
-        described = f"redis {found.get('host', url)}:{found.get('port', '')} db {found.get('db', 0)}"
-        return client, described
+        return replace(common, url=url)
 
     sentinels = settings.get("sentinels")
     if sentinels is not None:
@@ -151,21 +168,46 @@ def connect(settings: JSON | str | None) -> tuple[aioredis.Redis, str]:
         master = _str(settings.get("master", DEFAULT_MASTER), "redis.master", errors)
         if errors:
             raise ConfigErrors(errors)
-        sentinel = Sentinel(
-            hosts,
-            sentinel_kwargs={"socket_connect_timeout": CONNECT_TIMEOUT, "socket_timeout": REPLY_TIMEOUT},
-            db=db, password=password, username=username, **kwargs,
-        )
-        described = f"redis master {master!r} via sentinels {', '.join(f'{h}:{p}' for h, p in hosts)}"
-        return sentinel.master_for(str(master)), described
+        return replace(common, sentinels=tuple(hosts), master=str(master))
 
     host = _str(settings.get("host", DEFAULT_HOST), "redis.host", errors)
     port = _int(settings.get("port", DEFAULT_PORT), "redis.port", errors, 1, 65535)
     if errors:
         raise ConfigErrors(errors)
-    client = aioredis.Redis(host=str(host), port=int(port or DEFAULT_PORT), db=int(db or 0),
-                            password=password, username=username, **kwargs)
-    return client, f"redis {host}:{port} db {db}"
+    return replace(common, host=str(host), port=int(port or DEFAULT_PORT))
+
+
+def redis_settings_errors(settings: JSON | str | None) -> list[ConfigError]:
+    """Every problem in the `redis` settings (for `ogi check-config`), none when they are fine."""
+    try:
+        redis_settings(settings)
+    except ConfigErrors as wrong:
+        return wrong.errors
+    return []
+
+
+def connect(settings: JSON | str | None) -> tuple[aioredis.Redis, str]:
+    """A client for the `redis` settings (see `redis_settings`) and how to name it in messages.
+
+    Nothing is connected yet: redis-py opens connections on first use.
+    """
+    found = redis_settings(settings)
+    if found.url is not None:
+        client = aioredis.Redis.from_url(found.url, **found.kwargs)
+        given = client.connection_pool.connection_kwargs
+        described = f"redis {given.get('host', found.url)}:{given.get('port', '')} db {given.get('db', 0)}"
+        return client, described
+    if found.sentinels:
+        sentinel = Sentinel(
+            list(found.sentinels),
+            sentinel_kwargs={"socket_connect_timeout": CONNECT_TIMEOUT, "socket_timeout": REPLY_TIMEOUT},
+            db=found.db, password=found.password, username=found.username, **found.kwargs,
+        )
+        hosts = ", ".join(f"{h}:{p}" for h, p in found.sentinels)
+        return sentinel.master_for(found.master), f"redis master {found.master!r} via sentinels {hosts}"
+    client = aioredis.Redis(host=found.host, port=found.port, db=found.db, password=found.password,
+                            username=found.username, **found.kwargs)
+    return client, f"redis {found.host}:{found.port} db {found.db}"
 
 
 class ScriptMissing(StoreError):

@@ -136,3 +136,15 @@ if ARGV[6] ~= '' then redis.call('SET', KEYS[4], ARGV[6]) end
 local history = redis.call('LRANGE', KEYS[3], 0, -1)
 return {table.concat(history, ','), redis.call('GET', KEYS[4]), redis.call('HGET', KEYS[5], ARGV[1])}
 """
+
+# A keepalive's signature claim (reference §1, Sensu's SETNX then GET): KEYS = [client:<c>:signature],
+# ARGV = [the keepalive's signature or ""]. Replies with the key's value after the claim.
+CLAIM_SIGNATURE = """
+if redis.call('SETNX', KEYS[1], ARGV[1]) == 1 then return ARGV[1] end
+local current = redis.call('GET', KEYS[1])
+if current == '' and ARGV[1] ~= '' then
+  redis.call('SET', KEYS[1], ARGV[1])
+  return ARGV[1]
+end
+return current
+"""

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from pipeline.store.base import SeriesSample, Store
+from pipeline import jsoncodec
+from pipeline.store.base import INVALIDATED, SeriesSample, Store
 from tests.contract import Backend, FakeClock
 
 
@@ -71,6 +72,57 @@ async def test_deleting_a_client_removes_its_results_history_events_ttl_and_keep
     # A result arriving later starts a fresh history.
     recorded = await record(store, "web1", check(0))
     assert recorded.history == ["0"] and recorded.event is None
+
+
+# -- signatures -------------------------------------------------------------------------------
+
+
+async def test_the_first_keepalive_claims_the_signature_and_later_claims_get_it_back(store: Store) -> None:
+    assert await store.get_signature("web1") is None
+    assert await store.claim_signature("web1", "s3cret") == "s3cret"
+    assert await store.claim_signature("web1", "forged") == "s3cret"
+    assert await store.claim_signature("web1", None) == "s3cret"
+    assert await store.get_signature("web1") == "s3cret"
+
+
+async def test_an_unsigned_client_leaves_an_empty_signature_that_a_later_signature_takes(store: Store) -> None:
+    assert await store.claim_signature("web1", None) == ""
+    assert await store.get_signature("web1") == ""
+    assert await store.claim_signature("web1", "s3cret") == "s3cret"
+    assert await store.claim_signature("web1", "other") == "s3cret"
+
+
+async def test_an_invalidated_client_matches_no_claim_until_it_is_deleted(store: Store) -> None:
+    await store.put_client({"name": "web1"})
+    await store.claim_signature("web1", "s3cret")
+    await store.invalidate_client("web1")
+    assert await store.claim_signature("web1", "s3cret") == INVALIDATED
+    assert await store.claim_signature("web1", None) == INVALIDATED
+    await store.delete_client("web1")
+    assert await store.get_signature("web1") is None
+    assert await store.claim_signature("web1", "new") == "new"
+
+
+async def test_an_invalidation_kept_past_the_deletion_lasts_its_expire(backend: Backend) -> None:
+    store = backend.store
+    await store.put_client({"name": "web1"})
+    await store.claim_signature("web1", "s3cret")
+    await store.invalidate_client("web1")
+    await store.delete_client("web1", keep_signature=True)
+    await store.invalidate_client("web1", expire=1)
+    assert await store.get_client("web1") is None
+    assert await store.get_signature("web1") == INVALIDATED
+    await backend.elapse(1)
+    assert await store.get_signature("web1") is None
+    assert await store.claim_signature("web1", "s3cret") == "s3cret"
+
+
+async def test_a_lookup_gives_the_client_and_its_signature_together(store: Store) -> None:
+    assert await store.lookup_client("web1") == (None, None)
+    await store.claim_signature("web1", "s3cret")
+    assert await store.lookup_client("web1") == (None, "s3cret")
+    await store.put_client({"name": "web1", "signature": "s3cret"})
+    assert await store.lookup_client("web1") == ({"name": "web1", "signature": "s3cret"}, "s3cret")
 
 
 # -- results and history --------------------------------------------------------------------
@@ -194,6 +246,23 @@ async def test_events_are_stored_per_client_and_check_and_listed_in_that_order(s
     assert await store.get_event("web3", "disk") is None
 
 
+async def test_events_as_json_text_are_the_listed_events_clients_in_name_order(store: Store) -> None:
+    for name in ("web2", "web1", "db1"):
+        await store.put_client({"name": name})
+    await store.put_event(event("web2", "load"))
+    await store.put_event(event("web1", "load", output="é ✓"))
+    await store.put_event(event("web1", "disk"))
+    texts = await store.list_events_json()
+    assert all(isinstance(text, bytes) for text in texts)
+    parsed = [jsoncodec.loads(text) for text in texts]
+    assert [e["client"]["name"] for e in parsed] == ["web1", "web1", "web2"]
+    key = lambda e: (e["client"]["name"], e["check"]["name"])  # noqa: E731
+    assert sorted(parsed, key=key) == sorted(await store.list_events(), key=key)
+    assert sorted(jsoncodec.loads(t)["check"]["name"] for t in await store.list_events_json("web1")) == ["disk", "load"]
+    assert await store.list_events_json("db1") == [] and await store.list_events_json("nobody") == []
+    assert await store.list_events_json() == texts, "the order holds while nothing changes"
+
+
 async def test_a_deleted_event_is_gone_and_deleting_a_missing_one_is_harmless(store: Store) -> None:
     await store.put_client({"name": "web1"})
     await store.put_event(event("web1", "disk"))
@@ -264,7 +333,8 @@ async def test_stashes_and_silences_disappear_when_their_expire_has_passed(backe
     await backend.elapse(1)
     assert await store.get_stash("short") is None
     assert [entry["path"] for entry in await store.list_stashes()] == ["long"]
-    assert await store.get_silences(["web:*", "*:disk"]) == [None, {"id": "*:disk", "check": "disk"}]
+    short, long = await store.get_silences(["web:*", "*:disk"])
+    assert short is None and long is not None and long["id"] == "*:disk" and 598 <= long["expire"] <= 599
     assert [entry["id"] for entry in await store.list_silences()] == ["*:disk"]
 
 
@@ -275,10 +345,22 @@ async def test_silences_are_read_in_the_order_asked_with_none_for_missing(store:
     await store.put_silence({"id": "web:*", "subscription": "web", "reason": "deploy"})
     await store.put_silence({"id": "*:disk", "check": "disk"})
     assert await store.get_silences(["*:disk", "nope:*", "web:*"]) == [
-        {"id": "*:disk", "check": "disk"}, None, {"id": "web:*", "subscription": "web", "reason": "deploy"},
+        {"id": "*:disk", "check": "disk", "expire": -1}, None,
+        {"id": "web:*", "subscription": "web", "reason": "deploy", "expire": -1},
     ]
     assert await store.get_silences([]) == []
     assert [entry["id"] for entry in await store.list_silences()] == ["*:disk", "web:*"]
+
+
+async def test_silences_show_the_seconds_they_have_left_not_the_expire_they_were_given(backend: Backend) -> None:
+    store = backend.store
+    await store.put_silence({"id": "web:*", "expire": 600, "timestamp": 1}, expire=600)
+    await store.put_silence({"id": "*:disk", "expire": 60}, expire=None)
+    await backend.elapse(1)
+    listed = {entry["id"]: entry["expire"] for entry in await store.list_silences()}
+    assert 598 <= listed["web:*"] <= 599 and listed["*:disk"] == -1
+    found = await store.get_silences(["web:*"])
+    assert found[0] is not None and found[0]["expire"] == listed["web:*"]
 
 
 async def test_a_deleted_silence_is_gone_and_one_with_no_time_left_is_not_stored(store: Store) -> None:
