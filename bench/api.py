@@ -9,21 +9,26 @@ the figures are the server's:
    each with a pool of connections; `wrk` instead when it is installed): requests per second.
    Target >= 2,000 req/s.
 
-`--store redis` runs against the Redis store (db 12, flushed first) instead of the memory store;
-`--store memory-json` against a memory store with the proposed `list_events_json` method, which
-lets the API send stored event JSON without parsing it.
+`--store redis` runs against the Redis store (db 12, flushed first) instead of the memory store.
+Either way the API sends the events as the JSON text the store keeps (`Store.list_events_json`);
+with Redis most of the time goes into reading the 1,000 HVALS replies, which redis-py does about
+twice as fast with `hiredis` installed (`--profile` prints where the time goes).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import cProfile
 import json
+import pstats
 import shutil
 import subprocess
 import sys
 import time
 from typing import Any
+
+from redis.utils import HIREDIS_AVAILABLE
 
 from pipeline.api import start_api
 from pipeline.store.base import Store
@@ -96,20 +101,9 @@ def event_doc(client: dict[str, Any], n: int) -> dict[str, Any]:
             "check": check}
 
 
-class JsonListingMemoryStore(MemoryStore):
-    """A preview of a proposed Store method, `list_events_json`: the events as the JSON text the
-    store keeps, which the API then sends without parsing and re-encoding them (bench only)."""
-
-    async def list_events_json(self, client: str | None = None) -> list[bytes]:
-        names = [client] if client is not None else sorted(self._events)
-        return [text for name in names for _, text in sorted(self._events.get(name, {}).items())]
-
-
 async def make_store(kind: str) -> Store:
     if kind == "memory":
         return MemoryStore()
-    if kind == "memory-json":
-        return JsonListingMemoryStore()
     from pipeline.store.redis import RedisStore
 
     # db 12: the Redis store's own tests use 14 and may run meanwhile
@@ -143,6 +137,24 @@ async def bench_events(url: str, count: int) -> dict[str, Any]:
         "p50_ms": round(percentile(latencies, 0.50) * 1000, 1), "p99_ms": round(percentile(latencies, 0.99) * 1000, 1),
         "max_ms": round(max(latencies, default=0) * 1000, 1), "target_p99_ms": 100,
     }
+
+
+async def bench_store(store: Store, count: int, profile: bool) -> dict[str, Any]:
+    """`list_events_json` alone, in this process: the store's share of a GET /events."""
+    profiler = cProfile.Profile() if profile else None
+    latencies = []
+    for _ in range(count):
+        start = time.perf_counter()
+        if profiler is not None:
+            profiler.enable()
+        await store.list_events_json()
+        if profiler is not None:
+            profiler.disable()
+        latencies.append(time.perf_counter() - start)
+    if profiler is not None:
+        pstats.Stats(profiler, stream=sys.stderr).sort_stats("tottime").print_stats(15)
+    return {"benchmark": "Store.list_events_json alone (10,000 events)", "calls": count,
+            "p50_ms": round(percentile(latencies, 0.50) * 1000, 1), "max_ms": round(max(latencies) * 1000, 1)}
 
 
 async def bench_clients(url: str, clients: int, processes: int, connections: int, seconds: float,
@@ -179,7 +191,8 @@ async def run(args: argparse.Namespace) -> None:
     began = time.perf_counter()
     await fill(store, args.clients, args.events_per_client)
     print(json.dumps({"store": args.store, "clients": args.clients, "events": args.clients * args.events_per_client,
-                      "fill_s": round(time.perf_counter() - began, 2)}), flush=True)
+                      "fill_s": round(time.perf_counter() - began, 2), "hiredis": HIREDIS_AVAILABLE}), flush=True)
+    print(json.dumps(await bench_store(store, 20, args.profile)), flush=True)
     runner = await start_api({"api": {"port": 0}}, store, MemoryTransport())
     try:
         print(json.dumps(await bench_events(runner.url, args.requests)), flush=True)
@@ -193,7 +206,7 @@ async def run(args: argparse.Namespace) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.api")
-    parser.add_argument("--store", choices=("memory", "memory-json", "redis"), default="memory")
+    parser.add_argument("--store", choices=("memory", "redis"), default="memory")
     parser.add_argument("--clients", type=int, default=1000)
     parser.add_argument("--events-per-client", type=int, default=10)
     parser.add_argument("--requests", type=int, default=200, help="GET /events requests")
@@ -201,6 +214,7 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=16, help="keep-alive connections per process")
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--no-wrk", action="store_true", help="use the aiohttp client even if wrk is installed")
+    parser.add_argument("--profile", action="store_true", help="cProfile list_events_json (to stderr)")
     asyncio.run(run(parser.parse_args()))
 
 
