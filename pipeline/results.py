@@ -289,7 +289,7 @@ class ResultProcessor:
         if check["status"] == 0 and event["action"] == Action.CREATE.value:
             return
         ids = silence_ids(client, check)
-        entries = await self.store.get_silences(ids)
+        entries = await self.store.get_silences(ids, seconds_left=False)
         silenced_by: list[str] = []
         for key, entry in zip(ids, entries, strict=False):
             if not isinstance(entry, dict):

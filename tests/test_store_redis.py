@@ -251,6 +251,18 @@ async def test_looking_up_a_client_with_its_signature_costs_one_round_trip(count
     assert CountingConnection.sends == 1
 
 
+async def test_silences_cost_one_round_trip_and_a_second_only_for_their_seconds_left(counted: RedisStore) -> None:
+    await counted.put_silence({"id": "web:*"}, expire=60)
+    CountingConnection.sends = 0
+    assert await counted.get_silences(["web:*", "*:disk"], seconds_left=False) == [{"id": "web:*"}, None]
+    assert CountingConnection.sends == 1
+    assert await counted.get_silences(["*:disk"]) == [None]
+    assert CountingConnection.sends == 2
+    (entry,) = await counted.get_silences(["web:*"])
+    assert entry is not None and 59 <= entry["expire"] <= 60
+    assert CountingConnection.sends == 4
+
+
 async def test_concurrent_results_share_their_pipelines(counted: RedisStore) -> None:
     async def one(i: int) -> None:
         recorded = await counted.record_result(f"web{i}", check(2), check(2), [])

@@ -205,11 +205,13 @@ class Store(ABC):
 
     # -- silences --------------------------------------------------------------------
     @abstractmethod
-    async def get_silences(self, ids: list[str]) -> list[JSON | None]:
+    async def get_silences(self, ids: list[str], seconds_left: bool = True) -> list[JSON | None]:
         """The entries for the ids `sub:check`, in order, None where absent or expired.
 
         An entry's `expire` is the seconds it has left, -1 for none (as Sensu's API showed the
-        key's TTL; Sensu does not store `expire` in the entry).
+        key's TTL; Sensu does not store `expire` in the entry). With `seconds_left=False` the
+        entries are as stored, which spares Redis a round trip when one is found (the result
+        processor needs no expiry).
         """
 
     @abstractmethod

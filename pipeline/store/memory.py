@@ -237,7 +237,7 @@ class MemoryStore(Store):
                 listed.append({"path": path, "content": _load(found[0]), "expire": left})
         return listed
 
-    def _live_silence(self, silence_id: str, now: float) -> JSON | None:
+    def _live_silence(self, silence_id: str, now: float, seconds_left: bool = True) -> JSON | None:
         found = self._silences.get(silence_id)
         if found is None:
             return None
@@ -246,12 +246,13 @@ class MemoryStore(Store):
             del self._silences[silence_id]
             return None
         entry: JSON = _load(text)
-        entry["expire"] = _seconds_left(deadline, now)
+        if seconds_left:
+            entry["expire"] = _seconds_left(deadline, now)
         return entry
 
-    async def get_silences(self, ids: list[str]) -> list[JSON | None]:
+    async def get_silences(self, ids: list[str], seconds_left: bool = True) -> list[JSON | None]:
         now = self._clock()
-        return [self._live_silence(silence_id, now) for silence_id in ids]
+        return [self._live_silence(silence_id, now, seconds_left) for silence_id in ids]
 
     async def put_silence(self, entry: JSON, expire: int | None = None) -> None:
         silence_id = str(entry["id"])

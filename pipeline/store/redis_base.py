@@ -150,9 +150,12 @@ class RedisBase(Store):
                     entry["expire"] = int(left) if left >= 0 else (-1 if left == -1 else 0)
         return entries
 
-    async def get_silences(self, ids: list[str]) -> list[JSON | None]:
+    async def get_silences(self, ids: list[str], seconds_left: bool = True) -> list[JSON | None]:
         silence_keys = [keys.silence(silence_id) for silence_id in ids]
-        return await self._with_seconds_left(silence_keys, await self._mget(silence_keys))
+        found = await self._mget(silence_keys)
+        if seconds_left:
+            return await self._with_seconds_left(silence_keys, found)
+        return [load_json(raw, key) for key, raw in zip(silence_keys, found, strict=True)]
 
     async def put_silence(self, entry: JSON, expire: int | None = None) -> None:
         key = keys.silence(str(entry["id"]))

@@ -361,6 +361,7 @@ async def test_silences_show_the_seconds_they_have_left_not_the_expire_they_were
     assert 598 <= listed["web:*"] <= 599 and listed["*:disk"] == -1
     found = await store.get_silences(["web:*"])
     assert found[0] is not None and found[0]["expire"] == listed["web:*"]
+    assert await store.get_silences(["web:*"], seconds_left=False) == [{"id": "web:*", "expire": 600, "timestamp": 1}]
 
 
 async def test_a_deleted_silence_is_gone_and_one_with_no_time_left_is_not_stored(store: Store) -> None:
