@@ -326,15 +326,15 @@ async def child(vhost: str, sink_port: int) -> None:
 
 
 async def workers_rate(vhost: str, count: int, workers: int) -> dict[str, Any]:
-    # Pre-declare the queue the workers subscribe to, then start them before the load so their
-    # start-up is not timed; they begin together when the preload lands.
+    # Loaded first (the publisher would compete for the cores); the workers start together and
+    # the clock runs from the first result either takes to the last one.
+    preload_elsewhere(vhost, "results", count)
     sink = Sink()
     children = [subprocess.Popen([sys.executable, "-m", "bench.server", "--child", vhost, str(sink.port)],
                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True) for _ in range(workers)]
     for process in children:
         assert process.stdout is not None
         process.stdout.readline()
-    preload_elsewhere(vhost, "results", count)
     while await depth(vhost, "results"):
         await asyncio.sleep(0.1)
     await asyncio.sleep(2.0)
@@ -343,7 +343,7 @@ async def workers_rate(vhost: str, count: int, workers: int) -> dict[str, Any]:
     wall = max(r["last"] for r in reports) - min(r["first"] for r in reports if r["first"])
     return {"figure": f"ogi_workers_{workers}", "results": total, "expected": count, "wall_s": round(wall, 3),
             "per_s": round(total / wall), "per_worker": [r["accepted"] for r in reports], "target": None,
-            "graphite_lines": sink.lines(), "note": "includes preload overlap: timed from first to last result"}
+            "graphite_lines": sink.lines()}
 
 
 # --- main ---------------------------------------------------------------------------------
