@@ -233,14 +233,13 @@ class RedisStore(RedisBase):
         tables = await self._run(*(("HVALS", keys.events(name)) for name in names))
         listed: list[bytes] = []
         for name, values in zip(names, tables, strict=True):
-            for raw in values:
-                # Checking the braces costs nothing next to parsing, and keeps one broken value
-                # (written by something else) from breaking the whole listing's JSON.
-                if raw[:1] == b"{" and raw[-1:] == b"}":
-                    listed.append(raw)
-                else:
-                    log.warning("redis event value is not a JSON object; not listed",
-                                extra={"fields": {"key": keys.events(name)}})
+            # Checking the braces costs little next to parsing, and keeps one broken value
+            # (written by something else) from breaking the whole listing's JSON.
+            objects = [raw for raw in values if raw[:1] == b"{" and raw[-1:] == b"}"]
+            if len(objects) != len(values):
+                log.warning("redis event value is not a JSON object; not listed",
+                            extra={"fields": {"key": keys.events(name)}})
+            listed += objects
         return listed
 
     # -- aggregates ------------------------------------------------------------------
