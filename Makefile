@@ -24,6 +24,8 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.client
 	$(BIN)/python -m bench.graphite
 	$(BIN)/python -m bench.prometheus
+	$(BIN)/python -m bench.server
+	$(BIN)/python -m bench.api
 
 lint: $(STAMP)
 	$(BIN)/ruff check pipeline handlers mutators plugins tests bench
