@@ -95,6 +95,10 @@ async def query(session: aiohttp.ClientSession, peers: Peers, promql: str, want:
     deadline = time.monotonic() + 30
     while True:
         async with session.get(f"{peers.prometheus}/api/v1/query", params={"query": promql}) as rsp:
+            if rsp.status == 503:  # Prometheus answers before its storage is ready ("Service Unavailable")
+                assert time.monotonic() < deadline, f"Prometheus not ready after 30 s: {await rsp.text()}"
+                await asyncio.sleep(0.5)
+                continue
             answer = await rsp.json()
         assert answer["status"] == "success", answer
         result: list[dict[str, Any]] = answer["data"]["result"]
