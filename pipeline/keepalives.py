@@ -19,7 +19,6 @@ the age from the server's receipt time: clients' clocks do not matter, only serv
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import Any
 
@@ -29,9 +28,7 @@ from pipeline import jsoncodec
 from pipeline.config import deep_merge
 from pipeline.model import JSON, MAX_MESSAGE_SIZE, Check, Client, Clock, system_clock, valid_name
 from pipeline.monitors import (
-    MONITOR_INTERVAL,
-    PeriodicTask,
-    Sleep,
+    ResultMonitor,
     publish_result,
     result_payload,
     server_pipe,
@@ -187,25 +184,10 @@ def keepalive_check(settings: JSON, client: Client, age: int, now: float) -> Che
     return check
 
 
-class KeepaliveMonitor(PeriodicTask):
+class KeepaliveMonitor(ResultMonitor):
     """Sensu's client monitor: a `keepalive` result for every monitored client, every 30 s."""
 
     task_name = "client_monitor"
-
-    def __init__(
-        self,
-        settings: JSON,
-        store: Store,
-        transport: Transport,
-        clock: Clock = system_clock,
-        interval: float = MONITOR_INTERVAL,
-        sleep: Sleep = asyncio.sleep,
-    ) -> None:
-        super().__init__(clock, interval, sleep)
-        self.settings = settings
-        self.store = store
-        self.transport = transport
-        self.pipe = server_pipe(settings, "results")
 
     async def tick(self, now: float) -> list[JSON]:
         """Publish the keepalive result of each monitored client; return the payloads.

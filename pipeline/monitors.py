@@ -100,21 +100,8 @@ class PeriodicTask(ABC):
                 next_at += (behind // self.interval + 1) * self.interval
 
 
-def _number(value: Any) -> TypeGuard[int | float]:
-    return isinstance(value, int | float) and not isinstance(value, bool)
-
-
-class TtlMonitor(PeriodicTask):
-    """Sensu's check result monitor: a check with `ttl` whose results stopped raises an event.
-
-    Every interval, each `client:check` in the store's ttl index is looked at: a result older
-    than its `ttl` is republished with status `ttl_status` (default 1) and the output
-    "Last check execution was N seconds ago", unless the client's keepalive event is open
-    (a client that is down already has its event; one per check would only add noise).
-    `force_resolve` results are skipped; members whose result is gone leave the index.
-    """
-
-    task_name = "check_result_monitor"
+class ResultMonitor(PeriodicTask):
+    """A periodic server task that reads the store and publishes results on the results pipe."""
 
     def __init__(
         self,
@@ -130,6 +117,23 @@ class TtlMonitor(PeriodicTask):
         self.store = store
         self.transport = transport
         self.pipe = server_pipe(settings, "results")
+
+
+def _number(value: Any) -> TypeGuard[int | float]:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+class TtlMonitor(ResultMonitor):
+    """Sensu's check result monitor: a check with `ttl` whose results stopped raises an event.
+
+    Every interval, each `client:check` in the store's ttl index is looked at: a result older
+    than its `ttl` is republished with status `ttl_status` (default 1) and the output
+    "Last check execution was N seconds ago", unless the client's keepalive event is open
+    (a client that is down already has its event; one per check would only add noise).
+    `force_resolve` results are skipped; members whose result is gone leave the index.
+    """
+
+    task_name = "check_result_monitor"
 
     async def tick(self, now: float) -> list[JSON]:
         """Publish a result for every stale check; return the published payloads."""

@@ -36,6 +36,17 @@ def lock_stamp(now: float) -> int:
     return int(now * 10_000_000)
 
 
+def last_ok_time(check: Check, now: float) -> int:
+    """What Sensu keeps as `last_ok`: the result's `executed` (now if missing), as an integer."""
+    executed = check.get("executed")
+    if isinstance(executed, int | float) and not isinstance(executed, bool):
+        try:
+            return int(executed)
+        except (OverflowError, ValueError):
+            pass
+    return int(now)
+
+
 class SeriesSample(NamedTuple):
     """The last value of one metric series, kept for Prometheus scrapes."""
 

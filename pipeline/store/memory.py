@@ -12,7 +12,15 @@ from typing import Any
 
 from pipeline import jsoncodec
 from pipeline.model import HISTORY_LENGTH, JSON, Check, Client, Clock, Event, system_clock
-from pipeline.store.base import INVALIDATED, TASK_LOCK_STALE, Recorded, SeriesSample, Store, lock_stamp
+from pipeline.store.base import (
+    INVALIDATED,
+    TASK_LOCK_STALE,
+    Recorded,
+    SeriesSample,
+    Store,
+    last_ok_time,
+    lock_stamp,
+)
 
 
 def _dump(value: JSON) -> bytes:
@@ -23,15 +31,6 @@ def _load(text: bytes) -> Any:
     return jsoncodec.loads(text)
 
 
-def _last_ok(check: Check, now: float) -> int:
-    # Sensu keeps `executed` (now if missing) and reads it back with to_i.
-    executed = check.get("executed")
-    if isinstance(executed, int | float) and not isinstance(executed, bool):
-        try:
-            return int(executed)
-        except (OverflowError, ValueError):
-            pass
-    return int(now)
 
 
 def _seconds_left(deadline: float | None, now: float) -> int:
@@ -123,7 +122,7 @@ class MemoryStore(Store):
         histories[name] = history
         oks = self._last_ok.setdefault(client, {})
         if check.get("status") == 0:
-            oks[name] = _last_ok(check, self._clock())
+            oks[name] = last_ok_time(check, self._clock())
         event = self._events.get(client, {}).get(name)
         return Recorded(history=list(history), last_ok=oks.get(name), event=None if event is None else _load(event))
 

@@ -17,22 +17,13 @@ from typing import Any
 from pipeline import jsoncodec
 from pipeline.model import HISTORY_LENGTH, Check, Client, Event
 from pipeline.store import redis_keys as keys
-from pipeline.store.base import INVALIDATED, Recorded, SeriesSample
+from pipeline.store.base import INVALIDATED, Recorded, SeriesSample, last_ok_time
 from pipeline.store.redis_base import RedisBase, as_text, expiry_args, load_json
 from pipeline.store.redis_conn import Command
 
 log = logging.getLogger("ogi")
 
 
-def _last_ok(check: Check, now: float) -> int:
-    # As Sensu: `executed` (now if missing), read back as an integer.
-    executed = check.get("executed")
-    if isinstance(executed, int | float) and not isinstance(executed, bool):
-        try:
-            return int(executed)
-        except (OverflowError, ValueError):
-            pass
-    return int(now)
 
 
 def _int_or_none(raw: bytes | None) -> int | None:
@@ -101,7 +92,7 @@ class RedisStore(RedisBase):
     async def record_result(self, client: str, check: Check, stored: Check, aggregates: list[str]) -> Recorded:
         name = str(check["name"])
         has_ttl = check.get("ttl") is not None and check.get("ttl") is not False
-        last_ok = _last_ok(check, self.clock()) if check.get("status") == 0 else ""
+        last_ok = last_ok_time(check, self.clock()) if check.get("status") == 0 else ""
         names = [
             keys.results(client), keys.result(client, name), keys.history(client, name),
             keys.last_ok(client, name), keys.events(client), keys.TTL, keys.AGGREGATES,
