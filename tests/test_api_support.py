@@ -27,6 +27,7 @@ from pipeline.store.memory import MemoryStore
 from pipeline.transport.base import PipeKind
 from pipeline.transport.memory import MemoryTransport
 from tests.conftest import require_service
+from tests.helpers import FakeClock
 
 START = 1_700_000_000.0
 REDIS_DB = 14
@@ -39,15 +40,6 @@ CHECKS: JSON = {
 }
 
 
-class FakeClock:
-    def __init__(self, now: float = START) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 class RecordingTransport(MemoryTransport):

@@ -19,6 +19,7 @@ from pipeline.store.memory import MemoryStore
 from pipeline.transport.memory import MemoryTransport
 from pipeline.validate import validate
 from tests.conftest import require_service
+from tests.helpers import RecordingEngine
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "tests" / "data" / "metrics"
@@ -414,14 +415,6 @@ def test_every_json_example_in_the_metrics_doc_is_valid_configuration(index: int
 # -- a real Nagios plugin: status event and metrics from one run --------------------------------
 
 
-class RecordingEngine:
-    """Keeps every event the result processor hands on, as the engine would receive it."""
-
-    def __init__(self) -> None:
-        self.events: list[dict[str, Any]] = []
-
-    async def process(self, event: dict[str, Any]) -> None:
-        self.events.append(event)
 
 
 async def run_check(settings: dict[str, Any], name: str, processor: ResultProcessor) -> dict[str, Any] | None:

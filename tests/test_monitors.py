@@ -22,25 +22,14 @@ from pipeline.store.memory import MemoryStore
 from pipeline.transport.base import PipeKind, Subscription
 from pipeline.transport.memory import MemoryTransport
 from pipeline.validate import validate
+from tests.helpers import FakeClock, RecordingEngine
 
 ROOT = Path(__file__).resolve().parent.parent
 T = 1_700_000_000.0
 
 
-class FakeClock:
-    def __init__(self, now: float = T) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
 
 
-class RecordingEngine:
-    def __init__(self) -> None:
-        self.events: list[Event] = []
-
-    async def process(self, event: Event) -> None:
-        self.events.append(event)
 
 
 async def take(

@@ -18,28 +18,15 @@ from pipeline import SENSU_COMPAT_VERSION
 from pipeline.model import Event
 from pipeline.results import REJECT_REASONS, ResultProcessor
 from pipeline.store.memory import MemoryStore
+from tests.helpers import FakeClock, RecordingEngine
 
 ROOT = Path(__file__).resolve().parent.parent
 START = 1_700_000_000.0
 UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
 
 
-class FakeClock:
-    def __init__(self, now: float = START) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
 
 
-class RecordingEngine:
-    """Keeps every event it is asked to process."""
-
-    def __init__(self) -> None:
-        self.events: list[Event] = []
-
-    async def process(self, event: Event) -> None:
-        self.events.append(event)
 
 
 class Server:

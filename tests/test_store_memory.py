@@ -7,14 +7,7 @@ from typing import Any
 import pytest
 
 from pipeline.store.memory import MemoryStore
-
-
-class FakeClock:
-    def __init__(self, now: float = 1_700_000_000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
+from tests.helpers import FakeClock
 
 
 @pytest.fixture

@@ -6,14 +6,7 @@ import asyncio
 from dataclasses import dataclass
 
 from pipeline.store.base import Store
-
-
-class FakeClock:
-    def __init__(self, now: float = 1_700_000_000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
+from tests.helpers import FakeClock
 
 
 @dataclass
