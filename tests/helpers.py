@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
 from pipeline.model import Event
 
 #: The instant tests start from unless they say otherwise.
@@ -29,3 +35,21 @@ class RecordingEngine:
 
     async def process(self, event: Event) -> None:
         self.events.append(event)
+
+
+def events_in(path: Path) -> list[dict[str, Any]]:
+    """The events a `cat >> FILE; echo >> FILE` pipe handler wrote, one JSON per line."""
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float, poll: float = 0.1) -> Any:
+    """Poll until `predicate()` is truthy and return it; fail the test after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = predicate()
+        if found:
+            return found
+        time.sleep(poll)
+    raise AssertionError("timed out waiting")

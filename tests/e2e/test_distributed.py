@@ -6,7 +6,6 @@ import json
 import signal
 import subprocess
 import sys
-import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -14,27 +13,15 @@ from typing import Any
 import pytest
 
 from tests.conftest import free_port, require_service
+from tests.helpers import events_in
+from tests.helpers import wait_for as _wait_for
 
 OGI = str(Path(sys.executable).parent / "ogi")
 REDIS_DB = 11
 
 
-def events_in(path: Path) -> list[dict[str, Any]]:
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-
-
 def wait_for(predicate: Any, timeout: float = 30.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = predicate()
-        if found:
-            return found
-        time.sleep(0.2)
-    raise AssertionError("timed out waiting")
-
-
+    return _wait_for(predicate, timeout, poll=0.2)
 @pytest.fixture
 def backends() -> dict[str, Any]:
     require_service("rabbitmq", port=5672)

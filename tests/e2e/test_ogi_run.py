@@ -14,17 +14,12 @@ from typing import Any
 import pytest
 
 from tests.conftest import free_port
+from tests.helpers import events_in
+from tests.helpers import wait_for as _wait_for
 
 OGI = [sys.executable, "-m", "pipeline.cli"] if not (Path(sys.executable).parent / "ogi").exists() else [
     str(Path(sys.executable).parent / "ogi")
 ]
-
-
-def events_in(path: Path) -> list[dict[str, Any]]:
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-
 
 def alive(pid: int) -> bool:
     """Running, not a zombie (PID 1 here may never reap an orphan)."""
@@ -34,15 +29,8 @@ def alive(pid: int) -> bool:
         return False
     return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
-
 def wait_for(predicate: Any, timeout: float = 15.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = predicate()
-        if found:
-            return found
-        time.sleep(0.1)
-    raise AssertionError("timed out waiting")
+    return _wait_for(predicate, timeout, poll=0.1)
 
 
 @pytest.fixture
