@@ -38,7 +38,7 @@ from pipeline.model import (
     valid_name,
 )
 from pipeline.ordering import KeyedOrder
-from pipeline.store.base import INVALIDATED, Store
+from pipeline.store.base import Store
 
 log = logging.getLogger("ogi")
 
@@ -124,27 +124,6 @@ def new_client(name: str, now: float, proxy: bool) -> Client:
     if proxy:
         client["type"] = "proxy"
     return client
-
-
-def signature_refusal(client: Client | None, key: str | None, sent: Any) -> str | None:
-    """Why a result signed `sent` may not be recorded for this client, or None (as Sensu's server).
-
-    A registered client's results must carry the signature in its definition, if it has one;
-    the signature key is not consulted then, so the resolves the API publishes while it deletes
-    an invalidated client still go through. Once the client is gone, a result must match the
-    signature key, and an invalidated key matches nothing, so the deleted client does not come
-    back through its results.
-    """
-    if client is not None:
-        stored = client.get("signature")
-        if truthy(stored) and stored != sent:
-            return "signature does not match the one of the client"
-        return None
-    if key == INVALIDATED:
-        return "the client was deleted with invalidate=true"
-    if key and key != sent:
-        return "signature does not match the one its keepalives registered"
-    return None
 
 
 def aggregate_names(check: Check) -> list[str]:
@@ -237,19 +216,24 @@ class ResultProcessor:
         sent = result["check"]
         sender = result["client"]
         source = sent.get("source")
-        client, signature = await self.store.lookup_client(client_name)
-        refusal = signature_refusal(client, signature, result.get("signature"))
-        if refusal is not None:
-            self._reject("bad_signature", f"{refusal} (client {client_name})", result)
+        # The check as recorded depends on whether the client is a proxy, which the store tells
+        # only in the same round trip that records it: both versions go, the store keeps one.
+        check, proxy_check = self._merge(sent, sender)
+        checked = await self.store.record_checked(
+            client_name, result.get("signature"), check, truncate_for_store(check), aggregate_names(check),
+            None if proxy_check is None else truncate_for_store(proxy_check), source_given=source is not None,
+        )
+        if checked.refusal is not None or checked.recorded is None:
+            self._reject("bad_signature", f"{checked.refusal} (client {client_name})", result)
             return None
+        client = checked.client
         if client is None:
             client = new_client(client_name, self.clock(), proxy=source is not None)
             await self.store.put_client(client)
         self.accepted.inc()
-
-        check = self._merge(sent, sender, client)
-        stored_check = truncate_for_store(check)
-        recorded = await self.store.record_result(client_name, check, stored_check, aggregate_names(check))
+        if checked.proxy and proxy_check is not None:
+            check = proxy_check
+        recorded = checked.recorded
         now = self.clock()
         event = build_event(client, check, recorded.history, recorded.last_ok, recorded.event, now, _uuid)
         await self._silence(event, client, check, now)
@@ -266,7 +250,8 @@ class ResultProcessor:
         await self.engine.process(event)
         return event
 
-    def _merge(self, sent: Check, sender: str, client: Client) -> Check:
+    def _merge(self, sent: Check, sender: str) -> tuple[Check, Check | None]:
+        """The check for a client that is not a proxy, and for one that is (None: the same)."""
         # Shallow merge, the result winning, as Sensu's Hash#merge (reference §3.3).
         definition = self._definitions().get(sent["name"])
         if isinstance(definition, dict) and not truthy(sent.get("standalone")):
@@ -279,10 +264,10 @@ class ResultProcessor:
             check["type"] = "standard"
         if truthy(check.get("source")):
             check["origin"] = sender
-        if definition is not None and client.get("type") == "proxy" and "command" in definition:
+        if definition is not None and "command" in definition and check.get("command") != definition["command"]:
             # The client substituted tokens for its proxy target; the event shows the definition.
-            check["command"] = definition["command"]
-        return check
+            return check, {**check, "command": definition["command"]}
+        return check, None
 
     async def _silence(self, event: Event, client: Client, check: Check, now: float) -> None:
         # An OK that creates nothing (metrics, mostly) is never looked up (reference §3.8).

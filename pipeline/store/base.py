@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from pipeline.model import JSON, Check, Client, Event
 
@@ -69,6 +69,44 @@ class Recorded:
     event: Event | None = None
 
 
+@dataclass
+class Checked:
+    """What `record_checked` found and did: the client, and the result recorded or refused."""
+
+    client: Client | None
+    #: Why the result was refused (nothing was written), or None.
+    refusal: str | None = None
+    recorded: Recorded | None = None
+    #: Whether `proxy_stored` (not `stored`) was recorded: the client is a proxy.
+    proxy: bool = False
+
+
+def signature_refusal(client: Client | None, key: str | None, sent: Any) -> str | None:
+    """Why a result signed `sent` may not be recorded for this client, or None (as Sensu's server).
+
+    A registered client's results must carry the signature in its definition, if it has one;
+    the signature key is not consulted then, so the resolves the API publishes while it deletes
+    an invalidated client still go through. Once the client is gone, a result must match the
+    signature key, and an invalidated key matches nothing, so the deleted client does not come
+    back through its results.
+    """
+    if client is not None:
+        stored = client.get("signature")
+        if stored is not None and stored is not False and stored != sent:
+            return "signature does not match the one of the client"
+        return None
+    if key == INVALIDATED:
+        return "the client was deleted with invalidate=true"
+    if key and key != sent:
+        return "signature does not match the one its keepalives registered"
+    return None
+
+
+def is_proxy(client: Client | None, source_given: bool) -> bool:
+    """Whether results are recorded for a proxy client (a new client is one when `source` named it)."""
+    return client.get("type") == "proxy" if client is not None else source_given
+
+
 class Store(ABC):
     """Clients, results, history, events and silences."""
 
@@ -121,6 +159,25 @@ class Store(ABC):
         is kept as the last result (output possibly truncated). The member `client:check`
         joins each named aggregate.
         """
+
+    async def record_checked(
+        self, name: str, sent_signature: Any, check: Check, stored: Check, aggregates: list[str],
+        proxy_stored: Check | None = None, source_given: bool = False,
+    ) -> Checked:
+        """Look the client up, check the result's signature, and record it unless refused.
+
+        `proxy_stored` is what to keep instead of `stored` when the client turns out to be a
+        proxy (None: the same). A store that can does this in one round trip; nothing is
+        written for a refused result.
+        """
+        found, key = await self.lookup_client(name)
+        client = found if isinstance(found, dict) else None
+        refusal = signature_refusal(client, key, sent_signature)
+        if refusal is not None:
+            return Checked(client, refusal)
+        proxy = is_proxy(client, source_given)
+        kept = proxy_stored if proxy and proxy_stored is not None else stored
+        return Checked(client, None, await self.record_result(name, check, kept, aggregates), proxy)
 
     @abstractmethod
     async def get_result(self, client: str, check: str) -> Check | None: ...

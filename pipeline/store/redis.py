@@ -17,13 +17,19 @@ from typing import Any
 from pipeline import jsoncodec
 from pipeline.model import HISTORY_LENGTH, Check, Client, Event
 from pipeline.store import redis_keys as keys
-from pipeline.store.base import INVALIDATED, Recorded, SeriesSample, last_ok_time
+from pipeline.store.base import (
+    INVALIDATED,
+    Checked,
+    Recorded,
+    SeriesSample,
+    is_proxy,
+    last_ok_time,
+    signature_refusal,
+)
 from pipeline.store.redis_base import RedisBase, as_text, expiry_args, load_json
 from pipeline.store.redis_conn import Command
 
 log = logging.getLogger("ogi")
-
-
 
 
 def _int_or_none(raw: bytes | None) -> int | None:
@@ -33,6 +39,14 @@ def _int_or_none(raw: bytes | None) -> int | None:
         return int(float(raw))
     except ValueError:
         return None
+
+
+def _recorded(client: str, check: str, statuses: bytes | None, last: bytes | None, event: bytes | None) -> Recorded:
+    return Recorded(
+        history=as_text(statuses).split(",") if statuses else [],
+        last_ok=_int_or_none(last),
+        event=load_json(event, f"{keys.events(client)} {check}"),
+    )
 
 
 class RedisStore(RedisBase):
@@ -90,6 +104,11 @@ class RedisStore(RedisBase):
 
     # -- results ---------------------------------------------------------------------
     async def record_result(self, client: str, check: Check, stored: Check, aggregates: list[str]) -> Recorded:
+        names, args = self._record_args(client, check, stored, aggregates)
+        statuses, last, event = await self._eval(keys.RECORD_RESULT, names, args)
+        return _recorded(client, str(check["name"]), statuses, last, event)
+
+    def _record_args(self, client: str, check: Check, stored: Check, aggregates: list[str]) -> tuple[list[str], list[Any]]:
         name = str(check["name"])
         has_ttl = check.get("ttl") is not None and check.get("ttl") is not False
         last_ok = last_ok_time(check, self.clock()) if check.get("status") == 0 else ""
@@ -100,12 +119,29 @@ class RedisStore(RedisBase):
         ]
         args = [name, jsoncodec.dumps(stored), str(check.get("status")), keys.member(client, name),
                 "1" if has_ttl else "", last_ok, HISTORY_LENGTH, *aggregates]
-        statuses, last, event = await self._eval(keys.RECORD_RESULT, names, args)
-        return Recorded(
-            history=as_text(statuses).split(",") if statuses else [],
-            last_ok=_int_or_none(last),
-            event=load_json(event, f"{keys.events(client)} {name}"),
+        return names, args
+
+    async def record_checked(
+        self, name: str, sent_signature: Any, check: Check, stored: Check, aggregates: list[str],
+        proxy_stored: Check | None = None, source_given: bool = False,
+    ) -> Checked:
+        if sent_signature is not None and not isinstance(sent_signature, str):
+            # Lua compares strings only; any other JSON value takes the two-step path.
+            return await super().record_checked(
+                name, sent_signature, check, stored, aggregates, proxy_stored, source_given)
+        check_name = str(check["name"])
+        names, args = self._record_args(name, check, stored, aggregates)
+        reply = await self._eval(
+            keys.RECORD_CHECKED, [keys.client(name), keys.client_signature(name), *names],
+            [sent_signature or "", "s" if sent_signature is not None else "", "1" if source_given else "",
+             "" if proxy_stored is None else jsoncodec.dumps(proxy_stored), INVALIDATED, *args],
         )
+        found = load_json(reply[1], keys.client(name))
+        client = found if isinstance(found, dict) else None
+        key = None if reply[2] is None else as_text(reply[2])
+        if not reply[0]:
+            return Checked(client, signature_refusal(client, key, sent_signature) or "signature refused")
+        return Checked(client, None, _recorded(name, check_name, *reply[3:6]), is_proxy(client, source_given))
 
     async def get_result(self, client: str, check: str) -> Check | None:
         key = keys.result(client, check)

@@ -24,6 +24,8 @@ log = logging.getLogger("ogi")
 
 #: Keys per MGET, so one huge registry never makes one huge reply.
 MGET_SLICE = 1000
+#: SHA1 of each Lua script, as EVALSHA names it.
+_SHAS: dict[str, str] = {}
 
 
 def as_text(value: bytes | str) -> str:
@@ -70,7 +72,9 @@ class RedisBase(Store):
 
     async def _eval(self, script: str, names: list[str], args: list[Any]) -> Any:
         """Run a Lua script by its SHA1, loading it first where Redis has not cached it."""
-        sha = hashlib.sha1(script.encode("utf-8")).hexdigest()
+        sha = _SHAS.get(script)
+        if sha is None:
+            sha = _SHAS[script] = hashlib.sha1(script.encode("utf-8")).hexdigest()
         command = ("EVALSHA", sha, len(names), *names, *args)
         try:
             (reply,) = await self._run(command)

@@ -24,8 +24,7 @@ from redis.backoff import ExponentialBackoff
 from pipeline.errors import ConfigError, ConfigErrors
 from pipeline.model import JSON
 from pipeline.store.base import StoreError, StoreUnavailable
-
-Command = tuple[Any, ...]
+from pipeline.store.redis_wire import Command, exchange
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 6379
@@ -291,11 +290,7 @@ class Batcher:
         self.pipelines += 1
         self.calls += len(batch)
         try:
-            pipe = self.client.pipeline(transaction=False)
-            for commands, _ in batch:
-                for command in commands:
-                    pipe.execute_command(*command)
-            replies = await pipe.execute(raise_on_error=False)
+            replies = await exchange(self.client, [c for commands, _ in batch for c in commands], REPLY_TIMEOUT)
         except (TimeoutError, rexc.RedisError, OSError) as error:
             failure = translate(error, self.where)
             for _, future in batch:

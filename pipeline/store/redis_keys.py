@@ -122,19 +122,62 @@ return 0
 #         ttl, aggregates, aggregates:<name>...]
 # ARGV = [check, stored JSON, status, "<c>:<k>", "1" if ttl else "", last OK or "",
 #         history length, aggregate name...]  (aggregate i: KEYS[7 + i] and ARGV[7 + i])
-RECORD_RESULT = """
-for i = 8, #KEYS do
-  redis.call('SADD', KEYS[i], ARGV[4])
-  redis.call('SADD', KEYS[7], ARGV[i])
+def _record(keys: int, args: int, stored: str) -> str:
+    """The Lua that records a result, its KEYS and ARGV numbered from `keys` + 1 and `args` + 1."""
+    k = [f"KEYS[{keys + i}]" for i in range(8)]
+    a = [f"ARGV[{args + i}]" for i in range(8)]
+    return f"""
+for i = {keys + 8}, #KEYS do
+  redis.call('SADD', KEYS[i], {a[4]})
+  redis.call('SADD', {k[7]}, ARGV[i - {keys} + {args}])
 end
-redis.call('SADD', KEYS[1], ARGV[1])
-redis.call('SET', KEYS[2], ARGV[2])
-if ARGV[5] == '1' then redis.call('SADD', KEYS[6], ARGV[4]) end
-redis.call('RPUSH', KEYS[3], ARGV[3])
-redis.call('LTRIM', KEYS[3], -tonumber(ARGV[7]), -1)
-if ARGV[6] ~= '' then redis.call('SET', KEYS[4], ARGV[6]) end
-local history = redis.call('LRANGE', KEYS[3], 0, -1)
+redis.call('SADD', {k[1]}, {a[1]})
+redis.call('SET', {k[2]}, {stored})
+if {a[5]} == '1' then redis.call('SADD', {k[6]}, {a[4]}) end
+redis.call('RPUSH', {k[3]}, {a[3]})
+redis.call('LTRIM', {k[3]}, -tonumber({a[7]}), -1)
+if {a[6]} ~= '' then redis.call('SET', {k[4]}, {a[6]}) end
+local history = redis.call('LRANGE', {k[3]}, 0, -1)
+"""
+
+
+RECORD_RESULT = _record(0, 0, "ARGV[2]") + """
 return {table.concat(history, ','), redis.call('GET', KEYS[4]), redis.call('HGET', KEYS[5], ARGV[1])}
+"""
+
+# The client lookup, the signature rule (pipeline.store.base.signature_refusal) and the
+# record above in one command, so a result costs one round trip before its event is written.
+# KEYS = [client:<c>, client:<c>:signature, then RECORD_RESULT's KEYS]
+# ARGV = [the result's signature, "s" if it sent one (a string) else "", "1" if a new client
+#         is a proxy, stored JSON for a proxy client or "", the invalidated marker, then
+#         RECORD_RESULT's ARGV]
+# Replies {0, client JSON, signature key} when refused (nothing written), else {1, client
+# JSON, signature key, history, last OK, open event}.
+RECORD_CHECKED = """
+local client = redis.call('GET', KEYS[1])
+local key = redis.call('GET', KEYS[2])
+local decoded = nil
+if client then
+  local ok, value = pcall(cjson.decode, client)
+  if ok and type(value) == 'table' then decoded = value end
+end
+local proxy
+if decoded then
+  local wanted = decoded['signature']
+  if wanted ~= nil and wanted ~= cjson.null and wanted ~= false and (ARGV[2] ~= 's' or wanted ~= ARGV[1]) then
+    return {0, client, key}
+  end
+  proxy = decoded['type'] == 'proxy'
+else
+  if key == ARGV[5] or (key and key ~= '' and (ARGV[2] ~= 's' or key ~= ARGV[1])) then
+    return {0, client, key}
+  end
+  proxy = ARGV[3] == '1'
+end
+local kept = ARGV[7]
+if proxy and ARGV[4] ~= '' then kept = ARGV[4] end
+""" + _record(2, 5, "kept") + """
+return {1, client, key, table.concat(history, ','), redis.call('GET', KEYS[6]), redis.call('HGET', KEYS[7], ARGV[6])}
 """
 
 # A keepalive's signature claim (reference §1, Sensu's SETNX then GET): KEYS = [client:<c>:signature],

@@ -1,0 +1,125 @@
+"""One pipeline on the wire: commands packed as RESP by hand, replies read in one loop.
+
+redis-py's pipeline costs more per command than Redis itself does at the rates a server
+handles results: every argument goes through its encoder, every reply through a read with its
+own timeout context. `exchange` packs the commands of a batch into one buffer, sends it on a
+connection of the client's pool (so TLS, AUTH, SELECT, sentinels and health checks stay
+redis-py's) and, where the connection parses with hiredis, takes the replies straight from the
+hiredis reader under one timeout. Replies then go through redis-py's response callbacks, so
+callers see what `client.execute_command` would have given them (a dict for HGETALL, a set for
+SMEMBERS); an error reply comes back in place as an exception instance, as a pipeline run with
+`raise_on_error=False` gives it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis import exceptions as rexc
+
+try:  # hiredis's "give me more bytes" marker, as redis-py configures its reader
+    from redis._parsers.hiredis import NOT_ENOUGH_DATA
+except ImportError:  # pragma: no cover - a redis-py without it reads through read_response
+    NOT_ENOUGH_DATA = None
+
+Command = tuple[Any, ...]
+
+
+def encode(arg: Any) -> bytes:
+    """An argument as Redis receives it (the same rules as redis-py's encoder)."""
+    if isinstance(arg, bytes):
+        return arg
+    if isinstance(arg, str):
+        return arg.encode("utf-8")
+    if isinstance(arg, int | float) and not isinstance(arg, bool):
+        return repr(arg).encode()
+    if isinstance(arg, bytearray | memoryview):
+        return bytes(arg)
+    raise rexc.DataError(f"cannot send a {type(arg).__name__} to Redis: {arg!r}")
+
+
+def pack(commands: Sequence[Command]) -> bytes:
+    """The RESP request for `commands`, in order."""
+    parts: list[bytes] = []
+    append = parts.append
+    for command in commands:
+        append(b"*%d\r\n" % len(command))
+        for arg in command:
+            kind = type(arg)  # the common types first, without a call: this runs per argument
+            data = arg.encode() if kind is str else arg if kind is bytes else encode(arg)
+            append(b"$%d\r\n%b\r\n" % (len(data), data))
+    return b"".join(parts)
+
+
+def _name(command: Command) -> str:
+    first = command[0]
+    name = first.decode() if isinstance(first, bytes) else str(first)
+    # Two-word commands (SCRIPT LOAD) have their callback under both words.
+    if name.upper() in ("SCRIPT", "CLIENT", "CONFIG", "MEMORY") and len(command) > 1:
+        second = command[1]
+        return f"{name} {second.decode() if isinstance(second, bytes) else second}".upper()
+    return name.upper()
+
+
+def _apply_callbacks(client: aioredis.Redis, commands: Sequence[Command], replies: list[Any]) -> list[Any]:
+    callbacks = client.response_callbacks
+    for i, (command, reply) in enumerate(zip(commands, replies, strict=True)):
+        if isinstance(reply, Exception):
+            continue
+        callback = callbacks.get(_name(command))
+        if callback is not None:
+            replies[i] = callback(reply)
+    return replies
+
+
+async def _read(connection: Any, count: int, timeout: float) -> list[Any]:
+    parser: Any = getattr(connection, "_parser", None)
+    reader = getattr(parser, "_reader", None)
+    replies: list[Any] = []
+    if NOT_ENOUGH_DATA is not None and reader is not None and hasattr(parser, "read_from_socket"):
+        gets = reader.gets
+        async with asyncio.timeout(timeout):
+            while len(replies) < count:
+                reply = gets()
+                if reply is NOT_ENOUGH_DATA:
+                    await parser.read_from_socket()
+                    continue
+                replies.append(reply)
+        return replies
+    for _ in range(count):  # the pure-Python parser: one read per reply
+        try:
+            replies.append(await connection.read_response())
+        except rexc.ResponseError as error:
+            replies.append(error)
+    return replies
+
+
+async def exchange(client: aioredis.Redis, commands: Sequence[Command], timeout: float) -> list[Any]:
+    """Send `commands` as one pipeline and return their replies (error replies in place).
+
+    A connection the server dropped (a restart) is replaced once, as redis-py's own retry
+    does; other failures raise redis-py's exceptions (ConnectionError, TimeoutError).
+    """
+    packed = pack(commands)
+    pool = client.connection_pool
+    for attempt in (1, 2):
+        connection = await pool.get_connection()
+        try:
+            await connection.send_packed_command(packed)
+            replies = await _read(connection, len(commands), timeout)
+        except (rexc.ConnectionError, ConnectionError, OSError) as error:
+            await connection.disconnect()
+            if attempt == 2:
+                raise rexc.ConnectionError(str(error) or type(error).__name__) from error
+            continue
+        except BaseException:
+            # A read cut short (a timeout, a cancellation) leaves replies on the socket.
+            await connection.disconnect()
+            raise
+        finally:
+            await pool.release(connection)
+        return _apply_callbacks(client, commands, replies)
+    raise AssertionError("unreachable")
