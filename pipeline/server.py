@@ -46,9 +46,11 @@ def positive(value: Any, default: float) -> float:
 class ResultConsumer:
     """Consumes the `results` pipe: each message is acked only after its event was processed.
 
-    When the store is unavailable the message in hand waits, unacked, and no new message is
-    taken until the store answers again (Sensu's pause); then processing resumes where it
-    stopped, so a Redis failover neither loses a result nor counts it as a failure.
+    Messages are dispatched to handlers as they arrive (`Subscription.dispatch`; over RabbitMQ
+    the prefetch bounds how many are in hand). When the store is unavailable the message in
+    hand waits, unacked, and no handler starts processing until the store answers again
+    (Sensu's pause); then processing resumes where it stopped, in arrival order, so a Redis
+    failover neither loses a result nor counts it as a failure.
     """
 
     def __init__(
@@ -57,9 +59,10 @@ class ResultConsumer:
     ) -> None:
         self.transport = transport
         self.processor = processor
+        self.concurrency = concurrency
         self.probe_interval = probe_interval
-        self._slots = asyncio.Semaphore(concurrency)
-        self._tasks: set[asyncio.Task[None]] = set()
+        #: The tasks running a handler (over RabbitMQ, the delivery's own task).
+        self._tasks: set[asyncio.Task[Any]] = set()
         self._store_up = asyncio.Event()
         self._store_up.set()
         self.paused_count = 0
@@ -74,17 +77,17 @@ class ResultConsumer:
     async def consume(self, subscription: Subscription) -> None:
         """Process messages of an open subscription until it ends, then close it."""
         try:
-            async for message in subscription:
-                await self._store_up.wait()
-                await self._slots.acquire()
-                task = asyncio.create_task(self._handle(message))
-                self._tasks.add(task)
-                task.add_done_callback(self._tasks.discard)
+            await subscription.dispatch(self._handle, self.concurrency)
         finally:
             await subscription.close()
 
     async def _handle(self, message: Message) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._tasks.add(task)
         try:
+            if not self._store_up.is_set():
+                await self._store_up.wait()
             async with message.process():
                 while True:
                     try:
@@ -95,7 +98,7 @@ class ResultConsumer:
         except Exception:  # the processor never raises for bad input; this is a bug, not data
             log.exception("result processing failed; message requeued")
         finally:
-            self._slots.release()
+            self._tasks.discard(task)
 
     async def _wait_for_store(self, error: StoreUnavailable) -> None:
         if self._store_up.is_set():

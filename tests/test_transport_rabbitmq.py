@@ -25,6 +25,7 @@ from pipeline.errors import ConfigErrors
 from pipeline.registry import default_registry
 from pipeline.transport import transport_from_settings
 from pipeline.transport.amqp_settings import Broker, amqp_settings
+from pipeline.transport.base import Message
 from pipeline.transport.memory import MemoryTransport
 from pipeline.transport.rabbitmq import RabbitMQTransport, TopologyConflict
 from pipeline.validate import validate
@@ -463,6 +464,107 @@ async def test_a_message_being_processed_when_the_connection_drops_is_delivered_
         assert transport.counts["settle_lost"] == 1  # the ack that could not go out, counted
     finally:
         await transport.close()
+
+
+async def test_a_dispatching_subscription_takes_and_acks_messages_again_after_the_broker_restarts(
+        private_rabbitmq: PrivateRabbitMQ) -> None:
+    settings = settings_for("/", port=private_rabbitmq.port)
+    pipe = unique("results")
+    transport = RabbitMQTransport(settings)
+    handled: list[bytes] = []
+    loop = asyncio.get_running_loop()
+
+    async def handle(message: Message) -> None:
+        async with message.process():
+            handled.append(message.body)
+
+    try:
+        subscription = await transport.subscribe(pipe)
+        dispatching = asyncio.create_task(subscription.dispatch(handle))
+        await transport.publish(pipe, b"before")
+        await until(lambda: handled == [b"before"])
+        await loop.run_in_executor(None, private_rabbitmq.stop)
+        await until(lambda: not transport.connected)
+        await loop.run_in_executor(None, private_rabbitmq.start)
+        await until(lambda: transport.connected, timeout=30)  # the queue, binding and consumer restored
+        await transport.publish(pipe, b"after")
+        await until(lambda: handled == [b"before", b"after"])
+    finally:
+        await transport.close()
+    await guarded(dispatching)  # the transport closed the subscription: its dispatch ended
+    checker = RabbitMQTransport(settings)
+    try:
+        assert await checker.depth(pipe) == 0, "both were acked: none came back when the consumer went away"
+    finally:
+        await checker.close()
+
+
+async def test_a_dispatched_message_whose_connection_drops_mid_handler_is_handled_again_not_lost(
+        rabbitmq_vhost: str, relay: CuttableRelay) -> None:
+    pipe = unique("results")
+    transport = RabbitMQTransport(settings_for(rabbitmq_vhost, port=relay.port))
+    outcomes: list[tuple[bytes, bool, str]] = []
+    stuck = asyncio.Event()
+
+    async def handle(message: Message) -> None:
+        try:
+            async with message.process():
+                if not message.redelivered:
+                    stuck.set()
+                    await asyncio.sleep(GUARD)  # still at work when the connection drops
+        except asyncio.CancelledError:
+            outcomes.append((message.body, message.redelivered, "cancelled"))
+            raise
+        outcomes.append((message.body, message.redelivered, "done"))
+
+    try:
+        subscription = await transport.subscribe(pipe)
+        dispatching = asyncio.create_task(subscription.dispatch(handle))
+        await transport.publish(pipe, b"in flight")
+        await guarded(stuck.wait())
+        relay.cut()
+        await until(lambda: not transport.connected)
+        relay.restore()
+        await until(lambda: len(outcomes) == 2)
+        # Its ack could not have gone out: the work stops, and the broker gives the message again.
+        assert outcomes == [(b"in flight", False, "cancelled"), (b"in flight", True, "done")]
+    finally:
+        await transport.close()
+    await guarded(dispatching)
+
+
+async def test_a_subscription_whose_queue_was_deleted_gets_it_back_and_goes_on_consuming(rabbitmq_vhost: str) -> None:
+    pipe = unique("results")
+    transport = RabbitMQTransport(settings_for(rabbitmq_vhost))
+    handled: list[bytes] = []
+
+    async def handle(message: Message) -> None:
+        async with message.process():
+            handled.append(message.body)
+
+    try:
+        subscription = await transport.subscribe(pipe)
+        dispatching = asyncio.create_task(subscription.dispatch(handle))
+        connection = await aio_pika.connect(f"amqp://guest:guest@127.0.0.1/{rabbitmq_vhost}")
+        async with connection:
+            await (await connection.channel()).queue_delete(pipe)
+        # aio-pika declares the queue again and resumes the consumer its own way; until then
+        # the exchange routes to no queue, so publish until one arrives.
+        deadline = time.monotonic() + GUARD
+        sent = 0
+        while not handled:
+            assert time.monotonic() < deadline, "the consumer was not resumed"
+            await transport.publish(pipe, f"again {sent}".encode())
+            sent += 1
+            await asyncio.sleep(0.1)
+        while await transport.depth(pipe):  # the ones published after it are delivered too
+            assert time.monotonic() < deadline, "messages left in the queue"
+            await asyncio.sleep(0.05)
+        await until_acked(rabbitmq_vhost, pipe)
+        assert handled and all(body.startswith(b"again ") for body in handled)
+    finally:
+        await transport.close()
+    await guarded(dispatching)
 
 
 async def test_the_next_broker_is_used_when_the_first_refuses_and_when_the_connection_is_lost(

@@ -1,8 +1,13 @@
 """Consuming from RabbitMQ: subscriptions, messages, acks, bounded retries and dead-lettering.
 
 Each subscription has its own channel (its own prefetch, its consumer restored by aio-pika
-after a reconnect). Deliveries wait in a local inbox until the iterator takes them; the
-broker's prefetch bounds that inbox.
+after a reconnect). Its queue is a LeanQueue: the consumer gets aiormq's delivery as it is,
+in the task aiormq starts for it, without an aio-pika IncomingMessage and the second task
+that comes with one (a third of the cost of consuming). Deliveries wait in a local inbox
+until the iterator takes them (the broker's prefetch bounds that inbox), or `dispatch` runs
+its handler at once inside the delivery's task, the prefetch bounding how many run. A
+handler still running when its channel dies is cancelled: the broker requeues its message
+anyway, as the ack can no longer be sent.
 
 `async with message.process():` acks after the block. Acks are batched: those settled in the
 same turn of the event loop go out together, one `multiple` ack for each run of consecutive
@@ -26,15 +31,21 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
-from typing import TYPE_CHECKING, Any
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, cast
 
 import aio_pika
 import aiormq.abc
-from aio_pika.abc import AbstractIncomingMessage, AbstractQueue, AbstractRobustChannel
+from aio_pika.abc import AbstractIncomingMessage, AbstractRobustChannel, ConsumerTag, TimeoutType
+from aio_pika.robust_channel import RobustChannel
+from aio_pika.robust_queue import RobustQueue
+from aiormq.abc import DeliveredMessage
+from pamqp.commands import Basic
+from pamqp.common import Arguments
 
 from pipeline.transport.amqp_topology import QueueSpec, failed_queue, ogi_owns
-from pipeline.transport.base import Message, PipeKind, Subscription
+from pipeline.transport.base import Message, MessageHandler, PipeKind, Subscription
 
 if TYPE_CHECKING:
     from pipeline.transport.rabbitmq import RabbitMQTransport
@@ -46,11 +57,44 @@ ATTEMPTS_HEADER = "x-ogi-attempts"
 CHANNEL_GONE = (aio_pika.exceptions.AMQPError, ConnectionError, OSError, RuntimeError, asyncio.TimeoutError)
 
 
-def _channel_open(incoming: AbstractIncomingMessage) -> bool:
-    try:
-        return not incoming.channel.is_closed
-    except aio_pika.exceptions.ChannelInvalidStateError:
-        return False
+class LeanQueue(RobustQueue):
+    """A robust queue whose consumers get aiormq's `DeliveredMessage` in aiormq's own task.
+
+    It records each consumer as RobustQueue does, so the channel restores it (through this
+    `consume`) after a reconnect. aio-pika's own recovery of a consumer the broker cancelled
+    goes through the plain `Queue.consume` and hands the callback an IncomingMessage instead:
+    callbacks must take both.
+    """
+
+    async def consume(
+        self,
+        callback: Callable[[Any], Awaitable[Any]],
+        no_ack: bool = False,
+        exclusive: bool = False,
+        arguments: Arguments = None,
+        consumer_tag: ConsumerTag | None = None,
+        timeout: TimeoutType = None,
+        robust: bool = True,
+    ) -> ConsumerTag:
+        channel = await self.channel.get_underlay_channel()
+        raw = cast(Callable[[DeliveredMessage], Coroutine[Any, Any, Any]], callback)
+        result = await channel.basic_consume(
+            queue=self.name, consumer_callback=raw, no_ack=no_ack, exclusive=exclusive, arguments=arguments,
+            consumer_tag=consumer_tag, timeout=timeout,
+        )
+        if result.consumer_tag is None:
+            raise RuntimeError("the broker gave no consumer tag")
+        if robust:
+            self._consumers[result.consumer_tag] = {
+                "callback": callback, "no_ack": no_ack, "exclusive": exclusive, "arguments": arguments,
+            }
+        return result.consumer_tag
+
+
+def use_lean_queues(channel: AbstractRobustChannel) -> None:
+    """Queues declared on `channel` from now on are LeanQueues."""
+    assert isinstance(channel, RobustChannel)
+    channel.QUEUE_CLASS = LeanQueue
 
 
 class AckBatcher:
@@ -118,41 +162,46 @@ class AckBatcher:
 class RabbitMQMessage(Message):
     """One delivery; settle it with `async with message.process():`."""
 
-    __slots__ = ("body", "redelivered", "incoming", "channel", "_subscription", "_state")
+    __slots__ = ("body", "redelivered", "tag", "channel", "properties", "_subscription", "_state")
 
-    def __init__(self, incoming: AbstractIncomingMessage, channel: aiormq.abc.AbstractChannel,
-                 subscription: RabbitMQSubscription) -> None:
-        self.body = incoming.body
-        self.redelivered = bool(incoming.redelivered)
-        self.incoming = incoming
+    def __init__(self, subscription: RabbitMQSubscription, body: bytes, tag: int, redelivered: bool,
+                 channel: aiormq.abc.AbstractChannel, properties: Basic.Properties) -> None:
+        self.body = body
+        self.redelivered = redelivered
+        self.tag = tag
         self.channel = channel
+        self.properties = properties
         self._subscription = subscription
         self._state = "delivered"  # -> processing -> settled
 
     @property
     def attempts(self) -> int:
         """Failed attempts before this delivery (a redelivery without our header counts as one)."""
-        value = (self.incoming.headers or {}).get(ATTEMPTS_HEADER)
+        value = (self.properties.headers or {}).get(ATTEMPTS_HEADER)
         if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
             return value
         return 1 if self.redelivered else 0
 
-    @contextlib.asynccontextmanager
-    async def process(self) -> AsyncIterator[None]:
+    def process(self) -> RabbitMQMessage:
+        if self._state != "delivered":
+            raise RuntimeError("message already processed, or requeued when its subscription closed")
+        return self
+
+    # A context manager of its own, not a generator one: one object less per message.
+    async def __aenter__(self) -> None:
         if self._state != "delivered":
             raise RuntimeError("message already processed, or requeued when its subscription closed")
         self._state = "processing"
+
+    async def __aexit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                        traceback: TracebackType | None) -> None:
         subscription = self._subscription
-        try:
-            yield
-        except Exception as exc:
-            await asyncio.shield(subscription._failed(self, exc))
-            raise
-        except BaseException:
-            await asyncio.shield(subscription._settle(self, requeue=True))
-            raise
-        else:
+        if exc is None:
             subscription._ack(self)
+        elif isinstance(exc, Exception):
+            await asyncio.shield(subscription._failed(self, exc))
+        else:
+            await asyncio.shield(subscription._settle(self, requeue=True))
 
 
 class RabbitMQSubscription(Subscription):
@@ -160,7 +209,7 @@ class RabbitMQSubscription(Subscription):
 
     def __init__(
         self, transport: RabbitMQTransport, pipe: str, kind: PipeKind, spec: QueueSpec,
-        channel: AbstractRobustChannel, queue: AbstractQueue,
+        channel: AbstractRobustChannel, queue: LeanQueue,
     ) -> None:
         self.pipe = pipe
         self.kind = kind
@@ -169,11 +218,13 @@ class RabbitMQSubscription(Subscription):
         self._channel = channel
         self._queue = queue
         self._consumer_tag: str | None = None
-        self._inbox: asyncio.Queue[AbstractIncomingMessage | None] = asyncio.Queue()
-        #: Delivered to the iterator and not yet settled, in delivery order.
+        self._inbox: asyncio.Queue[RabbitMQMessage | None] = asyncio.Queue()
+        #: Delivered and not yet settled, in delivery order.
         self._unsettled: dict[RabbitMQMessage, None] = {}
         self._acks = AckBatcher(self._lost)
+        self._handler: MessageHandler | None = None
         self._closed = False
+        self._ended = asyncio.Event()
 
     @property
     def queue_name(self) -> str:
@@ -182,13 +233,43 @@ class RabbitMQSubscription(Subscription):
     async def start(self) -> None:
         self._consumer_tag = await self._queue.consume(self._deliver)
 
-    async def _deliver(self, incoming: AbstractIncomingMessage) -> None:
-        if incoming.delivery_tag is not None and _channel_open(incoming):
-            self._acks.hold(incoming.channel, incoming.delivery_tag)
-        if self._closed:
-            await self._reject(incoming)
+    async def _deliver(self, delivered: DeliveredMessage | AbstractIncomingMessage) -> None:
+        message: RabbitMQMessage | None
+        if isinstance(delivered, DeliveredMessage):
+            # A consumer's delivery is always a Basic.Deliver, with a tag.
+            delivery = cast(Basic.Deliver, delivered.delivery)
+            message = RabbitMQMessage(self, delivered.body, cast(int, delivery.delivery_tag), delivery.redelivered,
+                                      delivered.channel, delivered.header.properties)
         else:
-            self._inbox.put_nowait(incoming)
+            message = self._from_incoming(delivered)
+        if message is None or message.channel.is_closed:
+            # Its channel died before we got it: the broker has requeued it already.
+            self._transport.counts["stale_deliveries"] += 1
+            return
+        self._acks.hold(message.channel, message.tag)
+        if self._closed:
+            await self._reject(message)
+            return
+        self._unsettled[message] = None
+        handler = self._handler
+        if handler is None:
+            self._inbox.put_nowait(message)
+            return
+        try:
+            await handler(message)
+        except Exception:
+            log.exception("message handler failed")
+
+    def _from_incoming(self, incoming: AbstractIncomingMessage) -> RabbitMQMessage | None:
+        """The message of a consumer aio-pika restored its own way (see LeanQueue); None if stale."""
+        try:
+            channel = incoming.channel
+        except aio_pika.exceptions.ChannelInvalidStateError:
+            return None
+        if incoming.delivery_tag is None:
+            return None
+        return RabbitMQMessage(self, incoming.body, incoming.delivery_tag, bool(incoming.redelivered),
+                               channel, incoming.properties)
 
     def _lost(self, count: int) -> None:
         self._transport.counts["settle_lost"] += count
@@ -200,41 +281,77 @@ class RabbitMQSubscription(Subscription):
 
     async def _messages(self) -> AsyncIterator[Message]:
         while True:
-            incoming = await self._inbox.get()
-            if incoming is None:
+            message = await self._inbox.get()
+            if message is None:
                 self._inbox.put_nowait(None)  # wake any other iterator too
                 return
-            try:
-                channel = incoming.channel
-            except aio_pika.exceptions.ChannelInvalidStateError:
-                # Its channel died before we took it: the broker has requeued it already.
-                self._transport.counts["stale_deliveries"] += 1
-                continue
-            message = RabbitMQMessage(incoming, channel, self)
-            self._unsettled[message] = None
-            yield message
+            if self._taken(message):
+                yield message
+
+    def _taken(self, message: RabbitMQMessage) -> bool:
+        """False for a message requeued by close() or whose channel died while it waited."""
+        if message._state != "delivered":
+            return False
+        if message.channel.is_closed:
+            # The broker has requeued it already.
+            self._unsettled.pop(message, None)
+            message._state = "settled"
+            self._transport.counts["stale_deliveries"] += 1
+            return False
+        return True
+
+    async def dispatch(self, handler: MessageHandler, limit: int = 100) -> None:
+        """Run `handler(message)` inside each delivery's own task; the prefetch, not `limit`, bounds them.
+
+        A handler still running when its channel dies is cancelled (its message comes again).
+        """
+        if self._handler is not None:
+            raise RuntimeError("this subscription is already dispatching")
+        # Messages that came before: each in a task of its own, in order. Each round yields
+        # once so those tasks start before any delivery still waiting to run goes to the handler.
+        while not self._inbox.empty():
+            while not self._inbox.empty():
+                message = self._inbox.get_nowait()
+                if message is None:
+                    self._inbox.put_nowait(None)
+                    return
+                if self._taken(message):
+                    # A task of the channel's, as a delivery's is, so it ends with the channel too.
+                    message.channel.create_task(self._run(handler, message))
+            await asyncio.sleep(0)
+        self._handler = handler
+        try:
+            await self._ended.wait()
+        finally:
+            self._handler = None
+
+    @staticmethod
+    async def _run(handler: MessageHandler, message: RabbitMQMessage) -> None:
+        try:
+            await handler(message)
+        except Exception:
+            log.exception("message handler failed")
 
     # --- settling ------------------------------------------------------------------------
 
-    async def _reject(self, incoming: AbstractIncomingMessage) -> bool:
+    async def _reject(self, message: RabbitMQMessage) -> bool:
         """Requeue at once; the tag is released only once the reject is on its way."""
-        if incoming.delivery_tag is None or not _channel_open(incoming):
+        channel = message.channel
+        if channel.is_closed:
             return False
-        channel = incoming.channel
         try:
-            await channel.basic_reject(incoming.delivery_tag, requeue=True)
+            await channel.basic_reject(message.tag, requeue=True)
         except CHANNEL_GONE:
             self._lost(1)
             return False
         finally:
-            self._acks.release(channel, incoming.delivery_tag)
+            self._acks.release(channel, message.tag)
         return True
 
     def _ack(self, message: RabbitMQMessage) -> None:
         message._state = "settled"
         self._unsettled.pop(message, None)
-        if message.incoming.delivery_tag is not None:
-            self._acks.ack(message.channel, message.incoming.delivery_tag)
+        self._acks.ack(message.channel, message.tag)
         if self._closed and not self._unsettled:
             self._transport._background(asyncio.ensure_future(self._close_channel_when_idle()))
 
@@ -244,7 +361,7 @@ class RabbitMQSubscription(Subscription):
             return
         message._state = "settled"
         self._unsettled.pop(message, None)
-        if await self._reject(message.incoming):
+        if await self._reject(message):
             self._transport.counts["requeued"] += 1
         await self._close_channel_when_idle()
 
@@ -255,7 +372,7 @@ class RabbitMQSubscription(Subscription):
         if attempt >= transport.settings.max_attempts:
             if self.kind == "direct" and ogi_owns(self.pipe):
                 stored = await transport._publish_copy(
-                    failed_queue(self.queue_name), message.incoming, attempt,
+                    failed_queue(self.queue_name), message, attempt,
                     {"x-ogi-error": f"{type(exc).__name__}: {exc}"[:500], "x-ogi-queue": self.queue_name,
                      "x-ogi-failed-at": int(time.time())},
                 )
@@ -272,7 +389,7 @@ class RabbitMQSubscription(Subscription):
             await self._settle(message, requeue=False)
         elif previous == 0:
             await self._settle(message, requeue=True)
-        elif await transport._publish_copy(self.spec, message.incoming, attempt, {}):
+        elif await transport._publish_copy(self.spec, message, attempt, {}):
             transport.counts["retried"] += 1
             await self._settle(message, requeue=False)
         else:
@@ -289,16 +406,13 @@ class RabbitMQSubscription(Subscription):
         if tag is not None:
             with contextlib.suppress(*CHANNEL_GONE):
                 await asyncio.wait_for(self._queue.cancel(tag), timeout=2)
-        while not self._inbox.empty():
-            incoming = self._inbox.get_nowait()
-            if incoming is not None:
-                await self._reject(incoming)
         for message in list(self._unsettled):
             if message._state == "delivered":
                 message._state = "settled"
                 self._unsettled.pop(message, None)
-                await self._reject(message.incoming)
+                await self._reject(message)
         self._inbox.put_nowait(None)
+        self._ended.set()
         self._transport._forget(self)
         await self._close_channel_when_idle()
 
@@ -310,19 +424,20 @@ class RabbitMQSubscription(Subscription):
                 await asyncio.wait_for(self._channel.close(), timeout=2)
 
 
-def copy_message(incoming: AbstractIncomingMessage, attempt: int, extra: dict[str, Any]) -> aio_pika.Message:
+def copy_message(message: RabbitMQMessage, attempt: int, extra: dict[str, Any]) -> aio_pika.Message:
     """The same body and properties, with the attempt count (and any extra headers)."""
-    headers = dict(incoming.headers or {})
+    properties = message.properties
+    headers = dict(properties.headers or {})
     headers[ATTEMPTS_HEADER] = attempt
     headers.update(extra)
     return aio_pika.Message(
-        incoming.body,
+        message.body,
         headers=headers,
-        content_type=incoming.content_type,
-        content_encoding=incoming.content_encoding,
+        content_type=properties.content_type,
+        content_encoding=properties.content_encoding,
         delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-        message_id=incoming.message_id,
-        timestamp=incoming.timestamp,
-        type=incoming.type,
-        app_id=incoming.app_id,
+        message_id=properties.message_id,
+        timestamp=properties.timestamp,
+        type=properties.message_type,
+        app_id=properties.app_id,
     )

@@ -8,14 +8,20 @@ is the embedded default, `transport/rabbitmq.py` the distributed one.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from typing import Literal
 
 PipeKind = Literal["direct", "fanout"]
 #: Called with no arguments; it may return an awaitable, which the transport runs as a task.
 ConnectionCallback = Callable[[], object]
+#: Processes one message (inside `message.process()`); it should not raise.
+MessageHandler = Callable[["Message"], Awaitable[None]]
+
+log = logging.getLogger("ogi")
 
 
 class Message(ABC):
@@ -37,10 +43,33 @@ class Message(ABC):
 
 
 class Subscription(ABC):
-    """An async iterator of messages from one pipe."""
+    """An async iterator of messages from one pipe; or `dispatch` them to a handler."""
 
     @abstractmethod
     def __aiter__(self) -> AsyncIterator[Message]: ...
+
+    async def dispatch(self, handler: MessageHandler, limit: int = 100) -> None:
+        """Run `handler(message)` for each message until the subscription ends (or this is cancelled).
+
+        Handlers run concurrently and start in arrival order, so per-key ordering downstream
+        holds; at most `limit` run at once. An exception escaping a handler is logged.
+        """
+        slots = asyncio.Semaphore(limit)
+        running: set[asyncio.Task[None]] = set()
+
+        async def run(message: Message) -> None:
+            try:
+                await handler(message)
+            except Exception:
+                log.exception("message handler failed")
+            finally:
+                slots.release()
+
+        async for message in self:
+            await slots.acquire()
+            task = asyncio.create_task(run(message))
+            running.add(task)
+            task.add_done_callback(running.discard)
 
     @abstractmethod
     async def close(self) -> None: ...

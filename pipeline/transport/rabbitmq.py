@@ -31,13 +31,20 @@ from collections.abc import Coroutine
 from typing import Any
 
 import aio_pika
-from aio_pika.abc import AbstractExchange, AbstractIncomingMessage, AbstractRobustChannel
+from aio_pika.abc import AbstractExchange, AbstractRobustChannel
 from aio_pika.exceptions import ChannelNotFoundEntity, ChannelPreconditionFailed
 from aio_pika.robust_connection import RobustConnection
 from yarl import URL
 
 from pipeline.model import JSON
-from pipeline.transport.amqp_consume import CHANNEL_GONE, RabbitMQSubscription, copy_message
+from pipeline.transport.amqp_consume import (
+    CHANNEL_GONE,
+    LeanQueue,
+    RabbitMQMessage,
+    RabbitMQSubscription,
+    copy_message,
+    use_lean_queues,
+)
 from pipeline.transport.amqp_settings import AmqpSettings, amqp_settings
 from pipeline.transport.amqp_topology import (
     QueueSpec,
@@ -351,7 +358,7 @@ class RabbitMQTransport(Transport):
             return
         self._queues.add(spec.name)
 
-    async def _publish_copy(self, spec: QueueSpec, incoming: AbstractIncomingMessage, attempt: int,
+    async def _publish_copy(self, spec: QueueSpec, message: RabbitMQMessage, attempt: int,
                             extra: dict[str, Any]) -> bool:
         """Publish a copy of a delivery straight to a queue and wait for the confirm; False if it failed."""
         try:
@@ -361,7 +368,7 @@ class RabbitMQTransport(Transport):
                     await self._declare_queue(self._topology_channel, spec, None)
             assert self._publish_channel is not None
             await self._publish_channel.default_exchange.publish(
-                copy_message(incoming, attempt, extra), routing_key=spec.name, timeout=self.publish_timeout)
+                copy_message(message, attempt, extra), routing_key=spec.name, timeout=self.publish_timeout)
             return True
         except (TopologyConflict, *CHANNEL_GONE) as exc:
             log.warning("could not republish a failed message; requeued instead",
@@ -378,6 +385,7 @@ class RabbitMQTransport(Transport):
         assert self._connection is not None
         spec = subscription_queue(pipe, kind, queue)
         channel: AbstractRobustChannel = await self._connection.channel()
+        use_lean_queues(channel)
         try:
             await channel.set_qos(prefetch_count=self.settings.prefetch)
             try:
@@ -389,6 +397,7 @@ class RabbitMQTransport(Transport):
             except ChannelPreconditionFailed as exc:
                 raise conflict("queue", spec.name, spec.flags(), exc) from exc
             await amqp_queue.bind(exchange, routing_key="")
+            assert isinstance(amqp_queue, LeanQueue)
             subscription = RabbitMQSubscription(self, pipe, kind, spec, channel, amqp_queue)
             await subscription.start()
         except BaseException:

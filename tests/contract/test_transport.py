@@ -268,3 +268,32 @@ async def test_a_transport_that_never_lost_its_connection_says_it_is_connected(b
     await transport.subscribe(backend.name("results"))
     assert transport.connected
     assert events == []
+
+
+async def test_dispatch_starts_a_handler_per_message_in_arrival_order_and_acks_each(backend: Backend) -> None:
+    pipe = backend.name("results")
+    transport = backend.make()
+    sent = [str(i).encode() for i in range(300)]
+    for body in sent[:150]:
+        await transport.publish(pipe, body)
+    subscription = await transport.subscribe(pipe)
+    await asyncio.sleep(0.2)  # over RabbitMQ a prefetch's worth is delivered before dispatch starts
+    started: list[bytes] = []
+    done = asyncio.Event()
+
+    async def handle(message: Message) -> None:
+        started.append(message.body)
+        async with message.process():
+            await asyncio.sleep(0.001 * (len(started) % 3))  # finish out of order, as real work does
+        if len(started) == len(sent):
+            done.set()
+
+    dispatching = asyncio.create_task(subscription.dispatch(handle))
+    for body in sent[150:]:
+        await transport.publish(pipe, body)
+    await guarded(done.wait())
+    await subscription.close()
+    await guarded(dispatching)  # closing the subscription ends its dispatch
+    assert started == sent
+    await transport.publish(pipe, b"after")
+    assert await receive(await backend.make().subscribe(pipe), 1) == [b"after"]  # every other one was acked
