@@ -17,7 +17,7 @@ async def test_info_gives_versions_the_settings_digest_queues_and_connections(ap
     info = reply.json
     assert info["sensu"] == {"version": "1.9.0", "settings": {"hexdigest": settings_digest({"checks": CHECKS})}}
     assert info["transport"]["name"] == "memory" and info["transport"]["connected"] is True
-    assert info["transport"]["keepalives"] == {"messages": 0, "consumers": None}
+    assert info["transport"]["keepalives"] == {"messages": 0, "consumers": 0}
     assert info["redis"] == {"connected": True}
     assert isinstance(info["servers"], list)
 
@@ -47,11 +47,35 @@ async def test_health_is_412_with_reasons_when_messages_pile_up(api: Harness) ->
     assert reply.json == ["result messages (3) greater than max_messages (2)"]
 
 
-async def test_health_with_a_consumer_threshold_the_transport_cannot_report_is_412_saying_so(api: Harness) -> None:
+async def test_health_counts_the_consumers_of_the_memory_transport(api: Harness) -> None:
     reply = await api.call("GET", "/health?consumers=1")
     assert reply.status == 412
-    assert reply.json == ["keepalive consumers unknown: the transport does not report them",
-                          "result consumers unknown: the transport does not report them"]
+    assert reply.json == ["keepalive consumers (0) less than min_consumers (1)",
+                          "result consumers (0) less than min_consumers (1)"]
+    subscriptions = [await api.transport.subscribe(pipe) for pipe in ("keepalives", "results")]
+    try:
+        assert (await api.call("GET", "/health?consumers=1")).status == 204
+    finally:
+        for subscription in subscriptions:
+            await subscription.close()
+
+
+class DepthOnlyTransport(RecordingTransport):
+    """A transport that counts messages but not consumers."""
+
+    queue_stats = None
+
+
+async def test_health_with_a_consumer_threshold_the_transport_cannot_report_is_412_saying_so() -> None:
+    clock = FakeClock()
+    harness = await start_harness(MemoryStore(clock=clock), clock, transport=DepthOnlyTransport())
+    try:
+        reply = await harness.call("GET", "/health?consumers=1")
+        assert reply.status == 412
+        assert reply.json == ["keepalive consumers unknown: the transport does not report them",
+                              "result consumers unknown: the transport does not report them"]
+    finally:
+        await harness.client.close()
 
 
 class CountingTransport(RecordingTransport):

@@ -251,6 +251,11 @@ class MemoryTransport(Transport):
             return len(queue.items) if queue else 0
         return sum(len(q.items) for q in self._fanout.get(pipe, {}).values())
 
+    async def queue_stats(self, pipe: str) -> tuple[int, int]:
+        """(messages waiting, consumers) of a direct pipe, as `/health` checks them."""
+        queue = self._direct.get(pipe)
+        return (len(queue.items), queue.subscribers) if queue else (0, 0)
+
     async def close(self) -> None:
         self._closed = True
         for subscription in list(self._subscriptions):

@@ -412,15 +412,20 @@ class RabbitMQTransport(Transport):
 
     async def depth(self, pipe: str) -> int:
         """Messages waiting (ready, not delivered) in a direct pipe's queue; 0 if it does not exist."""
+        return (await self.queue_stats(pipe))[0]
+
+    async def queue_stats(self, pipe: str) -> tuple[int, int]:
+        """(messages ready, consumers) of a direct pipe's queue, from a passive declare; (0, 0)
+        if it does not exist. `/health?consumers=&messages=` checks these."""
         await self.connect()
         assert self._connection is not None
         channel = await self._connection.channel(publisher_confirms=False)
         try:
             queue = await channel.declare_queue(pipe, passive=True, robust=False)
             result = queue.declaration_result
-            return int(result.message_count or 0)
+            return int(result.message_count or 0), int(result.consumer_count or 0)
         except ChannelNotFoundEntity:
-            return 0
+            return 0, 0
         finally:
             with contextlib.suppress(*CHANNEL_GONE):
                 await channel.close()

@@ -12,7 +12,7 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import pytest
 
@@ -297,3 +297,27 @@ async def test_dispatch_starts_a_handler_per_message_in_arrival_order_and_acks_e
     assert started == sent
     await transport.publish(pipe, b"after")
     assert await receive(await backend.make().subscribe(pipe), 1) == [b"after"]  # every other one was acked
+
+
+async def test_queue_stats_count_the_messages_waiting_and_the_consumers_of_a_direct_pipe(backend: Backend) -> None:
+    pipe = backend.name("results")
+    publisher = backend.make()
+    assert await publisher.queue_stats(pipe) == (0, 0)  # type: ignore[attr-defined]
+    for body in (b"1", b"2"):
+        await publisher.publish(pipe, body)
+    assert await publisher.queue_stats(pipe) == (2, 0)  # type: ignore[attr-defined]
+    first = await backend.make().subscribe(pipe)
+    assert await receive(first, 2) == [b"1", b"2"]
+    second = await backend.make().subscribe(pipe)
+    await wait_until(lambda: publisher.queue_stats(pipe), (0, 2))  # type: ignore[attr-defined]
+    await first.close()
+    await wait_until(lambda: publisher.queue_stats(pipe), (0, 1))  # type: ignore[attr-defined]
+    await second.close()
+
+
+async def wait_until(ask: Callable[[], Awaitable[Any]], wanted: Any, seconds: float = 5.0) -> None:
+    """The broker counts asynchronously: ask until the answer is `wanted`."""
+    deadline = asyncio.get_running_loop().time() + seconds
+    while (found := await ask()) != wanted:
+        assert asyncio.get_running_loop().time() < deadline, f"still {found}, wanted {wanted}"
+        await asyncio.sleep(0.05)
