@@ -183,10 +183,16 @@ def test_the_metrics_find_api_lists_the_host_the_dashboards_variable_offers(
         stack: tuple[Carbon, GraphiteWeb], written: tuple[str, int, dict[str, Any]]) -> None:
     _, web = stack
     host, _, _ = written
-    found = web.get("/metrics/find", query="*")
-    assert host in {node["text"] for node in found}
-    assert {node["text"] for node in web.get("/metrics/find", query=f"{host}.*")} >= {
-        "cpu", "load", "memory", "swap", "disk_io", "interface", "processes", "uptime", "tcp"}
+    wait_found(web, "*", {host})
+    wait_found(web, f"{host}.*", {"cpu", "load", "memory", "swap", "disk_io", "interface", "processes", "uptime", "tcp"})
+
+
+def wait_found(web: GraphiteWeb, query: str, wanted: set[str], timeout: float = 30.0) -> None:
+    """Until /metrics/find lists every name in `wanted` (carbon creates whisper files late)."""
+    deadline = time.monotonic() + timeout
+    while not wanted <= (found := {node["text"] for node in web.get("/metrics/find", query=query)}):
+        assert time.monotonic() < deadline, f"/metrics/find?query={query} gave {sorted(found)}, wanted {sorted(wanted)}"
+        time.sleep(0.3)
 
 
 def test_every_graphite_target_of_the_dashboards_renders_named_series_with_values(
