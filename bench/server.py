@@ -36,7 +36,7 @@ from typing import Any, ClassVar
 import aio_pika
 import redis
 
-from pipeline import jsoncodec
+from pipeline import heap, jsoncodec
 from pipeline.extension import Handler
 from pipeline.model import Event
 from pipeline.registry import default_registry
@@ -220,6 +220,7 @@ async def open_server(settings: dict[str, Any]) -> Server:
     server = Server(settings, RedisStore(settings["redis"]), RabbitMQTransport(settings), run_tasks=False,
                     serve_metrics=False)
     await server.start()
+    heap.settle()  # as `ogi server` does once started
     return server
 
 

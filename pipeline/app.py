@@ -17,6 +17,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+from pipeline import heap
 from pipeline.api import start_api
 from pipeline.client import Client
 from pipeline.errors import ConfigErrors
@@ -88,6 +89,7 @@ async def serve(settings: dict[str, Any], quiet: bool = False) -> None:
         loop.add_signal_handler(sig, stop.set)
     ogi = AllInOne(settings, quiet=quiet)
     await ogi.start()
+    heap.settle()
     try:
         await stop.wait()
     finally:

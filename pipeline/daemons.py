@@ -18,6 +18,7 @@ import signal
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from pipeline import heap
 from pipeline.config import LoadedConfig
 from pipeline.logs import setup_logging
 
@@ -63,6 +64,7 @@ def until_signalled(start: Callable[[], Awaitable[Any]], stop: Callable[[], Awai
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stopping.set)
         await start()
+        heap.settle()
         try:
             await stopping.wait()
         finally:
