@@ -3,10 +3,11 @@
 The handler understands the data: it parses the event's `check.output` itself
 (`pipeline.metrics.extract_points`, by the check's `output_metric_format`) and **ignores the
 payload**, so the mutator does not matter (`only_check_output` is the cheapest). A check with no
-metric format yields no points. `handle()` only puts the event's points on a bounded in-memory
-queue and returns: formatting and sending happen on a thread (`pipeline/graphite_queue.py`)
-through graphyte, one TCP connection per batch, so carbon being slow, down or restarting never
-blocks the event loop. When the queue is full while carbon is taking batches (alive but slower
+metric format yields no points. `handle()` only formats the event's points into Carbon lines
+(Graphite plaintext output in one pass, without building points), puts them on a bounded
+in-memory queue and returns: sending happens on a thread (`pipeline/graphite_queue.py`) through
+graphyte, one TCP connection per batch, so carbon being slow, down or restarting never blocks
+the event loop. When the queue is full while carbon is taking batches (alive but slower
 than the checks), `handle()` waits up to `queue_wait` seconds for room: that slows the intake
 of results instead of throwing points away. When the last send failed (carbon down), it never
 waits. What does not fit, or a batch whose send fails, is counted in
@@ -25,8 +26,8 @@ from prometheus_client import CollectorRegistry, Counter
 
 from pipeline.extension import Context, DefinitionError, Handler
 from pipeline.graphite_queue import BatchSender, LineFormatter, PointQueue, RateLimitedLog, Shipper, sanitize
-from pipeline.metrics import extract_points
-from pipeline.model import JSON, Event, Point
+from pipeline.metrics import default_timestamp, extract_points, metric_format, metric_tags
+from pipeline.model import JSON, Check, Client, Event
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 2003
@@ -124,7 +125,7 @@ class GraphiteHandler(Handler):
         self._log_skipped = RateLimitedLog()
         self._log_dropped = RateLimitedLog()
         self.formatter = LineFormatter(self.prefix, tags)
-        self.queue = PointQueue(self.queue_size, min(self.batch_size, self.queue_size))
+        self.queue: PointQueue[str] = PointQueue(self.queue_size, min(self.batch_size, self.queue_size))
         self._shipper: Shipper | None = None  # started on the first point: no thread, no I/O before
         self._closed = False
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -143,7 +144,7 @@ class GraphiteHandler(Handler):
         sender = BatchSender(self.host, self.port, self.protocol, self.timeout)
         self._loop = asyncio.get_running_loop()
         shipper = Shipper(
-            f"ogi-graphite-{self.name}", self.queue, self.formatter, sender, self.interval,
+            f"ogi-graphite-{self.name}", self.queue, sender, self.interval,
             self._sent.inc, self._on_dropped, self._on_taken,
         )
         shipper.start()
@@ -160,7 +161,7 @@ class GraphiteHandler(Handler):
             with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits any more
                 self._loop.call_soon_threadsafe(self._room.set)
 
-    async def _wait_for_room(self, shipper: Shipper, rest: list[Point]) -> int:
+    async def _wait_for_room(self, shipper: Shipper, rest: list[str]) -> int:
         """Queue `rest` as room frees up, while carbon takes batches; returns the count not queued."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.queue_wait
@@ -184,31 +185,52 @@ class GraphiteHandler(Handler):
             self._waiting -= 1
         return len(rest)
 
+    def _lines(self, check: Check, client: Client | None) -> tuple[list[str], int]:
+        """The event's lines for carbon, and how many lines of output did not parse."""
+        fmt = metric_format(check)
+        output = check.get("output")
+        if fmt is None or not isinstance(output, str) or not output:
+            return [], 0
+        if fmt == "graphite_plaintext":
+            # its points carry no tags of their own: the check's tags are the same on every line
+            suffix = ""
+            if self.tags and check.get("output_metric_tags"):
+                suffix = self.formatter.tag_suffix(metric_tags(check, client))
+            return self.formatter.plaintext(output, default_timestamp(check), suffix)
+        extracted = extract_points(check, client)
+        try:
+            lines, left_out = self.formatter.lines(extracted.points)
+        except Exception as err:  # a point of a shape the formatter cannot take: lose the event's points only
+            self._on_dropped(len(extracted.points), f"cannot format: {err!r}")
+            return [], extracted.skipped
+        if left_out:
+            self._on_dropped(left_out, "value is not a finite number")
+        return lines, extracted.skipped
+
     async def handle(self, event: Event, payload: bytes) -> None:
         check = event.get("check")
         if not isinstance(check, dict):
             return
         client = event.get("client")
-        extracted = extract_points(check, client if isinstance(client, dict) else None)
-        if extracted.skipped:
-            self._skipped.inc(extracted.skipped)
+        lines, skipped = self._lines(check, client if isinstance(client, dict) else None)
+        if skipped:
+            self._skipped.inc(skipped)
             self._log_skipped(
-                "metric lines skipped", extracted.skipped,
+                "metric lines skipped", skipped,
                 self._fields(check=check.get("name"), client=client.get("name") if isinstance(client, dict) else None),
             )
-        points = extracted.points
-        if not points:
+        if not lines:
             return
         if self._closed:
-            self._on_dropped(len(points), "handler closed")
+            self._on_dropped(len(lines), "handler closed")
             return
         shipper = self._shipper or self._start()
-        queued = self.queue.put(points)
-        if queued == len(points):
+        queued = self.queue.put(lines)
+        if queued == len(lines):
             return
-        left = len(points) - queued
+        left = len(lines) - queued
         if self.queue_wait and shipper.healthy:
-            left = await self._wait_for_room(shipper, points[queued:])
+            left = await self._wait_for_room(shipper, lines[queued:])
         if left:
             self._on_dropped(left, f"queue full ({self.queue_size} points)")
 

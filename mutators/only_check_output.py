@@ -21,6 +21,8 @@ class OnlyCheckOutputMutator(Mutator):
     async def mutate(self, event: Event) -> bytes | None:
         check = event.get("check")
         output = check.get("output") if isinstance(check, dict) else None
+        if type(output) is str:  # the usual case first
+            return output.encode("utf-8", errors="replace")
         if output is None:
             return b""
         if isinstance(output, bytes):

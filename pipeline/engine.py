@@ -110,6 +110,11 @@ class Engine:
     async def _run(
         self, route: Route, event: Event, payloads: dict[Mutator, asyncio.Future[bytes | None]] | None
     ) -> None:
+        """Gates; then, holding a pool slot, filters, mutator and handler under the route's timeout.
+
+        One coroutine for the whole route: every further level of `await` costs a coroutine
+        object and a frame per event.
+        """
         try:
             start = perf_counter()
             stopped = gate(route.definition, event)
@@ -118,16 +123,67 @@ class Engine:
                 self._gate(stopped).add(DROPPED, elapsed)
                 return
             self._gate_passed.add(PASSED, elapsed)
-            if route.pooled:
-                pool = self._pool
-                if not pool.take():
-                    await pool.wait()
+            pool = self._pool if route.pooled else None
+            if pool is not None and not pool.take():
+                await pool.wait()
+            try:
+                stat: StageStat | None = None  # the stage running, to name it if the timeout strikes
+                deadline = self._watchdog.start(route.timeout)
                 try:
-                    await self._chain(route, event, payloads)
+                    for filt, stat in route.filters:
+                        start = perf_counter()
+                        try:
+                            allowed = await filt.allows(event)
+                        except Exception as err:
+                            # Sensu 1.x: a filter extension that fails does not filter
+                            stat.add(ERROR, perf_counter() - start)
+                            self._log.error(
+                                "filter failed, event passes",
+                                extra={"fields": {**_fields(route, event), "filter": filt.name, "error": repr(err)}},
+                            )
+                            continue
+                        stat.add(PASSED if allowed else DROPPED, perf_counter() - start)
+                        if not allowed:
+                            return
+                    stat = route.mutator_stat
+                    if payloads is None:
+                        start = perf_counter()
+                        try:
+                            payload = await route.mutator.mutate(event)
+                        except Exception as err:
+                            self._mutator_failed(route, event, err, perf_counter() - start)
+                            return
+                        stat.add(OK if payload is not None else DROPPED, perf_counter() - start)
+                    else:
+                        payload = await self._shared_payload(route, event, payloads)
+                    if payload is None:
+                        return
+                    stat = route.handler_stat
+                    start = perf_counter()
+                    try:
+                        await route.handler.handle(event, payload)
+                    except Exception as err:
+                        stat.add(ERROR, perf_counter() - start)
+                        self.metrics.failed(route.name)
+                        self._log.error("handler failed", extra={"fields": {**_fields(route, event), "error": repr(err)}})
+                    else:
+                        stat.add(OK, perf_counter() - start)
+                except asyncio.CancelledError:
+                    if not self._watchdog.timed_out(deadline):
+                        raise  # cancelled from outside (shutdown): not ours to swallow
+                    if stat is not None:
+                        stat.count(TIMEOUT)
+                    self.metrics.timed_out(route.name)
+                    self._log.error(
+                        "handler timed out",
+                        extra={"fields": {**_fields(route, event), "timeout": route.timeout,
+                                          "stage": stat.stage if stat is not None else None}},
+                    )
                 finally:
+                    self._watchdog.stop(deadline)
+            finally:
+                if pool is not None:
                     pool.give()
-            else:
-                await self._chain(route, event, payloads)
         except Exception:  # a bug in the engine or the gates: log it, keep the other routes going
             self._gate_passed.count(ERROR)
             self._log.exception("event processing failed", extra={"fields": _fields(route, event)})
@@ -137,59 +193,6 @@ class Engine:
         if stat is None:
             stat = self._gates[name] = self.metrics.stat(GATE, name)
         return stat
-
-    async def _chain(
-        self, route: Route, event: Event, payloads: dict[Mutator, asyncio.Future[bytes | None]] | None
-    ) -> None:
-        """Filters, mutator and handler under the route's timeout."""
-        stat: StageStat | None = None  # the stage running, to name it if the timeout strikes
-        deadline = self._watchdog.start(route.timeout)
-        try:
-            for filt, stat in route.filters:
-                start = perf_counter()
-                try:
-                    allowed = await filt.allows(event)
-                except Exception as err:
-                    # Sensu 1.x: a filter extension that fails does not filter
-                    stat.add(ERROR, perf_counter() - start)
-                    self._log.error(
-                        "filter failed, event passes",
-                        extra={"fields": {**_fields(route, event), "filter": filt.name, "error": repr(err)}},
-                    )
-                    continue
-                stat.add(PASSED if allowed else DROPPED, perf_counter() - start)
-                if not allowed:
-                    return
-            stat = route.mutator_stat
-            if payloads is None:
-                payload = await self._mutate(route, event)
-            else:
-                payload = await self._shared_payload(route, event, payloads)
-            if payload is None:
-                return
-            stat = route.handler_stat
-            start = perf_counter()
-            try:
-                await route.handler.handle(event, payload)
-            except Exception as err:
-                stat.add(ERROR, perf_counter() - start)
-                self.metrics.failed(route.name)
-                self._log.error("handler failed", extra={"fields": {**_fields(route, event), "error": repr(err)}})
-            else:
-                stat.add(OK, perf_counter() - start)
-        except asyncio.CancelledError:
-            if not self._watchdog.timed_out(deadline):
-                raise  # cancelled from outside (shutdown): not ours to swallow
-            if stat is not None:
-                stat.count(TIMEOUT)
-            self.metrics.timed_out(route.name)
-            self._log.error(
-                "handler timed out",
-                extra={"fields": {**_fields(route, event), "timeout": route.timeout,
-                                  "stage": stat.stage if stat is not None else None}},
-            )
-        finally:
-            self._watchdog.stop(deadline)
 
     async def _shared_payload(
         self, route: Route, event: Event, payloads: dict[Mutator, asyncio.Future[bytes | None]]
@@ -202,19 +205,21 @@ class Engine:
         return await asyncio.shield(future)
 
     async def _mutate(self, route: Route, event: Event) -> bytes | None:
-        stat = route.mutator_stat
         start = perf_counter()
         try:
             payload = await route.mutator.mutate(event)
         except Exception as err:
-            stat.add(ERROR, perf_counter() - start)
-            self._log.error(
-                "mutator failed, event dropped",
-                extra={"fields": {**_fields(route, event), "mutator": route.mutator.name, "error": repr(err)}},
-            )
+            self._mutator_failed(route, event, err, perf_counter() - start)
             return None
-        stat.add(OK if payload is not None else DROPPED, perf_counter() - start)
+        route.mutator_stat.add(OK if payload is not None else DROPPED, perf_counter() - start)
         return payload
+
+    def _mutator_failed(self, route: Route, event: Event, err: Exception, seconds: float) -> None:
+        route.mutator_stat.add(ERROR, seconds)
+        self._log.error(
+            "mutator failed, event dropped",
+            extra={"fields": {**_fields(route, event), "mutator": route.mutator.name, "error": repr(err)}},
+        )
 
     async def close(self) -> None:
         """Close every handler, filter and mutator instance once."""

@@ -1,13 +1,15 @@
-"""The graphite handler's machinery off the event loop: a bounded point queue, line formatting
-and a sender thread that ships batches through graphyte.
+"""The graphite handler's machinery: line formatting, a bounded queue of lines and a sender
+thread that ships batches through graphyte.
 
-The event loop only appends each event's list of points to `PointQueue` (one lock, no
-formatting); the `Shipper` thread takes up to `batch_size` points at a time, formats them into
-Carbon plaintext and hands the bytes to graphyte's `Sender.send_socket`, which opens one TCP
-connection per batch, so a carbon restart costs at most the batch in flight. graphyte's own
-background mode is not used: it wants one formatted message per point on the event loop (about
-3 us each, sharing the GIL with its thread), bounds its queue in messages, drops with a log line
-only, and its `stop()` neither flushes within a deadline nor survives a full queue.
+The event loop turns each event's points into Carbon plaintext lines (`LineFormatter`; for
+Graphite plaintext output in one pass over the text, without building points) and appends the
+list to `PointQueue` (one lock). The `Shipper` thread takes up to `batch_size` lines at a time,
+joins them and hands the bytes to graphyte's `Sender.send_socket`, which opens one TCP
+connection per batch, so a carbon restart costs at most the batch in flight. Formatting on the
+loop costs no more CPU than on the thread (both hold the GIL), and formatting while parsing
+saves a second pass and a tuple per point. graphyte's own background mode is not used: it
+bounds its queue in messages, drops with a log line only, and its `stop()` neither flushes
+within a deadline nor survives a full queue.
 """
 
 from __future__ import annotations
@@ -19,12 +21,15 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
+from typing import Generic, TypeVar
 
 import graphyte
 
 from pipeline.model import Point
 
 log = logging.getLogger("ogi")
+
+T = TypeVar("T")
 
 #: Characters a Graphite path keeps; anything else becomes `_`.
 _UNSAFE = re.compile(r"[^A-Za-z0-9_:.\-]")
@@ -60,8 +65,8 @@ class LineFormatter:
         # rules out `;`, `=`, `~`, `!` and `^`), and a tag with an empty value is left out.
         return "".join(f";{sanitize(k)}={sanitize(v)}" for k, v in sorted(tags) if k and v)
 
-    def format(self, points: Iterable[Point]) -> tuple[bytes, int]:
-        """The lines of `points` and how many points were left out (values that are not finite)."""
+    def lines(self, points: Iterable[Point]) -> tuple[list[str], int]:
+        """One line per point, and how many points were left out (values that are not finite)."""
         lines: list[str] = []
         append = lines.append
         paths = self._paths
@@ -76,7 +81,66 @@ class LineFormatter:
             if with_tags and tags:
                 path += self.tag_suffix(tags)
             append(f"{path} {value!r} {round(timestamp)}\n")
+        return lines, left_out
+
+    def format(self, points: Iterable[Point]) -> tuple[bytes, int]:
+        """The lines of `points` as bytes, and how many points were left out."""
+        lines, left_out = self.lines(points)
         return "".join(lines).encode(), left_out
+
+    def plaintext(self, output: str, default_timestamp: float, suffix: str = "") -> tuple[list[str], int]:
+        """Graphite plaintext output straight to lines, and the count of lines that did not parse.
+
+        The same as `lines(pipeline.metric_formats.graphite.parse(output, ...))` with `suffix`
+        (the event's tags, formatted) after every path, in one pass and without a tuple per
+        point: this is the path of every Sensu metric check. The parsing rules are
+        `metric_formats/graphite.py`'s, kept equal by a property test.
+        """
+        lines: list[str] = []
+        append = lines.append
+        paths = self._paths
+        skipped = 0
+        default_tail = f" {round(default_timestamp)}\n"
+        # the lines of one output nearly always share their timestamp: convert it once
+        seen: str | None = None
+        seen_tail = default_tail
+        for line in output.split("\n"):
+            fields = line.split()
+            count = len(fields)
+            if count == 3:
+                try:
+                    value = float(fields[1])
+                    text = fields[2]
+                    if text != seen:
+                        stamp = float(text)
+                        if stamp == -1.0:
+                            seen_tail = default_tail
+                        elif stamp - stamp == 0.0:
+                            seen_tail = f" {round(stamp)}\n"
+                        else:
+                            skipped += 1
+                            continue
+                        seen = text
+                except ValueError:
+                    skipped += 1
+                    continue
+                tail = seen_tail
+            elif count == 2:
+                try:
+                    value = float(fields[1])
+                except ValueError:
+                    skipped += 1
+                    continue
+                tail = default_tail
+            elif count == 0:
+                continue
+            else:
+                skipped += 1
+                continue
+            if value - value == 0.0:  # finite: nan and inf give nan
+                name = fields[0]
+                append(f"{paths.get(name) or self.path(name)}{suffix} {value!r}{tail}")
+        return lines, skipped
 
 
 class BatchSender(graphyte.Sender):
@@ -117,23 +181,25 @@ def split_datagrams(data: bytes, size: int) -> list[bytes]:
     return pieces
 
 
-class PointQueue:
-    """A FIFO of point lists bounded by the total number of points, shared with one consumer thread."""
+class PointQueue(Generic[T]):
+    """A FIFO of lists of points (or of their lines) bounded by the total count, shared with one consumer thread."""
 
     def __init__(self, capacity: int, batch_size: int) -> None:
         self.capacity = capacity
         self.batch_size = batch_size
-        self._lists: deque[list[Point]] = deque()
+        self._lists: deque[list[T]] = deque()
         self._size = 0
-        self._ready = threading.Condition(threading.Lock())
+        # `with self._lock` is the plain C lock: `with` on the Condition costs Python calls per put
+        self._lock = threading.Lock()
+        self._ready = threading.Condition(self._lock)
         self._flushing = False
 
     def __len__(self) -> int:
         return self._size
 
-    def put(self, points: list[Point]) -> int:
+    def put(self, points: list[T]) -> int:
         """Queue as many of `points` as there is room for, without blocking; returns that number."""
-        with self._ready:
+        with self._lock:
             room = self.capacity - self._size
             if room <= 0:
                 return 0
@@ -154,12 +220,12 @@ class PointQueue:
             self._flushing = True
             self._ready.notify()
 
-    def take(self, wait: float) -> list[Point]:
+    def take(self, wait: float) -> list[T]:
         """Up to `batch_size` points; waits up to `wait` s for a full batch, then takes what is there."""
         with self._ready:
             if self._size < self.batch_size and not self._flushing:
                 self._ready.wait(wait)
-            taken: list[Point] = []
+            taken: list[T] = []
             want = self.batch_size
             lists = self._lists
             while lists and len(taken) < want:
@@ -182,7 +248,7 @@ class PointQueue:
 
 
 class Shipper(threading.Thread):
-    """Takes batches from a `PointQueue`, formats and sends them until stopped.
+    """Takes batches of lines from a `PointQueue` and sends them until stopped.
 
     `on_sent(n)` and `on_dropped(n, reason)` are called from this thread after each batch, and
     `on_taken()` each time a batch left the queue (there is room again). `healthy` is False
@@ -192,8 +258,7 @@ class Shipper(threading.Thread):
     def __init__(
         self,
         name: str,
-        queue: PointQueue,
-        formatter: LineFormatter,
+        queue: PointQueue[str],
         sender: BatchSender,
         interval: float,
         on_sent: Callable[[int], None],
@@ -202,7 +267,6 @@ class Shipper(threading.Thread):
     ) -> None:
         super().__init__(name=name, daemon=True)
         self.queue = queue
-        self.formatter = formatter
         self.sender = sender
         self.interval = interval
         self.on_sent = on_sent
@@ -226,28 +290,20 @@ class Shipper(threading.Thread):
         while True:
             if self._abandon:
                 break
-            points = self.queue.take(self.interval)
-            if not points:
+            lines = self.queue.take(self.interval)
+            if not lines:
                 if self._stopping:
                     break
                 continue
             self.on_taken()
-            self.ship(points)
+            self.ship(lines)
         left = self.queue.clear()
         if left:
             self.on_dropped(left, "shutdown deadline passed")
 
-    def ship(self, points: list[Point]) -> None:
-        try:
-            data, left_out = self.formatter.format(points)
-        except Exception as err:  # a point of a shape the formatter cannot take: lose the batch, not the thread
-            self.on_dropped(len(points), f"cannot format: {err!r}")
-            return
-        if left_out:
-            self.on_dropped(left_out, "value is not a finite number")
-        count = len(points) - left_out
-        if not count:
-            return
+    def ship(self, lines: list[str]) -> None:
+        data = "".join(lines).encode()
+        count = len(lines)
         try:
             self.sender.send_batch(data)
         except Exception as err:

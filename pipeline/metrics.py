@@ -67,19 +67,27 @@ def parse(fmt: str, output: str, default_timestamp: float) -> Extracted:
     return Extracted(points, skipped)
 
 
+#: A tuple, not `int | float`: the union would be built anew on every call of a hot path.
+_NUMBER_TYPES = (int, float)
+
+
 def _number(value: Any) -> float | None:
-    if isinstance(value, int | float) and not isinstance(value, bool) and isfinite(value):
+    if isinstance(value, _NUMBER_TYPES) and not isinstance(value, bool) and isfinite(value):
         return float(value)
     return None
 
 
 def default_timestamp(check: Check, clock: Clock = system_clock) -> float:
     """The time of points printed without one: the check's `executed`, else `issued`, else now."""
-    for key in ("executed", "issued"):
-        stamp = _number(check.get(key))
-        if stamp is not None:
-            return stamp
-    return clock()
+    value = check.get("executed")
+    if type(value) is int or type(value) is float:  # the usual case, in a few bytecodes
+        executed = float(value)
+        if executed - executed == 0.0:  # finite: nan and inf give nan
+            return executed
+    stamp = _number(value)
+    if stamp is None:
+        stamp = _number(check.get("issued"))
+    return clock() if stamp is None else stamp
 
 
 def _text(value: Any) -> str | None:

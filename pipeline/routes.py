@@ -62,9 +62,16 @@ def handler_names(check: dict[str, Any]) -> tuple[str, ...]:
             return ("default",)
     if isinstance(names, str):
         return (names,)
-    if isinstance(names, list | tuple):
-        return tuple(n for n in names if isinstance(n, str))
+    if isinstance(names, _SEQUENCES):
+        for name in names:
+            if not isinstance(name, str):
+                return tuple(n for n in names if isinstance(n, str))
+        return tuple(names)  # the usual list of names, without a generator per event
     return ()
+
+
+#: A tuple, not `list | tuple`: the union would be built anew on every event.
+_SEQUENCES = (list, tuple)
 
 
 def flatten(name: str, handlers: dict[str, Any]) -> list[str]:
