@@ -16,6 +16,12 @@ from pipeline.model import HISTORY_LENGTH, Action, Check, Client, Event
 DEFAULT_TRUNCATE_LENGTH = 255
 MAX_TOTAL_STATE_CHANGE = 101
 
+# The actions as events carry them; plain strings, as an Enum member's `.value` is a
+# descriptor call on every use.
+CREATE: str = Action.CREATE.value
+RESOLVE: str = Action.RESOLVE.value
+FLAPPING: str = Action.FLAPPING.value
+
 
 class Decision(Enum):
     """What the registry does with an event (reference §3.10)."""
@@ -54,9 +60,12 @@ def total_state_change(history: list[str]) -> int:
     if len(history) < HISTORY_LENGTH:
         return 0
     window = history[-HISTORY_LENGTH:]
+    first = window[0]
+    if window.count(first) == HISTORY_LENGTH:
+        return 0  # no change at all, the usual case
     changes = 0.0
     weight = 0.8
-    previous = window[0]
+    previous = first
     for status in window:
         if status != previous:
             changes += weight
@@ -75,17 +84,9 @@ def is_flapping(check: Check, tsc: int, previous_action: str | None) -> bool:
     high = check.get("high_flap_threshold")
     if not (_is_int(low) and _is_int(high)):
         return False
-    if previous_action == Action.FLAPPING.value:
+    if previous_action == FLAPPING:
         return tsc > low
     return tsc >= high
-
-
-def _ruby_lines(text: str) -> list[str]:
-    # Ruby's String#split("\n") drops trailing empty fields ("" gives no field at all).
-    lines = text.split("\n")
-    while lines and lines[-1] == "":
-        lines.pop()
-    return lines
 
 
 def _ruby_prefix(text: str, last: int) -> str:
@@ -109,12 +110,15 @@ def truncate_for_store(check: Check) -> Check:
     output = check.get("output")
     if not isinstance(output, str):
         return check
-    lines = _ruby_lines(output)
-    first = lines[0] if lines else output
+    # The first of Ruby's output.split("\n") lines (the whole output when there are none),
+    # and whether there is a second, without splitting every line of a long output.
+    content = output.rstrip("\n")
+    newline = content.find("\n")
+    first = output if not content else content if newline < 0 else content[:newline]
     length = check.get("truncate_output_length", DEFAULT_TRUNCATE_LENGTH)
     if not _is_int(length):
         length = DEFAULT_TRUNCATE_LENGTH
-    if len(lines) > 1 or len(first) > length:
+    if newline >= 0 or len(first) > length:
         first = _ruby_prefix(first, length) + "\n..."
     return {**check, "output": first}
 
@@ -155,7 +159,7 @@ def build_event(
     else:
         event_id = new_id()
         occurrences, watermark, last_state_change = 1, 1, None
-    action = Action.FLAPPING if flapping else Action.CREATE
+    action = FLAPPING if flapping else CREATE
     if check.get("status") != 0 or flapping:
         if len(history) >= 2 and history[-1] == history[-2]:
             occurrences += 1
@@ -164,7 +168,7 @@ def build_event(
             occurrences = 1
             last_state_change = timestamp
     elif stored is not None:
-        action = Action.RESOLVE
+        action = RESOLVE
         last_state_change = timestamp
     return {
         "id": event_id,
@@ -173,7 +177,7 @@ def build_event(
         "occurrences": occurrences,
         "occurrences_watermark": watermark,
         "last_ok": last_ok,
-        "action": action.value,
+        "action": action,
         "timestamp": timestamp,
         "last_state_change": last_state_change,
         "silenced": False,
@@ -190,10 +194,10 @@ def decide(event: Event, stored: Event | None = None) -> Decision:
     check = event["check"]
     action = event.get("action")
     force_resolve = check.get("force_resolve")
-    if check.get("status") != 0 or (action == Action.FLAPPING.value and force_resolve is not True):
+    if check.get("status") != 0 or (action == FLAPPING and force_resolve is not True):
         return Decision.STORE
-    resolves = action == Action.RESOLVE.value and (check.get("auto_resolve") is not False or truthy(force_resolve))
-    if resolves or (action == Action.FLAPPING.value and truthy(force_resolve)):
+    resolves = action == RESOLVE and (check.get("auto_resolve") is not False or truthy(force_resolve))
+    if resolves or (action == FLAPPING and truthy(force_resolve)):
         return Decision.DELETE
     # ogi: a check that names an `output_metric_format` carries metrics on every run, so a
     # standard Nagios check yields its status event and its metrics from one result.

@@ -10,14 +10,19 @@ from __future__ import annotations
 
 import json
 import logging
-import uuid
-from collections.abc import Callable
+import os
+import time
+from collections.abc import Callable, Iterator
 from typing import Any, Protocol
 
 from prometheus_client import CollectorRegistry, Counter
+from prometheus_client.core import CounterMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 from pipeline import SENSU_COMPAT_VERSION, jsoncodec
 from pipeline.events import (
+    CREATE,
+    RESOLVE,
     Decision,
     build_event,
     decide,
@@ -29,7 +34,6 @@ from pipeline.events import (
 from pipeline.model import (
     JSON,
     MAX_MESSAGE_SIZE,
-    Action,
     Check,
     Client,
     Clock,
@@ -64,6 +68,28 @@ class EngineLike(Protocol):
     async def process(self, event: Event) -> None: ...
 
 
+class AcceptedCounter(Collector):
+    """`ogi_results_total`: a plain int the processor counts up, read at scrape time.
+
+    prometheus_client's Counter takes a lock on every `inc`; one per result is worth
+    avoiding on a single event loop. The exposition is a Counter's (`_total`, `_created`).
+    """
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.created = time.time()
+
+    def _family(self) -> CounterMetricFamily:
+        return CounterMetricFamily("ogi_results", "Check results accepted for processing",
+                                   value=self.count, created=self.created)
+
+    def describe(self) -> Iterator[Metric]:
+        yield self._family()
+
+    def collect(self) -> Iterator[Metric]:
+        yield self._family()
+
+
 class Rejected(Exception):
     """A result that cannot be processed: `reason` is the counter label, `detail` the log text."""
 
@@ -81,6 +107,23 @@ def _shown(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
+# Names already found valid: the same clients and checks send results again and again. Bounded,
+# so that a stream of new names cannot grow it without end.
+_VALID_NAMES: set[str] = set()
+_VALID_NAMES_MAX = 100_000
+
+
+def _valid(name: Any) -> bool:
+    if isinstance(name, str) and name in _VALID_NAMES:
+        return True
+    if not valid_name(name):
+        return False
+    if len(_VALID_NAMES) >= _VALID_NAMES_MAX:
+        _VALID_NAMES.clear()
+    _VALID_NAMES.add(name)
+    return True
+
+
 def validate_result(result: Any) -> None:
     """Raise `Rejected` naming the first thing wrong with a parsed result.
 
@@ -92,13 +135,13 @@ def validate_result(result: Any) -> None:
     client = result.get("client")
     if not isinstance(client, str) or not client:
         raise Rejected("no_client", f"'client' must be a client name, got {_shown(client)}")
-    if not valid_name(client):
+    if not _valid(client):
         raise Rejected("bad_client_name", f"client name {_shown(client)} is not [\\w.-]+")
     check = result.get("check")
     if not isinstance(check, dict):
         raise Rejected("no_check", f"'check' must be an object, got {_shown(check)}")
     name = check.get("name")
-    if not valid_name(name):
+    if not _valid(name):
         raise Rejected("bad_check_name", f"check.name {_shown(name)} is not [\\w.-]+")
     output = check.get("output")
     if not isinstance(output, str):
@@ -107,7 +150,7 @@ def validate_result(result: Any) -> None:
     if not isinstance(status, int) or isinstance(status, bool):
         raise Rejected("bad_status", f"check.status must be an integer, got {_shown(status)}")
     source = check.get("source")
-    if source is not None and not valid_name(source):
+    if source is not None and not _valid(source):
         raise Rejected("bad_source", f"check.source {_shown(source)} is not [\\w.-]+")
 
 
@@ -164,7 +207,8 @@ class ResultProcessor:
         )
         for reason in REJECT_REASONS:
             self.rejected.labels(reason)
-        self.accepted = Counter("ogi_results", "Check results accepted for processing", registry=registry)
+        self._accepted = AcceptedCounter()
+        registry.register(self._accepted)
         self._order = KeyedOrder()
 
     def _definitions(self) -> dict[str, Any]:
@@ -209,41 +253,49 @@ class ResultProcessor:
         source = sent.get("source")
         client_name = source if source is not None else result["client"]
         # One client's results of one check are processed, and handled, in arrival order.
-        async with self._order.hold((client_name, sent["name"])):
+        key = (client_name, sent["name"])
+        order = self._order
+        waiter = order.enter(key)
+        if waiter is not None:
+            await order.wait(key, waiter)
+        try:
             return await self._process_valid(result, client_name)
+        finally:
+            order.leave(key)
 
     async def _process_valid(self, result: JSON, client_name: str) -> Event | None:
         sent = result["check"]
-        sender = result["client"]
         source = sent.get("source")
         # The check as recorded depends on whether the client is a proxy, which the store tells
         # only in the same round trip that records it: both versions go, the store keeps one.
-        check, proxy_check = self._merge(sent, sender)
+        check, proxy_check = self._merge(sent, result["client"])
         checked = await self.store.record_checked(
             client_name, result.get("signature"), check, truncate_for_store(check), aggregate_names(check),
             None if proxy_check is None else truncate_for_store(proxy_check), source_given=source is not None,
         )
-        if checked.refusal is not None or checked.recorded is None:
+        recorded = checked.recorded
+        if checked.refusal is not None or recorded is None:
             self._reject("bad_signature", f"{checked.refusal} (client {client_name})", result)
             return None
         client = checked.client
         if client is None:
             client = new_client(client_name, self.clock(), proxy=source is not None)
             await self.store.put_client(client)
-        self.accepted.inc()
+        self._accepted.count += 1
         if checked.proxy and proxy_check is not None:
             check = proxy_check
-        recorded = checked.recorded
         now = self.clock()
         event = build_event(client, check, recorded.history, recorded.last_ok, recorded.event, now, _uuid)
-        await self._silence(event, client, check, now)
+        # An OK that creates nothing (metrics, mostly) is never looked up (reference §3.8).
+        if check["status"] != 0 or event["action"] != CREATE:
+            await self._silence(event, client, check, now)
 
         decision = decide(event, recorded.event)
         if decision is Decision.STORE:
             await self.store.put_event(event)
         elif decision is Decision.DELETE:
             await self.store.delete_event(client_name, check["name"])
-        if not decision.processes:
+        if decision is Decision.NOTHING:
             return None
         if self.on_event is not None:
             self.on_event(event)
@@ -270,9 +322,6 @@ class ResultProcessor:
         return check, None
 
     async def _silence(self, event: Event, client: Client, check: Check, now: float) -> None:
-        # An OK that creates nothing (metrics, mostly) is never looked up (reference §3.8).
-        if check["status"] == 0 and event["action"] == Action.CREATE.value:
-            return
         ids = silence_ids(client, check)
         entries = await self.store.get_silences(ids, seconds_left=False)
         silenced_by: list[str] = []
@@ -281,7 +330,7 @@ class ResultProcessor:
                 continue
             found = entry.get("id")
             entry_id = found if isinstance(found, str) else key
-            if truthy(entry.get("expire_on_resolve")) and event["action"] == Action.RESOLVE.value:
+            if truthy(entry.get("expire_on_resolve")) and event["action"] == RESOLVE:
                 await self.store.delete_silence(entry_id)
             elif is_silenced_now(entry, now) and entry_id not in silenced_by:
                 silenced_by.append(entry_id)
@@ -297,5 +346,11 @@ def _clone(value: Any) -> Any:
     return value
 
 
+# A random hex digit -> the variant digit with the same two low bits (top bits 10: RFC 4122).
+_VARIANT = {digit: "89ab"[int(digit, 16) & 3] for digit in "0123456789abcdef"}
+
+
 def _uuid() -> str:
-    return str(uuid.uuid4())
+    """A random (version 4) UUID as text, as str(uuid.uuid4()) without building a UUID object."""
+    h = os.urandom(16).hex()
+    return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{_VARIANT[h[16]]}{h[17:20]}-{h[20:]}"

@@ -35,6 +35,11 @@ def test_packing_is_byte_for_byte_what_redis_py_sends(args: tuple[Any, ...]) -> 
     assert pack([args]) == redis_py_packing(*args)
 
 
+def test_a_batch_mixing_plain_and_buffer_arguments_packs_as_redis_py_sends_each_command() -> None:
+    commands = [("SET", "a", 1), ("SET", bytearray(b"b"), memoryview(b"\x00v")), ("GET", "a")]
+    assert pack(commands) == b"".join(redis_py_packing(*command) for command in commands)
+
+
 def test_a_bool_is_refused_as_redis_py_refuses_it() -> None:
     with pytest.raises(rexc.DataError):
         pack([("SET", "key", True)])

@@ -15,7 +15,7 @@ import logging
 from typing import Any
 
 from pipeline import jsoncodec
-from pipeline.model import HISTORY_LENGTH, Check, Client, Event
+from pipeline.model import Check, Client, Event
 from pipeline.store import redis_keys as keys
 from pipeline.store.base import (
     INVALIDATED,
@@ -104,44 +104,42 @@ class RedisStore(RedisBase):
 
     # -- results ---------------------------------------------------------------------
     async def record_result(self, client: str, check: Check, stored: Check, aggregates: list[str]) -> Recorded:
-        names, args = self._record_args(client, check, stored, aggregates)
-        statuses, last, event = await self._eval(keys.RECORD_RESULT, names, args)
+        statuses, last, event = await self._eval(keys.RECORD_RESULT, [], self._record_args(client, check, stored, aggregates))
         return _recorded(client, str(check["name"]), statuses, last, event)
 
-    def _record_args(self, client: str, check: Check, stored: Check, aggregates: list[str]) -> tuple[list[str], list[Any]]:
-        name = str(check["name"])
-        has_ttl = check.get("ttl") is not None and check.get("ttl") is not False
-        last_ok = last_ok_time(check, self.clock()) if check.get("status") == 0 else ""
-        names = [
-            keys.results(client), keys.result(client, name), keys.history(client, name),
-            keys.last_ok(client, name), keys.events(client), keys.TTL, keys.AGGREGATES,
-            *(keys.aggregate(aggregate) for aggregate in aggregates),
-        ]
-        args = [name, jsoncodec.dumps(stored), str(check.get("status")), keys.member(client, name),
-                "1" if has_ttl else "", last_ok, HISTORY_LENGTH, *aggregates]
-        return names, args
+    def _record_args(self, client: str, check: Check, stored: Check, aggregates: list[str]) -> list[Any]:
+        ttl = check.get("ttl")
+        status = check.get("status")
+        last_ok = last_ok_time(check, self.clock()) if status == 0 else ""
+        return [client, str(check["name"]), jsoncodec.dumps(stored), str(status),
+                "" if ttl is None or ttl is False else "1", last_ok, *aggregates]
 
     async def record_checked(
         self, name: str, sent_signature: Any, check: Check, stored: Check, aggregates: list[str],
         proxy_stored: Check | None = None, source_given: bool = False,
     ) -> Checked:
-        if sent_signature is not None and not isinstance(sent_signature, str):
+        if sent_signature is None:
+            signed = ""
+        elif isinstance(sent_signature, str):
+            signed = "s" + sent_signature
+        else:
             # Lua compares strings only; any other JSON value takes the two-step path.
             return await super().record_checked(
                 name, sent_signature, check, stored, aggregates, proxy_stored, source_given)
-        check_name = str(check["name"])
-        names, args = self._record_args(name, check, stored, aggregates)
         reply = await self._eval(
-            keys.RECORD_CHECKED, [keys.client(name), keys.client_signature(name), *names],
-            [sent_signature or "", "s" if sent_signature is not None else "", "1" if source_given else "",
-             "" if proxy_stored is None else jsoncodec.dumps(proxy_stored), INVALIDATED, *args],
+            keys.RECORD_CHECKED, [],
+            [signed, "1" if source_given else "", "" if proxy_stored is None else jsoncodec.dumps(proxy_stored),
+             *self._record_args(name, check, stored, aggregates)],
         )
-        found = load_json(reply[1], keys.client(name))
-        client = found if isinstance(found, dict) else None
-        key = None if reply[2] is None else as_text(reply[2])
+        raw = reply[1]
+        client = None
+        if raw is not None:
+            found = load_json(raw, keys.client(name))
+            client = found if isinstance(found, dict) else None
         if not reply[0]:
+            key = None if reply[2] is None else as_text(reply[2])
             return Checked(client, signature_refusal(client, key, sent_signature) or "signature refused")
-        return Checked(client, None, _recorded(name, check_name, *reply[3:6]), is_proxy(client, source_given))
+        return Checked(client, None, _recorded(name, str(check["name"]), *reply[3:6]), is_proxy(client, source_given))
 
     async def get_result(self, client: str, check: str) -> Check | None:
         key = keys.result(client, check)

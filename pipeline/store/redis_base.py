@@ -76,11 +76,12 @@ class RedisBase(Store):
         if sha is None:
             sha = _SHAS[script] = hashlib.sha1(script.encode("utf-8")).hexdigest()
         command = ("EVALSHA", sha, len(names), *names, *args)
+        run = self.batcher.run
         try:
-            (reply,) = await self._run(command)
+            (reply,) = await run((command,))
         except ScriptMissing:
-            await self._run(("SCRIPT", "LOAD", script))
-            (reply,) = await self._run(command)
+            await run((("SCRIPT", "LOAD", script),))
+            (reply,) = await run((command,))
         return reply
 
     async def _members(self, key: str) -> list[str]:

@@ -306,5 +306,5 @@ class Batcher:
         for commands, future in batch:
             end = start + len(commands)
             if not future.done():
-                future.set_result(list(replies[start:end]))
+                future.set_result(replies[start:end])
             start = end

@@ -6,6 +6,9 @@ Sensu server in place. The `ogi:` keys hold what Sensu has no key for.
 
 from __future__ import annotations
 
+from pipeline.model import HISTORY_LENGTH
+from pipeline.store.base import INVALIDATED
+
 CLIENTS = "clients"  # SET of client names
 TTL = "ttl"  # SET of "<client>:<check>"
 AGGREGATES = "aggregates"  # SET of aggregate names
@@ -118,44 +121,49 @@ return 0
 # One result (reference §3.5) in one command, atomic as Sensu's MULTI, replying with what
 # the event needs: the history joined by commas, last OK and the open event. Replies of a
 # few strings instead of one per status are what make a result cheap to read back.
-# KEYS = [result:<c>, result:<c>:<k>, history:<c>:<k>, history:<c>:<k>:last_ok, events:<c>,
-#         ttl, aggregates, aggregates:<name>...]
-# ARGV = [check, stored JSON, status, "<c>:<k>", "1" if ttl else "", last OK or "",
-#         history length, aggregate name...]  (aggregate i: KEYS[7 + i] and ARGV[7 + i])
-def _record(keys: int, args: int, stored: str) -> str:
-    """The Lua that records a result, its KEYS and ARGV numbered from `keys` + 1 and `args` + 1."""
-    k = [f"KEYS[{keys + i}]" for i in range(8)]
-    a = [f"ARGV[{args + i}]" for i in range(8)]
-    return f"""
-for i = {keys + 8}, #KEYS do
-  redis.call('SADD', KEYS[i], {a[4]})
-  redis.call('SADD', {k[7]}, ARGV[i - {keys} + {args}])
+# The script builds the key names from the client and check names (the functions above,
+# spelled in Lua) instead of taking them as KEYS: packing and sending fourteen key names per
+# result cost the server more than the script's string joins cost Redis. Sensu 1.x's Redis
+# is one standalone server (or a sentinel-managed master), where a script may name any key.
+# `record(o, stored)` reads ARGV[o + 1...]: client, check, stored JSON, status, "1" if the
+# check has a ttl else "", last OK or "", then the aggregate names.
+_RECORD = f"""
+local function record(o, stored)
+  local c, k = ARGV[o + 1], ARGV[o + 2]
+  local member = c .. ':' .. k
+  local history = 'history:' .. member
+  for i = o + 7, #ARGV do
+    redis.call('SADD', 'aggregates:' .. ARGV[i], member)
+    redis.call('SADD', '{AGGREGATES}', ARGV[i])
+  end
+  redis.call('SADD', 'result:' .. c, k)
+  redis.call('SET', 'result:' .. member, stored)
+  if ARGV[o + 5] == '1' then redis.call('SADD', '{TTL}', member) end
+  redis.call('RPUSH', history, ARGV[o + 4])
+  redis.call('LTRIM', history, -{HISTORY_LENGTH}, -1)
+  if ARGV[o + 6] ~= '' then redis.call('SET', history .. ':last_ok', ARGV[o + 6]) end
+  return table.concat(redis.call('LRANGE', history, 0, -1), ','), redis.call('GET', history .. ':last_ok'),
+    redis.call('HGET', 'events:' .. c, k)
 end
-redis.call('SADD', {k[1]}, {a[1]})
-redis.call('SET', {k[2]}, {stored})
-if {a[5]} == '1' then redis.call('SADD', {k[6]}, {a[4]}) end
-redis.call('RPUSH', {k[3]}, {a[3]})
-redis.call('LTRIM', {k[3]}, -tonumber({a[7]}), -1)
-if {a[6]} ~= '' then redis.call('SET', {k[4]}, {a[6]}) end
-local history = redis.call('LRANGE', {k[3]}, 0, -1)
 """
 
-
-RECORD_RESULT = _record(0, 0, "ARGV[2]") + """
-return {table.concat(history, ','), redis.call('GET', KEYS[4]), redis.call('HGET', KEYS[5], ARGV[1])}
+RECORD_RESULT = _RECORD + """
+local history, last_ok, event = record(0, ARGV[3])
+return {history, last_ok, event}
 """
 
 # The client lookup, the signature rule (pipeline.store.base.signature_refusal) and the
 # record above in one command, so a result costs one round trip before its event is written.
-# KEYS = [client:<c>, client:<c>:signature, then RECORD_RESULT's KEYS]
-# ARGV = [the result's signature, "s" if it sent one (a string) else "", "1" if a new client
-#         is a proxy, stored JSON for a proxy client or "", the invalidated marker, then
-#         RECORD_RESULT's ARGV]
+# ARGV = ["s" followed by the result's signature (a string), or "" when it sent none, "1" if
+# a new client is a proxy, stored JSON for a proxy client or "", then RECORD_RESULT's ARGV].
 # Replies {0, client JSON, signature key} when refused (nothing written), else {1, client
 # JSON, signature key, history, last OK, open event}.
-RECORD_CHECKED = """
-local client = redis.call('GET', KEYS[1])
-local key = redis.call('GET', KEYS[2])
+RECORD_CHECKED = _RECORD + f"""
+local name = ARGV[4]
+local client = redis.call('GET', 'client:' .. name)
+local key = redis.call('GET', 'client:' .. name .. ':signature')
+local signed = ARGV[1] ~= ''
+local sent = string.sub(ARGV[1], 2)
 local decoded = nil
 if client then
   local ok, value = pcall(cjson.decode, client)
@@ -164,20 +172,20 @@ end
 local proxy
 if decoded then
   local wanted = decoded['signature']
-  if wanted ~= nil and wanted ~= cjson.null and wanted ~= false and (ARGV[2] ~= 's' or wanted ~= ARGV[1]) then
-    return {0, client, key}
+  if wanted ~= nil and wanted ~= cjson.null and wanted ~= false and (not signed or wanted ~= sent) then
+    return {{0, client, key}}
   end
   proxy = decoded['type'] == 'proxy'
 else
-  if key == ARGV[5] or (key and key ~= '' and (ARGV[2] ~= 's' or key ~= ARGV[1])) then
-    return {0, client, key}
+  if key == '{INVALIDATED}' or (key and key ~= '' and (not signed or key ~= sent)) then
+    return {{0, client, key}}
   end
-  proxy = ARGV[3] == '1'
+  proxy = ARGV[2] == '1'
 end
-local kept = ARGV[7]
-if proxy and ARGV[4] ~= '' then kept = ARGV[4] end
-""" + _record(2, 5, "kept") + """
-return {1, client, key, table.concat(history, ','), redis.call('GET', KEYS[6]), redis.call('HGET', KEYS[7], ARGV[6])}
+local kept = ARGV[6]
+if proxy and ARGV[3] ~= '' then kept = ARGV[3] end
+local history, last_ok, event = record(3, kept)
+return {{1, client, key, history, last_ok, event}}
 """
 
 # A keepalive's signature claim (reference §1, Sensu's SETNX then GET): KEYS = [client:<c>:signature],

@@ -1,0 +1,89 @@
+"""One result in one Lua call: the keys it writes are Sensu 1.x's, whichever call records it.
+
+The script builds the key names from the client and check names itself (reference §1), so
+these tests read the raw keys back with redis-py (database 14 of the shared Redis).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+import redis.asyncio as aioredis
+
+from pipeline.store.redis import RedisStore
+from tests.conftest import require_service
+
+DB = 14
+
+
+def check(status: int, **extra: Any) -> dict[str, Any]:
+    return {"name": "disk", "status": status, "output": f"status {status}", "executed": 1000 + status, **extra}
+
+
+@pytest.fixture
+async def raw() -> AsyncIterator[aioredis.Redis]:
+    require_service("redis", port=6379)
+    client = aioredis.Redis(host="127.0.0.1", port=6379, db=DB)
+    await client.flushdb()
+    yield client
+    await client.flushdb()
+    await client.aclose()
+
+
+@pytest.fixture
+async def store(raw: aioredis.Redis) -> AsyncIterator[RedisStore]:
+    store = RedisStore({"host": "127.0.0.1", "port": 6379, "db": DB}, clock=lambda: 1_700_000_000.0)
+    yield store
+    await store.close()
+
+
+async def snapshot(raw: aioredis.Redis) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    for key in sorted(await raw.keys("*")):
+        kind = (await raw.type(key)).decode()
+        name = key.decode()
+        if kind == "string":
+            found[name] = await raw.get(key)
+        elif kind == "set":
+            found[name] = await raw.smembers(key)
+        elif kind == "list":
+            found[name] = await raw.lrange(key, 0, -1)
+        else:
+            found[name] = await raw.hgetall(key)
+    return found
+
+
+async def test_a_checked_result_lands_in_sensus_keys_as_a_recorded_one_does(store: RedisStore, raw: aioredis.Redis) -> None:
+    for status in (0, 2):
+        await store.record_result("web1", check(status, ttl=60), check(status, ttl=60), ["disks", "prod"])
+    recorded = await snapshot(raw)
+    await raw.flushdb()
+    for status in (0, 2):
+        checked = await store.record_checked("web1", None, check(status, ttl=60), check(status, ttl=60), ["disks", "prod"])
+        assert checked.refusal is None
+    assert await snapshot(raw) == recorded
+    assert json.loads(recorded.pop("result:web1:disk")) == check(2, ttl=60)
+    assert recorded == {
+        "aggregates": {b"disks", b"prod"},
+        "aggregates:disks": {b"web1:disk"},
+        "aggregates:prod": {b"web1:disk"},
+        "history:web1:disk": [b"0", b"2"],
+        "history:web1:disk:last_ok": b"1000",
+        "result:web1": {b"disk"},
+        "ttl": {b"web1:disk"},
+    }
+
+
+async def test_names_with_dots_and_dashes_make_the_same_keys_a_ruby_sensu_reads(store: RedisStore, raw: aioredis.Redis) -> None:
+    await raw.set("client:db-1.example.com", json.dumps({"name": "db-1.example.com", "signature": "s"}))
+    await raw.hset("events:db-1.example.com", "check_x.y-z", json.dumps({"id": "e1"}))
+    odd = {"name": "check_x.y-z", "status": 1, "output": "warn", "executed": 5}
+    checked = await store.record_checked("db-1.example.com", "s", odd, odd, [])
+    assert checked.client == {"name": "db-1.example.com", "signature": "s"}
+    assert checked.recorded is not None and checked.recorded.event == {"id": "e1"}
+    assert await raw.smembers("result:db-1.example.com") == {b"check_x.y-z"}
+    assert await raw.lrange("history:db-1.example.com:check_x.y-z", 0, -1) == [b"1"]
+    assert await raw.exists("history:db-1.example.com:check_x.y-z:last_ok") == 0
