@@ -41,9 +41,12 @@ class Watchdog:
 
     def start(self, seconds: float) -> Deadline:
         """Register a deadline `seconds` from now for the current task."""
-        loop = self._loop
-        if loop is None or loop.is_closed():
-            loop = self._loop = asyncio.get_running_loop()
+        loop = asyncio.get_running_loop()
+        if loop is not self._loop:
+            # first use, or another loop (one per test): what was pending belonged to the old one
+            self._loop = loop
+            self._timer = None
+            self._active.clear()
         task = asyncio.current_task(loop)
         assert task is not None, "routes run inside a task"
         deadline = Deadline(loop.time() + seconds, task, task.cancelling())
