@@ -258,49 +258,46 @@ class ResultProcessor:
         waiter = order.enter(key)
         if waiter is not None:
             await order.wait(key, waiter)
+        # The rest of the result runs inline, not in a coroutine of its own: one fewer per result.
         try:
-            return await self._process_valid(result, client_name)
+            # The check as recorded depends on whether the client is a proxy, which the store
+            # tells only in the same round trip that records it: both versions go, it keeps one.
+            check, proxy_check = self._merge(sent, result["client"])
+            checked = await self.store.record_checked(
+                client_name, result.get("signature"), check, truncate_for_store(check),
+                aggregate_names(check), None if proxy_check is None else truncate_for_store(proxy_check),
+                source_given=source is not None,
+            )
+            recorded = checked.recorded
+            if checked.refusal is not None or recorded is None:
+                self._reject("bad_signature", f"{checked.refusal} (client {client_name})", result)
+                return None
+            client = checked.client
+            if client is None:
+                client = new_client(client_name, self.clock(), proxy=source is not None)
+                await self.store.put_client(client)
+            self._accepted.count += 1
+            if checked.proxy and proxy_check is not None:
+                check = proxy_check
+            now = self.clock()
+            event = build_event(client, check, recorded.history, recorded.last_ok, recorded.event, now, _uuid)
+            # An OK that creates nothing (metrics, mostly) is never looked up (reference §3.8).
+            if check["status"] != 0 or event["action"] != CREATE:
+                await self._silence(event, client, check, now)
+
+            decision = decide(event, recorded.event)
+            if decision is Decision.STORE:
+                await self.store.put_event(event)
+            elif decision is Decision.DELETE:
+                await self.store.delete_event(client_name, check["name"])
+            if decision is Decision.NOTHING:
+                return None
+            if self.on_event is not None:
+                self.on_event(event)
+            await self.engine.process(event)
+            return event
         finally:
             order.leave(key)
-
-    async def _process_valid(self, result: JSON, client_name: str) -> Event | None:
-        sent = result["check"]
-        source = sent.get("source")
-        # The check as recorded depends on whether the client is a proxy, which the store tells
-        # only in the same round trip that records it: both versions go, the store keeps one.
-        check, proxy_check = self._merge(sent, result["client"])
-        checked = await self.store.record_checked(
-            client_name, result.get("signature"), check, truncate_for_store(check), aggregate_names(check),
-            None if proxy_check is None else truncate_for_store(proxy_check), source_given=source is not None,
-        )
-        recorded = checked.recorded
-        if checked.refusal is not None or recorded is None:
-            self._reject("bad_signature", f"{checked.refusal} (client {client_name})", result)
-            return None
-        client = checked.client
-        if client is None:
-            client = new_client(client_name, self.clock(), proxy=source is not None)
-            await self.store.put_client(client)
-        self._accepted.count += 1
-        if checked.proxy and proxy_check is not None:
-            check = proxy_check
-        now = self.clock()
-        event = build_event(client, check, recorded.history, recorded.last_ok, recorded.event, now, _uuid)
-        # An OK that creates nothing (metrics, mostly) is never looked up (reference §3.8).
-        if check["status"] != 0 or event["action"] != CREATE:
-            await self._silence(event, client, check, now)
-
-        decision = decide(event, recorded.event)
-        if decision is Decision.STORE:
-            await self.store.put_event(event)
-        elif decision is Decision.DELETE:
-            await self.store.delete_event(client_name, check["name"])
-        if decision is Decision.NOTHING:
-            return None
-        if self.on_event is not None:
-            self.on_event(event)
-        await self.engine.process(event)
-        return event
 
     def _merge(self, sent: Check, sender: str) -> tuple[Check, Check | None]:
         """The check for a client that is not a proxy, and for one that is (None: the same)."""

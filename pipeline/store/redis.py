@@ -43,9 +43,9 @@ def _int_or_none(raw: bytes | None) -> int | None:
 
 def _recorded(client: str, check: str, statuses: bytes | None, last: bytes | None, event: bytes | None) -> Recorded:
     return Recorded(
-        history=as_text(statuses).split(",") if statuses else [],
-        last_ok=_int_or_none(last),
-        event=load_json(event, f"{keys.events(client)} {check}"),
+        statuses.decode("utf-8", "replace").split(",") if statuses else [],
+        _int_or_none(last),
+        None if event is None else load_json(event, f"{keys.events(client)} {check}"),
     )
 
 

@@ -139,11 +139,16 @@ local function record(o, stored)
   redis.call('SADD', 'result:' .. c, k)
   redis.call('SET', 'result:' .. member, stored)
   if ARGV[o + 5] == '1' then redis.call('SADD', '{TTL}', member) end
-  redis.call('RPUSH', history, ARGV[o + 4])
-  redis.call('LTRIM', history, -{HISTORY_LENGTH}, -1)
-  if ARGV[o + 6] ~= '' then redis.call('SET', history .. ':last_ok', ARGV[o + 6]) end
-  return table.concat(redis.call('LRANGE', history, 0, -1), ','), redis.call('GET', history .. ':last_ok'),
-    redis.call('HGET', 'events:' .. c, k)
+  if redis.call('RPUSH', history, ARGV[o + 4]) > {HISTORY_LENGTH} then
+    redis.call('LTRIM', history, -{HISTORY_LENGTH}, -1)
+  end
+  local last_ok = ARGV[o + 6]
+  if last_ok ~= '' then
+    redis.call('SET', history .. ':last_ok', last_ok)
+  else
+    last_ok = redis.call('GET', history .. ':last_ok')
+  end
+  return table.concat(redis.call('LRANGE', history, 0, -1), ','), last_ok, redis.call('HGET', 'events:' .. c, k)
 end
 """
 
@@ -157,11 +162,14 @@ return {history, last_ok, event}
 # ARGV = ["s" followed by the result's signature (a string), or "" when it sent none, "1" if
 # a new client is a proxy, stored JSON for a proxy client or "", then RECORD_RESULT's ARGV].
 # Replies {0, client JSON, signature key} when refused (nothing written), else {1, client
-# JSON, signature key, history, last OK, open event}.
+# JSON, signature key, history, last OK, open event}. Redis spends more on each redis.call
+# than on the command itself, so the signature key is read only where the rule needs it
+# (no client to take the signature from; nil in the reply otherwise), and last OK is read
+# back only when this result did not just set it.
 RECORD_CHECKED = _RECORD + f"""
 local name = ARGV[4]
 local client = redis.call('GET', 'client:' .. name)
-local key = redis.call('GET', 'client:' .. name .. ':signature')
+local key = false
 local signed = ARGV[1] ~= ''
 local sent = string.sub(ARGV[1], 2)
 local decoded = nil
@@ -177,6 +185,7 @@ if decoded then
   end
   proxy = decoded['type'] == 'proxy'
 else
+  key = redis.call('GET', 'client:' .. name .. ':signature')
   if key == '{INVALIDATED}' or (key and key ~= '' and (not signed or key ~= sent)) then
     return {{0, client, key}}
   end
