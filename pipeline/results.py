@@ -304,8 +304,12 @@ class ResultProcessor:
         # Shallow merge, the result winning, as Sensu's Hash#merge (reference §3.3).
         definition = self._definitions().get(sent["name"])
         if isinstance(definition, dict) and not truthy(sent.get("standalone")):
-            # A copy, so that nothing done to an event can change the settings.
-            check = {**_clone(definition), **sent}
+            check = {**definition, **sent}
+            # Copies of the nested values the result does not replace, so that nothing done
+            # to an event can change the settings (strings and numbers cannot be changed).
+            for key, value in definition.items():
+                if isinstance(value, dict | list) and key not in sent:
+                    check[key] = _clone(value)
         else:
             definition = None
             check = dict(sent)
@@ -347,7 +351,23 @@ def _clone(value: Any) -> Any:
 _VARIANT = {digit: "89ab"[int(digit, 16) & 3] for digit in "0123456789abcdef"}
 
 
+# Random hex for event ids, drawn 256 ids at a time: one getrandom call per 256 ids instead
+# of one per id. list.pop is atomic, so threads never share an id; a forked child starts empty
+# so it never hands out the ids its parent has buffered too.
+_random_hex: list[str] = []
+os.register_at_fork(after_in_child=_random_hex.clear)
+
+
+def _next_hex() -> str:
+    try:
+        return _random_hex.pop()
+    except IndexError:
+        block = os.urandom(16 * 256).hex()
+        _random_hex.extend(block[start:start + 32] for start in range(32, len(block), 32))
+        return block[:32]
+
+
 def _uuid() -> str:
     """A random (version 4) UUID as text, as str(uuid.uuid4()) without building a UUID object."""
-    h = os.urandom(16).hex()
+    h = _next_hex()
     return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{_VARIANT[h[16]]}{h[17:20]}-{h[20:]}"

@@ -1,4 +1,4 @@
-"""What a result leaves behind besides its event: the `ogi_results_total` counter and the event id."""
+"""What a result leaves behind besides its event: the counter, the event id, the settings unchanged."""
 
 from __future__ import annotations
 
@@ -44,3 +44,21 @@ async def test_event_ids_are_distinct_random_uuids() -> None:
     for text in ids:
         parsed = uuid.UUID(text)
         assert str(parsed) == text and parsed.version == 4 and parsed.variant == uuid.RFC_4122
+
+
+async def test_changing_an_events_check_leaves_the_check_definition_as_configured() -> None:
+    definition = {"command": "check-disk", "handlers": ["mail"], "subscribers": ["web"],
+                  "labels": {"team": {"name": "ops"}}, "interval": 60}
+    settings = {"checks": {"disk": json.loads(json.dumps(definition))}}
+    engine = RecordingEngine()
+    processor = ResultProcessor(settings, MemoryStore(clock=FakeClock()), engine)
+    body = {"client": "web1", "check": {"name": "disk", "output": "full", "status": 2, "subscribers": ["db"]}}
+    await processor.process_message(json.dumps(body).encode())
+    (event,) = engine.events
+    check = event["check"]
+    assert check["handlers"] == ["mail"] and check["labels"] == {"team": {"name": "ops"}}
+    assert check["subscribers"] == ["db"]
+    check["handlers"].append("pager")
+    check["labels"]["team"]["name"] = "dba"
+    check["command"] = "changed"
+    assert settings["checks"]["disk"] == definition
