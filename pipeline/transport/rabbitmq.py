@@ -37,14 +37,8 @@ from aio_pika.robust_connection import RobustConnection
 from yarl import URL
 
 from pipeline.model import JSON
-from pipeline.transport.amqp_consume import (
-    CHANNEL_GONE,
-    LeanQueue,
-    RabbitMQMessage,
-    RabbitMQSubscription,
-    copy_message,
-    use_lean_queues,
-)
+from pipeline.transport.amqp_channel import CHANNEL_GONE, LeanQueue, use_lean_queues
+from pipeline.transport.amqp_consume import RabbitMQMessage, RabbitMQSubscription, copy_message
 from pipeline.transport.amqp_settings import AmqpSettings, amqp_settings
 from pipeline.transport.amqp_topology import (
     QueueSpec,
