@@ -25,7 +25,6 @@ import argparse
 import asyncio
 import contextlib
 import json
-import os
 import subprocess
 import sys
 import time
@@ -43,7 +42,7 @@ from pipeline.registry import default_registry
 from pipeline.server import Server
 from pipeline.store.redis import RedisStore
 from pipeline.transport.rabbitmq import RabbitMQTransport
-from tests.contract.transport_fixtures import rabbitmqctl
+from tests.contract.transport_fixtures import fresh_vhost
 
 REDIS_DB = 9
 RAW_TARGET_SHARE = 0.80
@@ -122,17 +121,6 @@ def rss_mib(pid: int | str = "self") -> float:
 
 
 # --- the broker ---------------------------------------------------------------------------
-
-@contextlib.contextmanager
-def fresh_vhost() -> Iterator[str]:
-    name = f"ogi-bench-{os.getpid()}"
-    rabbitmqctl("add_vhost", name)
-    try:
-        rabbitmqctl("set_permissions", "-p", name, "guest", ".*", ".*", ".*")
-        yield name
-    finally:
-        rabbitmqctl("delete_vhost", name)
-
 
 async def preload(vhost: str, queue: str, bodies: Iterator[bytes], exchange: str = "") -> int:
     """Publish persistent messages (with confirms) to a durable queue, through `exchange`."""
@@ -358,7 +346,7 @@ def emit(figure: dict[str, Any]) -> None:
 
 
 async def run(args: argparse.Namespace) -> None:
-    with fresh_vhost() as vhost:
+    with fresh_vhost(prefix="ogi-bench-") as vhost:
         flush_redis()
         try:
             raw = await raw_rate(vhost, args.messages)

@@ -24,22 +24,16 @@ from pipeline.registry import default_registry
 from pipeline.store.base import SeriesSample
 from pipeline.store.memory import MemoryStore
 from tests.conftest import ROOT, free_port
+from tests.helpers import FakeClock
 
 NOW = 1_800_000_000.0
 
-
-class Clock:
-    def __init__(self, now: float = NOW) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
 
 
 class CountingStore(MemoryStore):
     """A memory store that also tells how often series were written."""
 
-    def __init__(self, clock: Clock) -> None:
+    def __init__(self, clock: FakeClock) -> None:
         super().__init__(clock)
         self.puts = 0
 
@@ -48,9 +42,9 @@ class CountingStore(MemoryStore):
         await super().put_series(samples)
 
 
-def make(definition: dict[str, Any] | None = None, name: str = "prom") -> tuple[PrometheusHandler, CountingStore, Clock,
+def make(definition: dict[str, Any] | None = None, name: str = "prom") -> tuple[PrometheusHandler, CountingStore, FakeClock,
                                                                                CollectorRegistry]:
-    clock = Clock()
+    clock = FakeClock(NOW)
     store = CountingStore(clock)
     registry = CollectorRegistry()
     context = Context(settings={}, store=store, clock=clock, metrics=registry)
@@ -185,7 +179,7 @@ async def test_a_series_expires_after_expire_after_or_three_check_intervals(
 
 
 async def test_handlers_sharing_a_registry_count_separately() -> None:
-    clock = Clock()
+    clock = FakeClock(NOW)
     registry = CollectorRegistry()
     context = Context(store=MemoryStore(clock), clock=clock, metrics=registry)
     rules = {"mappings": [{"match": "*.x", "action": "drop"}]}

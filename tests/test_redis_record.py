@@ -1,43 +1,20 @@
 """One result in one Lua call: the keys it writes are Sensu 1.x's, whichever call records it.
 
 The script builds the key names from the client and check names itself (reference §1), so
-these tests read the raw keys back with redis-py (database 14 of the shared Redis).
+these tests read the raw keys back with redis-py (the fixtures of tests/test_store_redis.py).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from typing import Any
 
-import pytest
 import redis.asyncio as aioredis
 
 from pipeline.store.redis import RedisStore
-from tests.conftest import require_service
+from tests.test_store_redis import check, raw, store
 
-DB = 14
-
-
-def check(status: int, **extra: Any) -> dict[str, Any]:
-    return {"name": "disk", "status": status, "output": f"status {status}", "executed": 1000 + status, **extra}
-
-
-@pytest.fixture
-async def raw() -> AsyncIterator[aioredis.Redis]:
-    require_service("redis", port=6379)
-    client = aioredis.Redis(host="127.0.0.1", port=6379, db=DB)
-    await client.flushdb()
-    yield client
-    await client.flushdb()
-    await client.aclose()
-
-
-@pytest.fixture
-async def store(raw: aioredis.Redis) -> AsyncIterator[RedisStore]:
-    store = RedisStore({"host": "127.0.0.1", "port": 6379, "db": DB}, clock=lambda: 1_700_000_000.0)
-    yield store
-    await store.close()
+__all__ = ["raw", "store"]  # fixtures, used by name (database 14, flushed around each test)
 
 
 async def snapshot(raw: aioredis.Redis) -> dict[str, Any]:

@@ -11,17 +11,10 @@ from pipeline.store.base import Store, StoreUnavailable
 from pipeline.store.memory import MemoryStore
 from pipeline.tasks import TASK_NAMES, TaskElection
 from tests.conftest import require_service
+from tests.helpers import T0, FakeClock
 
 PUBLISHER, CLIENTS, TTL = TASK_NAMES
-T0 = 1_700_000_000.0
 
-
-class Clock:
-    def __init__(self, now: float = T0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
 
 
 class Probe:
@@ -50,7 +43,7 @@ class Probe:
 class Server:
     """One ogi server's election with a probe per task."""
 
-    def __init__(self, store: Store, name: str, clock: Clock) -> None:
+    def __init__(self, store: Store, name: str, clock: FakeClock) -> None:
         self.probes = {task: Probe() for task in TASK_NAMES}
         self.election = TaskElection(store, name, {task: probe.run for task, probe in self.probes.items()},
                                      clock=clock, hostname=f"host-{name}", address="10.0.0.1")
@@ -66,11 +59,11 @@ class Server:
 
 @pytest.fixture
 def store() -> MemoryStore:
-    return MemoryStore(clock=Clock())
+    return MemoryStore(clock=FakeClock())
 
 
 async def test_a_lone_server_takes_the_tasks_in_order_waiting_ten_seconds_per_task_held(store: MemoryStore) -> None:
-    server = Server(store, "a", Clock())
+    server = Server(store, "a", FakeClock())
     assert await server.tick(T0) == [PUBLISHER]
     assert await server.tick(T0 + 10) == [PUBLISHER, CLIENTS]
     assert await server.tick(T0 + 19) == [PUBLISHER, CLIENTS]
@@ -81,7 +74,7 @@ async def test_a_lone_server_takes_the_tasks_in_order_waiting_ten_seconds_per_ta
 
 
 async def test_servers_started_together_share_the_tasks_and_no_task_runs_twice(store: MemoryStore) -> None:
-    servers = [Server(store, name, Clock()) for name in ("a", "b", "c")]
+    servers = [Server(store, name, FakeClock()) for name in ("a", "b", "c")]
     for step in range(4):
         for server in servers:
             await server.tick(T0 + 10 * step)
@@ -93,11 +86,11 @@ async def test_servers_started_together_share_the_tasks_and_no_task_runs_twice(s
 
 
 async def test_the_tasks_of_a_dead_server_move_at_the_first_tick_after_its_locks_went_stale(store: MemoryStore) -> None:
-    dead = Server(store, "a", Clock())
+    dead = Server(store, "a", FakeClock())
     for step in range(3):
         await dead.tick(T0 + 10 * step)
     assert dead.election.held == list(TASK_NAMES)  # last refresh at T0 + 20, then it dies
-    survivor = Server(store, "b", Clock())
+    survivor = Server(store, "b", FakeClock())
     assert await survivor.tick(T0 + 25) == []
     assert await survivor.tick(T0 + 35) == []
     assert await survivor.tick(T0 + 45) == [], "locks refreshed 25 s ago are not stale"
@@ -106,7 +99,7 @@ async def test_the_tasks_of_a_dead_server_move_at_the_first_tick_after_its_locks
 
 
 async def test_a_server_that_finds_its_task_taken_cancels_it_at_once(store: MemoryStore) -> None:
-    server = Server(store, "a", Clock())
+    server = Server(store, "a", FakeClock())
     await server.tick(T0)
     assert await store.acquire_task(PUBLISHER, "b", T0 + 31)  # a's lock was not refreshed for 31 s
     assert PUBLISHER not in await server.tick(T0 + 32)
@@ -143,8 +136,8 @@ class OutageStore(MemoryStore):
 
 
 async def test_a_server_that_cannot_refresh_its_locks_stops_its_tasks_and_resumes_when_the_store_is_back() -> None:
-    store = OutageStore(clock=Clock())
-    server = Server(store, "a", Clock())
+    store = OutageStore(clock=FakeClock())
+    server = Server(store, "a", FakeClock())
     await server.tick(T0)
     store.down = True
     assert await server.tick(T0 + 10) == []
@@ -155,7 +148,7 @@ async def test_a_server_that_cannot_refresh_its_locks_stops_its_tasks_and_resume
 
 
 async def test_the_registry_entry_names_the_server_its_address_and_the_tasks_it_holds(store: MemoryStore) -> None:
-    server = Server(store, "a", Clock())
+    server = Server(store, "a", FakeClock())
     await server.tick(T0)
     (entry,) = await store.list_servers()
     assert entry["id"] == "a" and entry["hostname"] == "host-a" and entry["address"] == "10.0.0.1"
@@ -164,7 +157,7 @@ async def test_the_registry_entry_names_the_server_its_address_and_the_tasks_it_
 
 
 async def test_a_stopped_election_releases_its_tasks_and_leaves_the_registry(store: MemoryStore) -> None:
-    server = Server(store, "a", Clock())
+    server = Server(store, "a", FakeClock())
     running = asyncio.create_task(server.election.run())
     while not server.probes[PUBLISHER].running:
         await asyncio.sleep(0)
@@ -190,7 +183,7 @@ async def redis_store() -> AsyncIterator[Store]:
 
 
 async def test_servers_sharing_a_real_redis_share_the_tasks_and_hand_them_over(redis_store: Store) -> None:
-    a, b = Server(redis_store, "a", Clock()), Server(redis_store, "b", Clock())
+    a, b = Server(redis_store, "a", FakeClock()), Server(redis_store, "b", FakeClock())
     for step in range(3):
         await a.tick(T0 + 10 * step)
         await b.tick(T0 + 10 * step)
