@@ -102,6 +102,10 @@ class RedisStore(RedisBase):
         expiry = () if expire is None else expiry_args(expire)
         await self._run(("SET", key, INVALIDATED, *expiry))
 
+    async def _client_names(self, client: str | None) -> list[str]:
+        """`[client]`, or every registered client (the `clients` set), as Sensu's API lists."""
+        return [client] if client is not None else await self._members(keys.CLIENTS)
+
     # -- results ---------------------------------------------------------------------
     async def record_result(self, client: str, check: Check, stored: Check, aggregates: list[str]) -> Recorded:
         statuses, last, event = await self._eval(keys.RECORD_RESULT, [], self._record_args(client, check, stored, aggregates))
@@ -147,7 +151,7 @@ class RedisStore(RedisBase):
         return load_json(raw, key)
 
     async def list_results(self, client: str | None = None) -> list[tuple[str, Check]]:
-        names = [client] if client is not None else await self._members(keys.CLIENTS)
+        names = await self._client_names(client)
         if not names:
             return []
         check_sets = await self._run(*(("SMEMBERS", keys.results(name)) for name in names))
@@ -238,8 +242,7 @@ class RedisStore(RedisBase):
         await self._run(("HDEL", keys.events(client), check))
 
     async def list_events(self, client: str | None = None) -> list[Event]:
-        # As Sensu's API: the events of the registered clients (the `clients` set).
-        names = [client] if client is not None else await self._members(keys.CLIENTS)
+        names = await self._client_names(client)
         if not names:
             return []
         tables = await self._run(*(("HGETALL", keys.events(name)) for name in names))
@@ -252,7 +255,7 @@ class RedisStore(RedisBase):
         return listed
 
     async def list_events_json(self, client: str | None = None) -> list[bytes]:
-        names = [client] if client is not None else await self._members(keys.CLIENTS)
+        names = await self._client_names(client)
         if not names:
             return []
         tables = await self._run(*(("HVALS", keys.events(name)) for name in names))

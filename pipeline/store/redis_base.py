@@ -102,6 +102,17 @@ class RedisBase(Store):
 
     async def close(self) -> None:
         await self.client.aclose()
+    async def _put_listed(self, key: str, value: JSON, expire: int | None, listing: str, member: str) -> None:
+        """SET `key` to `value` (expiring after `expire` s) and add `member` to the `listing` set.
+
+        As Redis EXPIRE with a non-positive time, `expire` <= 0 removes the key (and the member).
+        """
+        if expire is not None and expire <= 0:
+            await self._run(("DEL", key), ("SREM", listing, member))
+            return
+        expiry = () if expire is None else expiry_args(expire)
+        await self._run(("SET", key, jsoncodec.dumps(value), *expiry), ("SADD", listing, member))
+
     # -- stashes ---------------------------------------------------------------------
     async def get_stash(self, path: str) -> JSON | None:
         key = keys.stash(path)
@@ -109,12 +120,7 @@ class RedisBase(Store):
         return load_json(raw, key)
 
     async def put_stash(self, path: str, content: JSON, expire: int | None = None) -> None:
-        key = keys.stash(path)
-        if expire is not None and expire <= 0:
-            await self._run(("DEL", key), ("SREM", keys.STASHES, path))
-            return
-        expiry = () if expire is None else expiry_args(expire)
-        await self._run(("SET", key, jsoncodec.dumps(content), *expiry), ("SADD", keys.STASHES, path))
+        await self._put_listed(keys.stash(path), content, expire, keys.STASHES, path)
 
     async def delete_stash(self, path: str) -> None:
         await self._run(("DEL", keys.stash(path)), ("SREM", keys.STASHES, path))
@@ -164,12 +170,7 @@ class RedisBase(Store):
 
     async def put_silence(self, entry: JSON, expire: int | None = None) -> None:
         key = keys.silence(str(entry["id"]))
-        if expire is not None and expire <= 0:
-            # As Redis EXPIRE with a non-positive time: the key is gone at once.
-            await self._run(("DEL", key), ("SREM", keys.SILENCED, key))
-            return
-        expiry = () if expire is None else expiry_args(expire)
-        await self._run(("SET", key, jsoncodec.dumps(entry), *expiry), ("SADD", keys.SILENCED, key))
+        await self._put_listed(key, entry, expire, keys.SILENCED, key)
 
     async def delete_silence(self, silence_id: str) -> None:
         key = keys.silence(silence_id)
