@@ -83,11 +83,6 @@ class LineFormatter:
             append(f"{path} {value!r} {round(timestamp)}\n")
         return lines, left_out
 
-    def format(self, points: Iterable[Point]) -> tuple[bytes, int]:
-        """The lines of `points` as bytes, and how many points were left out."""
-        lines, left_out = self.lines(points)
-        return "".join(lines).encode(), left_out
-
     def plaintext(self, output: str, default_timestamp: float, suffix: str = "") -> tuple[list[str], int]:
         """Graphite plaintext output straight to lines, and the count of lines that did not parse.
 

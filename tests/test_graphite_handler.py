@@ -375,10 +375,10 @@ def test_sanitising_keeps_letters_digits_and_the_five_path_characters() -> None:
 
 def test_the_formatter_leaves_out_values_that_are_not_finite() -> None:
     formatter = LineFormatter()
-    data, left_out = formatter.format(
+    lines, left_out = formatter.lines(
         [Point("a", float("nan"), T0), Point("b", float("inf"), T0), Point("c", 2.5, T0 + 0.6)]
     )
-    assert data == f"c 2.5 {T0 + 1}\n".encode()
+    assert lines == [f"c 2.5 {T0 + 1}\n"]
     assert left_out == 2
 
 
