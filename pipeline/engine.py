@@ -147,13 +147,7 @@ class Engine:
                             return
                     stat = route.mutator_stat
                     if payloads is None:
-                        start = perf_counter()
-                        try:
-                            payload = await route.mutator.mutate(event)
-                        except Exception as err:
-                            self._mutator_failed(route, event, err, perf_counter() - start)
-                            return
-                        stat.add(OK if payload is not None else DROPPED, perf_counter() - start)
+                        payload = await self._mutate(route, event)
                     else:
                         payload = await self._shared_payload(route, event, payloads)
                     if payload is None:
