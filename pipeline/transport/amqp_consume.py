@@ -148,10 +148,7 @@ class RabbitMQSubscription(Subscription):
         if handler is None:
             self._inbox.put_nowait(message)
             return
-        try:
-            await handler(message)
-        except Exception:
-            log.exception("message handler failed")
+        await self._run(handler, message)
 
     def _from_incoming(self, incoming: AbstractIncomingMessage) -> RabbitMQMessage | None:
         """The message of a consumer aio-pika restored its own way (see LeanQueue); None if stale."""
