@@ -43,7 +43,7 @@ from pamqp.commands import Basic
 
 from pipeline.transport.amqp_channel import CHANNEL_GONE, AckBatcher, LeanQueue
 from pipeline.transport.amqp_topology import QueueSpec, failed_queue, ogi_owns
-from pipeline.transport.base import Message, MessageHandler, PipeKind, Subscription
+from pipeline.transport.base import Message, MessageHandler, PipeKind, Subscription, run_handler
 
 if TYPE_CHECKING:
     from pipeline.transport.rabbitmq import RabbitMQTransport
@@ -148,7 +148,7 @@ class RabbitMQSubscription(Subscription):
         if handler is None:
             self._inbox.put_nowait(message)
             return
-        await self._run(handler, message)
+        await run_handler(handler, message)
 
     def _from_incoming(self, incoming: AbstractIncomingMessage) -> RabbitMQMessage | None:
         """The message of a consumer aio-pika restored its own way (see LeanQueue); None if stale."""
@@ -207,20 +207,13 @@ class RabbitMQSubscription(Subscription):
                     return
                 if self._taken(message):
                     # A task of the channel's, as a delivery's is, so it ends with the channel too.
-                    message.channel.create_task(self._run(handler, message))
+                    message.channel.create_task(run_handler(handler, message))
             await asyncio.sleep(0)
         self._handler = handler
         try:
             await self._ended.wait()
         finally:
             self._handler = None
-
-    @staticmethod
-    async def _run(handler: MessageHandler, message: RabbitMQMessage) -> None:
-        try:
-            await handler(message)
-        except Exception:
-            log.exception("message handler failed")
 
     # --- settling ------------------------------------------------------------------------
 

@@ -24,6 +24,14 @@ MessageHandler = Callable[["Message"], Awaitable[None]]
 log = logging.getLogger("ogi")
 
 
+async def run_handler(handler: MessageHandler, message: Message) -> None:
+    """`handler(message)`, an exception escaping it logged rather than raised (a handler should not raise)."""
+    try:
+        await handler(message)
+    except Exception:
+        log.exception("message handler failed")
+
+
 class Message(ABC):
     """One delivered message. Process it inside `async with message.process():`."""
 
@@ -59,9 +67,7 @@ class Subscription(ABC):
 
         async def run(message: Message) -> None:
             try:
-                await handler(message)
-            except Exception:
-                log.exception("message handler failed")
+                await run_handler(handler, message)
             finally:
                 slots.release()
 
