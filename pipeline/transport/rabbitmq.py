@@ -37,6 +37,7 @@ from aio_pika.robust_connection import RobustConnection
 from yarl import URL
 
 from pipeline.model import JSON
+from pipeline.transport import amqp_frames
 from pipeline.transport.amqp_channel import CHANNEL_GONE, LeanQueue, use_lean_queues
 from pipeline.transport.amqp_consume import RabbitMQMessage, RabbitMQSubscription, copy_message
 from pipeline.transport.amqp_settings import AmqpSettings, amqp_settings
@@ -187,6 +188,7 @@ class RabbitMQTransport(Transport):
             delay = min(delay * 2, MAX_BACKOFF)
 
     async def _open(self, url: str) -> None:
+        amqp_frames.install()
         connection = await aio_pika.connect_robust(
             url, timeout=CONNECT_TIMEOUT, reconnect_interval=self.settings.reconnect_interval,
             client_properties={"connection_name": self.connection_name},
