@@ -19,6 +19,7 @@ class JsonMutator(Mutator):
 
     type_name: ClassVar[str] = "json"
     allowed_keys: ClassVar[frozenset[str] | None] = frozenset()
+    inline: ClassVar[bool] = True
 
     async def mutate(self, event: Event) -> bytes | None:
         return encode_event(event)

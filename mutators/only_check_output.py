@@ -17,6 +17,7 @@ class OnlyCheckOutputMutator(Mutator):
 
     type_name: ClassVar[str] = "only_check_output"
     allowed_keys: ClassVar[frozenset[str] | None] = frozenset()
+    inline: ClassVar[bool] = True
 
     async def mutate(self, event: Event) -> bytes | None:
         check = event.get("check")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from time import perf_counter
-from typing import Any
+from typing import Any, cast
 
 from pipeline.deadlines import Pool, Watchdog
 from pipeline.extension import Context, Mutator
@@ -33,6 +33,9 @@ __all__ = ["Engine", "definition_errors"]
 _PLAN_CACHE_SIZE = 4096
 
 _Plan = tuple[list[Route], frozenset[Mutator]]
+#: Per event, each shared mutator's payload: the bytes (an inline mutator) or the task making them.
+_Payloads = dict[Mutator, "bytes | None | asyncio.Future[bytes | None]"]
+_MISSING: Any = object()
 
 
 class Engine:
@@ -80,7 +83,7 @@ class Engine:
 
     async def _run_all(self, routes: list[Route], shared: frozenset[Mutator], event: Event) -> None:
         """Run several routes at once: the first in the caller's task (one task fewer), the rest in tasks."""
-        payloads: dict[Mutator, asyncio.Future[bytes | None]] | None = {} if shared else None
+        payloads: _Payloads | None = {} if shared else None
         tasks = [
             asyncio.create_task(self._run(r, event, payloads if r.mutator in shared else None)) for r in routes[1:]
         ]
@@ -93,7 +96,8 @@ class Engine:
             for task in tasks:
                 task.cancel()
             for future in (payloads or {}).values():
-                future.cancel()  # shielded from each route, so cancel it here
+                if isinstance(future, asyncio.Future):
+                    future.cancel()  # shielded from each route, so cancel it here
             raise
 
     def _plan(self, names: tuple[str, ...]) -> _Plan:
@@ -108,7 +112,7 @@ class Engine:
         return plan
 
     async def _run(
-        self, route: Route, event: Event, payloads: dict[Mutator, asyncio.Future[bytes | None]] | None
+        self, route: Route, event: Event, payloads: _Payloads | None
     ) -> None:
         """Gates; then, holding a pool slot, filters, mutator and handler under the route's timeout.
 
@@ -188,15 +192,19 @@ class Engine:
             stat = self._gates[name] = self.metrics.stat(GATE, name)
         return stat
 
-    async def _shared_payload(
-        self, route: Route, event: Event, payloads: dict[Mutator, asyncio.Future[bytes | None]]
-    ) -> bytes | None:
+    async def _shared_payload(self, route: Route, event: Event, payloads: _Payloads) -> bytes | None:
         """Mutate once for all routes of this event with the same mutator."""
-        future = payloads.get(route.mutator)
-        if future is None:
-            future = payloads[route.mutator] = asyncio.ensure_future(self._mutate(route, event))
+        mutator = route.mutator
+        found = payloads.get(mutator, _MISSING)
+        if mutator.inline:
+            # Nothing to wait for, so nothing another route's timeout could cut short.
+            if found is _MISSING:
+                found = payloads[mutator] = await self._mutate(route, event)
+            return cast(bytes | None, found)
+        if found is _MISSING:
+            found = payloads[mutator] = asyncio.ensure_future(self._mutate(route, event))
         # shielded: one route timing out must not cancel the payload another route waits for
-        return await asyncio.shield(future)
+        return await asyncio.shield(cast("asyncio.Future[bytes | None]", found))
 
     async def _mutate(self, route: Route, event: Event) -> bytes | None:
         start = perf_counter()

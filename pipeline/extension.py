@@ -78,6 +78,10 @@ class Filter(Extension):
 class Mutator(Extension):
     """Turns an event into the bytes a handler receives; None drops the event for that handler."""
 
+    #: True when `mutate` never waits (it only computes): routes of one event that share it
+    #: then take its bytes directly instead of through a task and a shielded future each.
+    inline: ClassVar[bool] = False
+
     async def mutate(self, event: Event) -> bytes | None:
         raise NotImplementedError
 

@@ -75,6 +75,22 @@ class CommandMutator(Mutator):
         return f"{command}:{event['check']['name']}".encode()
 
 
+class InlineMutator(Mutator):
+    """A mutator that only computes (as the built-in json and only_check_output): `inline`."""
+
+    inline = True
+
+    async def mutate(self, event: Event) -> bytes | None:
+        record(self, "mutated", self.name)
+        return event["check"]["output"].upper().encode()
+
+
+class FailingInlineMutator(InlineMutator):
+    async def mutate(self, event: Event) -> bytes | None:
+        record(self, "mutated", self.name)
+        raise ValueError("cannot encode")
+
+
 class KeepFilter(Filter):
     async def allows(self, event: Event) -> bool:
         record(self, "filtered", self.name)
@@ -102,6 +118,8 @@ def chain_registry() -> Registry:
         registry.register("handlers", name, cls)
     registry.register("mutators", "json", JsonMutator)
     registry.register("mutators", "pipe", CommandMutator)
+    registry.register("mutators", "loud", InlineMutator)
+    registry.register("mutators", "bad", FailingInlineMutator)
     registry.register("filters", "keep", KeepFilter)
     registry.register("filters", "drop", DropFilter)
     registry.register("filters", "broken", BrokenFilter)
@@ -282,6 +300,34 @@ async def test_two_handlers_with_the_same_mutator_mutate_the_event_once():
     payloads = {e[1]: e[3] for e in settings["record"] if e[0] == "handled"}
     assert payloads["mail"] == payloads["chat"] == b"UP:disk"
     assert sample(metrics, "ogi_stage_total", stage="mutator", name="upper", outcome="ok") == 1
+
+
+async def test_handlers_sharing_an_inline_mutator_get_one_payload_even_when_one_times_out():
+    settings = {
+        "handlers": {"graphite": {"type": "record", "mutator": "loud"}, "slow": {"type": "hanging", "mutator": "loud",
+                                                                                  "timeout": 0.05},
+                     "tcp": {"type": "record", "mutator": "loud"}},
+    }
+    engine, metrics = make_engine(settings, timeout_grace=0)
+    await asyncio.wait_for(engine.process(make_event(handlers=["graphite", "slow", "tcp"])), 5)
+    assert [e for e in settings["record"] if e[0] == "mutated"] == [("mutated", "loud")]
+    payloads = {e[1]: e[3] for e in settings["record"] if e[0] == "handled"}
+    assert payloads == {"graphite": b"CRITICAL: FULL", "tcp": b"CRITICAL: FULL"}
+    assert sample(metrics, "ogi_stage_total", stage="mutator", name="loud", outcome="ok") == 1
+    assert sample(metrics, "ogi_handler_timeouts_total", handler="slow") == 1
+
+
+async def test_a_failing_inline_mutator_is_counted_once_and_drops_the_event_for_each_of_its_handlers(caplog):
+    settings = {
+        "handlers": {"mail": {"type": "record", "mutator": "bad"}, "chat": {"type": "record", "mutator": "bad"},
+                     "raw": {"type": "record"}},
+    }
+    engine, metrics = make_engine(settings)
+    with caplog.at_level(logging.ERROR):
+        await engine.process(make_event(handlers=["mail", "chat", "raw"]))
+    assert handled(settings) == ["raw"]
+    assert sample(metrics, "ogi_stage_total", stage="mutator", name="bad", outcome="error") == 1
+    assert [r.getMessage() for r in caplog.records].count("mutator failed, event dropped") == 1
 
 
 async def test_a_failing_mutator_drops_only_its_handlers_event():
