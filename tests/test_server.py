@@ -65,3 +65,55 @@ async def test_results_wait_while_the_store_is_down_and_are_all_processed_once_i
     assert transport.counts["dead_lettered"] == 0, "an unavailable store is not the message's fault"
     running.cancel()
     await asyncio.gather(running, return_exceptions=True)
+
+
+def check_result(check: str, output: str) -> bytes:
+    return json.dumps({"client": "web1", "check": {"name": check, "output": output, "status": 2}}).encode()
+
+
+async def wait_for(engine: Recording, count: int, seconds: float) -> None:
+    for _ in range(int(seconds / 0.005)):
+        if len(engine.events) >= count:
+            return
+        await asyncio.sleep(0.005)
+
+
+async def test_a_full_batch_goes_at_once_and_its_results_keep_their_arrival_order():
+    store, engine, transport = MemoryStore(), Recording(), MemoryTransport()
+    # A linger far longer than the test: only a full batch can release these results.
+    consumer = ResultConsumer(transport, ResultProcessor({}, store, engine), linger=60, batch_size=5)
+    running = asyncio.create_task(consumer.run())
+    for n in range(10):
+        await transport.publish("results", check_result("disk" if n % 2 else "load", str(n)))
+    await wait_for(engine, 10, 5)
+    assert [e["check"]["output"] for e in engine.events if e["check"]["name"] == "disk"] == ["1", "3", "5", "7", "9"]
+    assert [e["check"]["output"] for e in engine.events if e["check"]["name"] == "load"] == ["0", "2", "4", "6", "8"]
+    assert [e["occurrences"] for e in engine.events if e["check"]["name"] == "disk"] == [1, 2, 3, 4, 5]
+    running.cancel()
+    await asyncio.gather(running, return_exceptions=True)
+
+
+async def test_a_lone_result_waits_for_company_no_longer_than_the_linger():
+    store, engine, transport = MemoryStore(), Recording(), MemoryTransport()
+    consumer = ResultConsumer(transport, ResultProcessor({}, store, engine), linger=0.3, batch_size=50)
+    running = asyncio.create_task(consumer.run())
+    await transport.publish("results", check_result("disk", "full"))
+    await asyncio.sleep(0.1)
+    assert engine.events == [], "it waits for others to share the store's round trip"
+    await wait_for(engine, 1, 2)
+    assert [e["check"]["output"] for e in engine.events] == ["full"]
+    running.cancel()
+    await asyncio.gather(running, return_exceptions=True)
+
+
+async def test_with_one_message_in_hand_nothing_waits():
+    store, engine, transport = MemoryStore(), Recording(), MemoryTransport()
+    # As with Sensu's prefetch of 1: no batch can form, so waiting would only slow it down.
+    consumer = ResultConsumer(transport, ResultProcessor({}, store, engine), concurrency=1, linger=60)
+    running = asyncio.create_task(consumer.run())
+    for n in range(3):
+        await transport.publish("results", check_result("disk", str(n)))
+    await wait_for(engine, 3, 2)
+    assert [e["check"]["output"] for e in engine.events] == ["0", "1", "2"]
+    running.cancel()
+    await asyncio.gather(running, return_exceptions=True)

@@ -190,6 +190,9 @@ class RabbitMQSubscription(Subscription):
             return False
         return True
 
+    def in_hand(self, limit: int) -> int:
+        return self._transport.settings.prefetch
+
     async def dispatch(self, handler: MessageHandler, limit: int = 100) -> None:
         """Run `handler(message)` inside each delivery's own task; the prefetch, not `limit`, bounds them.
 

@@ -77,6 +77,10 @@ class Subscription(ABC):
             running.add(task)
             task.add_done_callback(running.discard)
 
+    def in_hand(self, limit: int) -> int:
+        """How many messages `dispatch(handler, limit)` can have running at once."""
+        return limit
+
     @abstractmethod
     async def close(self) -> None: ...
 
