@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+from collections.abc import AsyncIterator
 from typing import Any
 
 from pipeline.results import ResultProcessor
@@ -78,42 +80,42 @@ async def wait_for(engine: Recording, count: int, seconds: float) -> None:
         await asyncio.sleep(0.005)
 
 
+@contextlib.asynccontextmanager
+async def consuming(**options: Any) -> AsyncIterator[tuple[Recording, MemoryTransport]]:
+    """A ResultConsumer with `options` running over the memory backends, stopped afterwards."""
+    engine, transport = Recording(), MemoryTransport()
+    running = asyncio.create_task(ResultConsumer(transport, ResultProcessor({}, MemoryStore(), engine), **options).run())
+    try:
+        yield engine, transport
+    finally:
+        running.cancel()
+        await asyncio.gather(running, return_exceptions=True)
+
+
 async def test_a_full_batch_goes_at_once_and_its_results_keep_their_arrival_order():
-    store, engine, transport = MemoryStore(), Recording(), MemoryTransport()
     # A linger far longer than the test: only a full batch can release these results.
-    consumer = ResultConsumer(transport, ResultProcessor({}, store, engine), linger=60, batch_size=5)
-    running = asyncio.create_task(consumer.run())
-    for n in range(10):
-        await transport.publish("results", check_result("disk" if n % 2 else "load", str(n)))
-    await wait_for(engine, 10, 5)
+    async with consuming(linger=60, batch_size=5) as (engine, transport):
+        for n in range(10):
+            await transport.publish("results", check_result("disk" if n % 2 else "load", str(n)))
+        await wait_for(engine, 10, 5)
     assert [e["check"]["output"] for e in engine.events if e["check"]["name"] == "disk"] == ["1", "3", "5", "7", "9"]
     assert [e["check"]["output"] for e in engine.events if e["check"]["name"] == "load"] == ["0", "2", "4", "6", "8"]
     assert [e["occurrences"] for e in engine.events if e["check"]["name"] == "disk"] == [1, 2, 3, 4, 5]
-    running.cancel()
-    await asyncio.gather(running, return_exceptions=True)
 
 
 async def test_a_lone_result_waits_for_company_no_longer_than_the_linger():
-    store, engine, transport = MemoryStore(), Recording(), MemoryTransport()
-    consumer = ResultConsumer(transport, ResultProcessor({}, store, engine), linger=0.3, batch_size=50)
-    running = asyncio.create_task(consumer.run())
-    await transport.publish("results", check_result("disk", "full"))
-    await asyncio.sleep(0.1)
-    assert engine.events == [], "it waits for others to share the store's round trip"
-    await wait_for(engine, 1, 2)
+    async with consuming(linger=0.3, batch_size=50) as (engine, transport):
+        await transport.publish("results", check_result("disk", "full"))
+        await asyncio.sleep(0.1)
+        assert engine.events == [], "it waits for others to share the store's round trip"
+        await wait_for(engine, 1, 2)
     assert [e["check"]["output"] for e in engine.events] == ["full"]
-    running.cancel()
-    await asyncio.gather(running, return_exceptions=True)
 
 
 async def test_with_one_message_in_hand_nothing_waits():
-    store, engine, transport = MemoryStore(), Recording(), MemoryTransport()
     # As with Sensu's prefetch of 1: no batch can form, so waiting would only slow it down.
-    consumer = ResultConsumer(transport, ResultProcessor({}, store, engine), concurrency=1, linger=60)
-    running = asyncio.create_task(consumer.run())
-    for n in range(3):
-        await transport.publish("results", check_result("disk", str(n)))
-    await wait_for(engine, 3, 2)
+    async with consuming(concurrency=1, linger=60) as (engine, transport):
+        for n in range(3):
+            await transport.publish("results", check_result("disk", str(n)))
+        await wait_for(engine, 3, 2)
     assert [e["check"]["output"] for e in engine.events] == ["0", "1", "2"]
-    running.cancel()
-    await asyncio.gather(running, return_exceptions=True)
