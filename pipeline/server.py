@@ -51,13 +51,15 @@ class ResultConsumer:
 
     Messages are dispatched to handlers as they arrive (`Subscription.dispatch`; over RabbitMQ
     the prefetch bounds how many are in hand) and processed in batches: a message waits until
-    `batch_size` have come or `linger` seconds have passed since the first, and then the batch
-    goes on together, in arrival order, so its results share one Redis pipeline and one ack
-    instead of paying a round trip and the event loop's wake-ups each (at a steady 3,000
-    results/s, 5 ms of waiting took a fifth off the server's CPU per result). When the store is unavailable the message in
-    hand waits, unacked, and no handler starts processing until the store answers again
-    (Sensu's pause); then processing resumes where it stopped, in arrival order, so a Redis
-    failover neither loses a result nor counts it as a failure.
+    `batch_size` have come or `linger` seconds have passed since the first, then the batch goes
+    on together, in arrival order, so its results share one Redis pipeline and one ack instead
+    of paying a round trip and the event loop's wake-ups each (at a steady 3,000 results/s,
+    5 ms of waiting took a fifth off the server's CPU per result).
+
+    When the store is unavailable the message in hand waits, unacked, and no handler starts
+    processing until the store answers again (Sensu's pause); then processing resumes where it
+    stopped, in arrival order, so a Redis failover neither loses a result nor counts it as a
+    failure.
     """
 
     def __init__(
@@ -75,8 +77,7 @@ class ResultConsumer:
         self.paused_count = 0
         self.linger = linger
         self.batch_size = batch_size
-        self._gate: asyncio.Future[None] | None = None
-        self._waiting = 0
+        self._waiters: list[asyncio.Future[None]] | None = None  # the batch being gathered
         self._batch = 1  # set from the subscription: messages released together at most
 
     @property
@@ -117,25 +118,30 @@ class ResultConsumer:
             self._tasks.discard(task)
 
     def _batched(self) -> asyncio.Future[None]:
-        """The gate this message waits at with the others of its batch (see the class docstring)."""
-        gate = self._gate
-        if gate is None:
-            loop = asyncio.get_running_loop()
-            gate = self._gate = loop.create_future()
-            self._waiting = 0
-            loop.call_later(self.linger, self._open, gate)
-        self._waiting += 1
-        if self._waiting >= self._batch:
-            # Opened from the loop, not here: this message must wake after those before it.
-            self._gate = None
-            asyncio.get_running_loop().call_soon(self._open, gate)
-        return gate
+        """What this message waits on with the others of its batch (see the class docstring).
 
-    def _open(self, gate: asyncio.Future[None]) -> None:
-        if self._gate is gate:
-            self._gate = None
-        if not gate.done():
-            gate.set_result(None)
+        A future of its own, not one shared by the batch: cancelling one waiting task must not
+        cancel the others' wait.
+        """
+        loop = asyncio.get_running_loop()
+        waiters = self._waiters
+        if waiters is None:
+            waiters = self._waiters = []
+            loop.call_later(self.linger, self._release, waiters)
+        waiter = loop.create_future()
+        waiters.append(waiter)
+        if len(waiters) >= self._batch:
+            # Released from the loop, not here: this message must wake after those before it.
+            self._waiters = None
+            loop.call_soon(self._release, waiters)
+        return waiter
+
+    def _release(self, waiters: list[asyncio.Future[None]]) -> None:
+        if self._waiters is waiters:
+            self._waiters = None
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)
 
     async def _wait_for_store(self, error: StoreUnavailable) -> None:
         if self._store_up.is_set():

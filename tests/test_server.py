@@ -119,3 +119,23 @@ async def test_with_one_message_in_hand_nothing_waits():
             await transport.publish("results", check_result("disk", str(n)))
         await wait_for(engine, 3, 2)
     assert [e["check"]["output"] for e in engine.events] == ["0", "1", "2"]
+
+
+async def test_a_waiting_result_cancelled_does_not_take_its_batch_with_it():
+    engine, transport = Recording(), MemoryTransport()
+    consumer = ResultConsumer(transport, ResultProcessor({}, MemoryStore(), engine), linger=0.2, batch_size=50)
+    running = asyncio.create_task(consumer.run())
+    try:
+        for n in range(3):
+            await transport.publish("results", check_result(f"c{n}", str(n)))
+        for _ in range(100):
+            if len(consumer._tasks) == 3:
+                break
+            await asyncio.sleep(0.005)
+        next(iter(consumer._tasks)).cancel()  # as a channel that died cancels its deliveries' tasks
+        await wait_for(engine, 2, 2)
+        await asyncio.sleep(0.05)
+        assert len(engine.events) == 2
+    finally:
+        running.cancel()
+        await asyncio.gather(running, return_exceptions=True)
