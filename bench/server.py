@@ -13,7 +13,8 @@ measures it). One JSON line per figure, each beside its target:
    Target: >= 80 % of raw. The sink's line count and the queue left empty check the work.
 3. **latency**: a publisher process sends results at half the ogi rate for `--minutes`, each
    with its send time (`check.bench_sent`); a handler in this process records handler time -
-   send time. Target: p99 <= 50 ms.
+   send time. Target: p99 <= 50 ms. `late_results` / `late_seconds`: how many took longer, and
+   in how many of the run's seconds (by send time) they were sent.
 4. **memory**: this process's RSS (the server's; publisher and sink are other processes) every
    5 s over that run. Target: flat (growth after the first fifth of the run <= 5 %).
 5. **workers 2** (`--workers 2`): two server processes consume a preloaded `results`; no target.
@@ -87,17 +88,35 @@ def settings_for(vhost: str, sink_port: int) -> dict[str, Any]:
 
 
 class BenchlatencyHandler(Handler):
-    """Records handler time minus the result's `check.bench_sent` in a fixed histogram."""
+    """Records handler time minus the result's `check.bench_sent` in a fixed histogram.
+
+    Also counts, per second of the run (by send time), the results later than the target:
+    whether the late ones are spread over the run or bunched in a few seconds tells a server
+    that is too slow from a machine that was, for a few seconds, too busy.
+    """
 
     type_name = "benchlatency"
     allowed_keys: ClassVar[frozenset[str]] = frozenset()
     histogram: ClassVar[array[int]] = array("q", bytes(8 * BUCKETS))
+    started: ClassVar[float] = 0.0
+    late: ClassVar[array[int]] = array("q")
 
     async def handle(self, event: Event, payload: bytes) -> None:
         sent = event["check"].get("bench_sent")
         if isinstance(sent, float):
-            slot = int((time.time() - sent) / BUCKET_S)
+            latency = time.time() - sent
+            slot = int(latency / BUCKET_S)
             BenchlatencyHandler.histogram[min(max(slot, 0), BUCKETS - 1)] += 1
+            if latency * 1000 > P99_TARGET_MS:
+                late = BenchlatencyHandler.late
+                second = int(sent - BenchlatencyHandler.started)
+                if 0 <= second < len(late):
+                    late[second] += 1
+
+
+def late_figures(late: array[int]) -> dict[str, int]:
+    """How many results were later than the target, and in how many seconds of the run."""
+    return {"late_results": sum(late), "late_seconds": sum(1 for n in late if n)}
 
 
 default_registry.register("handlers", "benchlatency", BenchlatencyHandler)
@@ -246,6 +265,8 @@ async def steady(vhost: str, rate: float, seconds: float) -> list[dict[str, Any]
     """Latency and memory at `rate` results/s for `seconds`, publisher in another process."""
     sink = Sink()
     server = await open_server(settings_for(vhost, sink.port))
+    BenchlatencyHandler.started = time.time()
+    BenchlatencyHandler.late = array("q", bytes(8 * (int(seconds) + 60)))
     publisher = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "bench.server", "--publish", vhost, str(rate), str(seconds), stdout=subprocess.PIPE)
     samples: list[tuple[float, float]] = []
@@ -268,7 +289,8 @@ async def steady(vhost: str, rate: float, seconds: float) -> list[dict[str, Any]
     return [
         {"figure": "latency_publish_to_handler", "rate_per_s": round(rate), "published": published,
          "handled": handled, "p50_ms": percentile_ms(histogram, 0.5), "p99_ms": p99,
-         "max_ms": percentile_ms(histogram, 1.0), "target_p99_ms": P99_TARGET_MS, "ok": p99 <= P99_TARGET_MS},
+         "max_ms": percentile_ms(histogram, 1.0), **late_figures(BenchlatencyHandler.late), "seconds": round(seconds),
+         "target_p99_ms": P99_TARGET_MS, "ok": p99 <= P99_TARGET_MS},
         {"figure": "memory_rss", "minutes": round(seconds / 60, 2), "rss_mib_samples_every_5s": [round(r, 1) for _, r in samples],
          "rss_after_first_fifth_mib": round(warm[0], 1), "rss_end_mib": round(warm[-1], 1),
          "growth": round(growth, 4), "target_growth": RSS_GROWTH_TARGET, "ok": growth <= RSS_GROWTH_TARGET},
