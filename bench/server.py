@@ -101,6 +101,13 @@ class BenchlatencyHandler(Handler):
     started: ClassVar[float] = 0.0
     late: ClassVar[array[int]] = array("q")
 
+    @classmethod
+    def start_run(cls, seconds: float) -> None:
+        """Empty histogram and late counts for a run of `seconds` that starts now."""
+        cls.histogram = array("q", bytes(8 * BUCKETS))
+        cls.started = time.time()
+        cls.late = array("q", bytes(8 * (int(seconds) + 60)))  # slack: the publisher starts and ends a little after the run
+
     async def handle(self, event: Event, payload: bytes) -> None:
         sent = event["check"].get("bench_sent")
         if isinstance(sent, float):
@@ -265,8 +272,7 @@ async def steady(vhost: str, rate: float, seconds: float) -> list[dict[str, Any]
     """Latency and memory at `rate` results/s for `seconds`, publisher in another process."""
     sink = Sink()
     server = await open_server(settings_for(vhost, sink.port))
-    BenchlatencyHandler.started = time.time()
-    BenchlatencyHandler.late = array("q", bytes(8 * (int(seconds) + 60)))
+    BenchlatencyHandler.start_run(seconds)
     publisher = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "bench.server", "--publish", vhost, str(rate), str(seconds), stdout=subprocess.PIPE)
     samples: list[tuple[float, float]] = []
