@@ -19,11 +19,11 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry
 
-from pipeline.engine import Engine
+from pipeline.chain.engine import Engine
 from pipeline.extension import Context, Handler
 from pipeline.model import Event
 from pipeline.registry import Registry
-from pipeline.results import ResultProcessor
+from pipeline.server.results import ResultProcessor
 from pipeline.store.memory import MemoryStore
 
 

@@ -19,8 +19,8 @@ import statistics
 import time
 from typing import Any
 
-from pipeline.client import Client
-from pipeline.execute import use_pidfd_child_watcher
+from pipeline.agent.agent import Client
+from pipeline.agent.execute import use_pidfd_child_watcher
 from pipeline.transport.memory import MemoryTransport
 
 

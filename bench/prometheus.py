@@ -19,11 +19,11 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry
 
-from pipeline.engine import Engine
-from pipeline.exporter import start_exporter
+from pipeline.chain.engine import Engine
 from pipeline.extension import Context
-from pipeline.graphite_mapping import series_id
-from pipeline.results import ResultProcessor
+from pipeline.metrics.exporter import start_exporter
+from pipeline.metrics.graphite_mapping import series_id
+from pipeline.server.results import ResultProcessor
 from pipeline.store.base import SeriesSample
 from pipeline.store.memory import MemoryStore
 

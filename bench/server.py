@@ -41,7 +41,7 @@ from pipeline import heap, jsoncodec
 from pipeline.extension import Handler
 from pipeline.model import Event
 from pipeline.registry import default_registry
-from pipeline.server import Server
+from pipeline.server.server import Server
 from pipeline.store.redis import RedisStore
 from pipeline.transport.rabbitmq import RabbitMQTransport
 from tests.contract.transport_fixtures import fresh_vhost

@@ -1,11 +1,11 @@
 """The `graphite` handler: metric points from check output, batched to carbon over TCP or UDP.
 
 The handler understands the data: it parses the event's `check.output` itself
-(`pipeline.metrics.extract_points`, by the check's `output_metric_format`) and **ignores the
+(`pipeline.metrics.extract.extract_points`, by the check's `output_metric_format`) and **ignores the
 payload**, so the mutator does not matter (`only_check_output` is the cheapest). A check with no
 metric format yields no points. `handle()` only formats the event's points into Carbon lines
 (Graphite plaintext output in one pass, without building points), puts them on a bounded
-in-memory queue and returns: sending happens on a thread (`pipeline/graphite_queue.py`) through
+in-memory queue and returns: sending happens on a thread (`pipeline/metrics/graphite_queue.py`) through
 graphyte, one TCP connection per batch, so carbon being slow, down or restarting never blocks
 the event loop. When the queue is full while carbon is taking batches (alive but slower
 than the checks), `handle()` waits up to `queue_wait` seconds for room: that slows the intake
@@ -25,8 +25,15 @@ from typing import Any, ClassVar
 from prometheus_client import CollectorRegistry, Counter
 
 from pipeline.extension import Context, DefinitionError, Handler
-from pipeline.graphite_queue import BatchSender, LineFormatter, PointQueue, RateLimitedLog, Shipper, sanitize
-from pipeline.metrics import default_timestamp, extract_points, metric_format, metric_tags
+from pipeline.metrics.extract import default_timestamp, extract_points, metric_format, metric_tags
+from pipeline.metrics.graphite_queue import (
+    BatchSender,
+    LineFormatter,
+    PointQueue,
+    RateLimitedLog,
+    Shipper,
+    sanitize,
+)
 from pipeline.model import JSON, Check, Client, Event
 
 DEFAULT_HOST = "127.0.0.1"

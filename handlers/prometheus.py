@@ -1,11 +1,11 @@
 """The `prometheus` handler: metric points from check output become gauge series in the Store.
 
-The handler reads the event's check (its output, parsed by `pipeline.metrics.extract_points`)
+The handler reads the event's check (its output, parsed by `pipeline.metrics.extract.extract_points`)
 and ignores the payload, so a cheap mutator such as `only_check_output` saves the JSON
 encoding of each event. Each point becomes one series `name{client,check,...}` whose last
 value is kept in the Store until `expire_after` seconds pass without a newer one; the exporter
-(`pipeline/exporter.py`) builds `/metrics` from the Store at scrape time, so every ogi process
-serves the same picture. Names come from the `mappings` rules (`pipeline/graphite_mapping.py`).
+(`pipeline/metrics/exporter.py`) builds `/metrics` from the Store at scrape time, so every ogi process
+serves the same picture. Names come from the `mappings` rules (`pipeline/metrics/graphite_mapping.py`).
 
 With `pushgateway` set, the event's series are also pushed to a Prometheus Pushgateway in the
 background: a push never delays the event, and a failed or dropped push is counted in
@@ -26,9 +26,9 @@ from urllib.parse import quote, urlsplit
 from prometheus_client import CollectorRegistry, Counter
 
 from pipeline.extension import Context, DefinitionError, Handler
-from pipeline.graphite_mapping import Mapper, compile_rules
-from pipeline.graphite_queue import RateLimitedLog
-from pipeline.metrics import extract_points
+from pipeline.metrics.extract import extract_points
+from pipeline.metrics.graphite_mapping import Mapper, compile_rules
+from pipeline.metrics.graphite_queue import RateLimitedLog
 from pipeline.model import JSON, Event
 from pipeline.store.base import SeriesSample
 

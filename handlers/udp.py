@@ -6,7 +6,7 @@ import asyncio
 from typing import ClassVar, cast
 
 from handlers.tcp import DEFAULT_TIMEOUT, parse_socket
-from pipeline.execute import parse_timeout
+from pipeline.agent.execute import parse_timeout
 from pipeline.extension import Context, Handler
 from pipeline.model import JSON, Event
 

@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from pipeline import SENSU_COMPAT_VERSION
-from pipeline.config import redact, split_list
+from pipeline.config.load import redact, split_list
 from pipeline.errors import ConfigError, ConfigErrors
 from pipeline.model import JSON, valid_name
 

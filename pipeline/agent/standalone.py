@@ -1,7 +1,7 @@
 """Standalone checks: the ones a client schedules for itself (`"standalone": true`).
 
 Each runs on its `cron`, else every `interval` seconds with Sensu's splay keyed on
-`"<client>:<check>"` (pipeline/schedule.py), so a client restarted keeps its rhythm and a
+`"<client>:<check>"` (pipeline/schedule/timing.py), so a client restarted keeps its rhythm and a
 fleet of clients does not run the same check in the same second. A tick inside the check's
 `subdue` window is skipped; `"publish": false` leaves the check unscheduled. A check that
 cannot be scheduled (bad cron, no interval) is logged and left out; the others run.
@@ -14,10 +14,10 @@ import logging
 from typing import TYPE_CHECKING
 
 from pipeline.model import JSON
-from pipeline.schedule import CheckSchedule, ScheduleError, standalone_key
+from pipeline.schedule.timing import CheckSchedule, ScheduleError, standalone_key
 
 if TYPE_CHECKING:
-    from pipeline.client import Client
+    from pipeline.agent.agent import Client
 
 log = logging.getLogger("ogi.client")
 

@@ -1,6 +1,6 @@
 """`/checks` (the check definitions the server publishes) and `/request` (run a check now).
 
-A request goes out exactly as the scheduler's would (pipeline/publisher.py): the definition
+A request goes out exactly as the scheduler's would (pipeline/server/publisher.py): the definition
 without `subscribers` and `interval`, plus `name`, `issued` and Sensu's `api_requested`
 (`{reason, creator}`), to each subscription's pipe.
 """
@@ -26,8 +26,8 @@ from pipeline.api.http import (
     string_field,
     string_list_field,
 )
-from pipeline.events import truthy
-from pipeline.publisher import check_request, subscription_pipe
+from pipeline.server.events import truthy
+from pipeline.server.publisher import check_request, subscription_pipe
 
 
 def _published(checks: dict[str, Any]) -> dict[str, dict[str, Any]]:

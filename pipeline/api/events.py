@@ -23,7 +23,7 @@ from pipeline.api.http import (
     wants_filter,
 )
 from pipeline.model import Event
-from pipeline.monitors import publish_result, result_payload, server_pipe
+from pipeline.server.monitors import publish_result, result_payload, server_pipe
 
 RESOLVE_OUTPUT = "Resolving on request of the API"
 

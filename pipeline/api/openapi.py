@@ -1,7 +1,7 @@
 """`/openapi.json`: an OpenAPI 3.0 description of the API, written by hand.
 
 It is kept honest by tests: every route the app registers is described here and nothing
-else (tests/test_api_openapi.py), and every status the property tests and the doc examples
+else (tests/api/test_api_openapi.py), and every status the property tests and the doc examples
 see is one listed for that operation. HEAD is served wherever GET is and is not listed.
 """
 

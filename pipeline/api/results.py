@@ -29,9 +29,9 @@ from pipeline.api.http import (
     respond,
     shown,
 )
+from pipeline.config.validate import CHECK_RULES
 from pipeline.model import JSON, Check
-from pipeline.monitors import publish_result, server_pipe
-from pipeline.validate import CHECK_RULES
+from pipeline.server.monitors import publish_result, server_pipe
 
 API_CLIENT = "sensu-api"
 

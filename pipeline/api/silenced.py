@@ -1,4 +1,4 @@
-"""`/silenced`: silence entries, which the result processor reads (pipeline/results.py).
+"""`/silenced`: silence entries, which the result processor reads (pipeline/server/results.py).
 
 An entry silences a subscription (`client:NAME` for one client), a check, or a check within a
 subscription; its id is `"<subscription|*>:<check|*>"` and `*:*` (everything) is refused. It

@@ -20,9 +20,9 @@ from aiohttp import web
 
 from pipeline import SENSU_COMPAT_VERSION
 from pipeline.api.http import API, Api, bad_request, int_query, respond, shown
-from pipeline.config import redact
+from pipeline.config.load import redact
 from pipeline.model import JSON
-from pipeline.monitors import server_pipe
+from pipeline.server.monitors import server_pipe
 from pipeline.transport.memory import MemoryTransport
 
 log = logging.getLogger("ogi")

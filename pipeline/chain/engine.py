@@ -1,9 +1,9 @@
 """The handler chain: each event goes through gates -> filters -> mutator -> handler, per handler.
 
-Routes are compiled at start-up (`pipeline/routes.py`). `Engine.process(event)` runs the routes
+Routes are compiled at start-up (`pipeline/chain/routes.py`). `Engine.process(event)` runs the routes
 of the event's handlers concurrently and returns when every one has finished, failed or timed
 out, so the server can ack the result only then. A failure of one route is logged and counted
-(`pipeline/stagemetrics.py`) and never reaches the caller or another route.
+(`pipeline/chain/stagemetrics.py`) and never reaches the caller or another route.
 """
 
 from __future__ import annotations
@@ -12,12 +12,9 @@ import asyncio
 from time import perf_counter
 from typing import Any, cast
 
-from pipeline.deadlines import Pool, Watchdog
-from pipeline.extension import Context, Mutator
-from pipeline.filters import gate
-from pipeline.model import Event
-from pipeline.registry import Registry, default_registry
-from pipeline.routes import (
+from pipeline.chain.deadlines import Pool, Watchdog
+from pipeline.chain.gates import gate
+from pipeline.chain.routes import (
     TIMEOUT_GRACE,
     Route,
     RouteTable,
@@ -25,7 +22,10 @@ from pipeline.routes import (
     definition_errors,
     handler_names,
 )
-from pipeline.stagemetrics import DROPPED, ERROR, GATE, OK, PASSED, TIMEOUT, StageMetrics, StageStat
+from pipeline.chain.stagemetrics import DROPPED, ERROR, GATE, OK, PASSED, TIMEOUT, StageMetrics, StageStat
+from pipeline.extension import Context, Mutator
+from pipeline.model import Event
+from pipeline.registry import Registry, default_registry
 
 __all__ = ["Engine", "definition_errors"]
 

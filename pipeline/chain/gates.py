@@ -13,11 +13,11 @@ import re
 from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
-from pipeline.expr import ExpressionError, ExpressionRuntimeError, compile_expression
-from pipeline.expr_values import ruby_eq, to_s, truthy
+from pipeline.expr.expression import ExpressionError, ExpressionRuntimeError, compile_expression
+from pipeline.expr.values import ruby_eq, to_s, truthy
+from pipeline.expr.when import WhenError, Window, compile_when
 from pipeline.extension import Context, DefinitionError, Filter
 from pipeline.model import JSON, Event, severity_name
-from pipeline.when import WhenError, Window, compile_when
 
 __all__ = ["AttributeFilter", "gate", "first_rejecting", "EVAL_PREFIX"]
 

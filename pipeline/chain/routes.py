@@ -12,12 +12,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, TypeGuard
 
-from pipeline.config import path_index, path_key
+from pipeline.chain.gates import AttributeFilter
+from pipeline.chain.stagemetrics import FILTER, HANDLER, MUTATOR, StageMetrics, StageStat
+from pipeline.config.load import path_index, path_key
 from pipeline.errors import ConfigError
 from pipeline.extension import Context, DefinitionError, Extension, Filter, Handler, Mutator
-from pipeline.filters import AttributeFilter
 from pipeline.registry import Kind, Registry, UnknownType
-from pipeline.stagemetrics import FILTER, HANDLER, MUTATOR, StageMetrics, StageStat
 
 #: The mutator of a handler that names none (Sensu 1.x).
 DEFAULT_MUTATOR = "json"
@@ -312,9 +312,9 @@ def definition_errors(settings: dict[str, Any], registry: Registry) -> list[Conf
     """Every error found by building each handler, filter and mutator defined in `settings`,
     and each handler type named without a definition (built as the engine builds it, once).
 
-    Paths are full JSON paths (`handlers.graphite.socket.port`). What `pipeline/validate.py`
+    Paths are full JSON paths (`handlers.graphite.socket.port`). What `pipeline/config/validate.py`
     reports (names and handler types that exist, set loops, the types of Sensu's own keys) is
-    skipped here; `pipeline.config.load_settings` drops what falls in a definition validation
+    skipped here; `pipeline.config.load.load_settings` drops what falls in a definition validation
     already reported on, so one mistake is one line.
     """
     context = Context(settings=settings)

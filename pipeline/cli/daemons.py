@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from pipeline import heap
-from pipeline.config import LoadedConfig
+from pipeline.config.load import LoadedConfig
 from pipeline.logs import setup_logging
 
 log = logging.getLogger("ogi")
@@ -27,7 +27,7 @@ log = logging.getLogger("ogi")
 
 def register(commands: Any, common: argparse.ArgumentParser) -> None:
     """Add `server`, `client` and `api` to the `ogi` command."""
-    from pipeline.cli import load_or_report
+    from pipeline.cli.main import load_or_report
 
     def daemon(main: Callable[[argparse.Namespace, LoadedConfig], int]) -> Callable[[argparse.Namespace], int]:
         def handler(args: argparse.Namespace) -> int:
@@ -56,7 +56,7 @@ def until_signalled(start: Callable[[], Awaitable[Any]], stop: Callable[[], Awai
     """Run start(), wait for SIGINT/SIGTERM, run stop(); 0 on a clean stop."""
 
     async def main() -> None:
-        from pipeline.execute import use_pidfd_child_watcher
+        from pipeline.agent.execute import use_pidfd_child_watcher
 
         use_pidfd_child_watcher()
         stopping = asyncio.Event()
@@ -76,7 +76,7 @@ def until_signalled(start: Callable[[], Awaitable[Any]], stop: Callable[[], Awai
 
 
 def _server_process(settings: dict[str, Any], leader: bool) -> int:
-    from pipeline.server import Server
+    from pipeline.server.server import Server
     from pipeline.store.factory import store_from_settings
     from pipeline.transport import transport_from_settings
     from pipeline.transport.amqp_topology import TopologyConflict
@@ -125,7 +125,7 @@ def run_server(args: argparse.Namespace, loaded: LoadedConfig) -> int:
 
 
 def run_client(args: argparse.Namespace, loaded: LoadedConfig) -> int:
-    from pipeline.client import Client
+    from pipeline.agent.agent import Client
     from pipeline.transport import transport_from_settings
 
     transport = transport_from_settings(loaded.settings, default="rabbitmq")

@@ -14,8 +14,9 @@ import sys
 from collections.abc import Sequence
 
 import pipeline
-from pipeline import daemons, opscli
-from pipeline.config import LoadedConfig, load_settings, redact
+from pipeline.cli import daemons
+from pipeline.cli import ops as opscli
+from pipeline.config.load import LoadedConfig, load_settings, redact
 from pipeline.errors import ConfigErrors
 from pipeline.logs import LEVELS, setup_logging
 
@@ -99,7 +100,7 @@ def run_command(args: argparse.Namespace) -> int:
     if loaded is None:
         return 1
     log.info("configuration loaded", extra={"fields": {"files": loaded.files}})
-    from pipeline import app  # the whole engine: not for `ogi check-config` or `ogi events`
+    from pipeline.cli import run as app  # the whole engine: not for `ogi check-config` or `ogi events`
 
     return app.run(args, loaded)
 

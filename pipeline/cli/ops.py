@@ -1,7 +1,7 @@
 """Operator commands over the HTTP API: `ogi events|clients|checks|results|resolve|request|silence|stash`.
 
 They speak Sensu 1.x's API (reference §7), so they work against ogi's API and against a Sensu
-1.x API alike. `pipeline/opscli_api.py` finds the API and calls it; `pipeline/opscli_format.py`
+1.x API alike. `pipeline/cli/ops_api.py` finds the API and calls it; `pipeline/cli/ops_format.py`
 makes the tables. docs/operators.md shows every command.
 
 People get aligned tables; `--json` prints the API's JSON as it came, for scripts. Exit codes:
@@ -21,8 +21,8 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from pipeline import opscli_format as fmt
-from pipeline.opscli_api import DEFAULT_URL, Api, ApiFailure, ConfigProblem, UsageError, endpoint
+from pipeline.cli import ops_format as fmt
+from pipeline.cli.ops_api import DEFAULT_URL, Api, ApiFailure, ConfigProblem, UsageError, endpoint
 
 __all__ = ["api_options", "register"]
 

@@ -1,4 +1,4 @@
-"""Where the ogi API is, and one call to it, for the operator commands (`pipeline/opscli.py`).
+"""Where the ogi API is, and one call to it, for the operator commands (`pipeline/cli/ops.py`).
 
 The address comes from `--api URL`, else `OGI_API_URL`, else the configuration's `api.host`
 (or a non-wildcard `api.bind`) and `api.port` read with `-c`/`-d` like the daemons, else
@@ -23,7 +23,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from pipeline.opscli_format import first_line
+from pipeline.cli.ops_format import first_line
 
 __all__ = ["DEFAULT_URL", "Api", "ApiFailure", "ConfigProblem", "UsageError", "endpoint"]
 
@@ -107,7 +107,7 @@ class Api:
 
 
 def _api_settings(args: argparse.Namespace, env: Mapping[str, str]) -> dict[str, Any]:
-    from pipeline.config import default_sources, load_config, split_list
+    from pipeline.config.load import default_sources, load_config, split_list
     from pipeline.errors import ConfigErrors
 
     files, dirs = split_list(getattr(args, "config", None)), split_list(getattr(args, "config_dir", None))

@@ -1,6 +1,6 @@
 """Text for people from the API's JSON: aligned tables, durations, ages, and the rows of each listing.
 
-Everything here is pure (the clock is a parameter), so `tests/test_opscli.py` checks exact
+Everything here is pure (the clock is a parameter), so `tests/cli/test_opscli.py` checks exact
 output. Cells are made safe for a terminal: check output is written by whoever wrote the check,
 so control characters (escape sequences included) are shown escaped, never sent to the terminal.
 """

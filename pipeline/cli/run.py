@@ -18,12 +18,12 @@ from collections.abc import Callable
 from typing import Any
 
 from pipeline import heap
+from pipeline.agent.agent import Client
+from pipeline.agent.execute import use_pidfd_child_watcher
 from pipeline.api import start_api
-from pipeline.client import Client
 from pipeline.errors import ConfigErrors
-from pipeline.execute import use_pidfd_child_watcher
 from pipeline.model import Event
-from pipeline.server import Server
+from pipeline.server.server import Server
 from pipeline.store.factory import store_from_settings
 from pipeline.transport import transport_from_settings
 

@@ -317,9 +317,9 @@ def load_settings(
     Without files or directories the defaults apply (`/etc/ogi/...`, else `/etc/sensu/...`).
     """
     # Imported here, not at the top: both modules import this one's path helpers.
+    from pipeline.chain.routes import definition_errors
+    from pipeline.config.validate import validate
     from pipeline.registry import default_registry
-    from pipeline.routes import definition_errors
-    from pipeline.validate import validate
 
     if registry is None:
         registry = default_registry

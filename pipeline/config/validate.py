@@ -5,7 +5,7 @@ users asked for: a handler, filter or mutator name that nothing defines is an er
 start-up instead of a log line at the first event. Custom attributes on checks and clients
 pass untouched; type-specific handler keys are checked by the handler classes themselves.
 This module checks the settings-level sections (top level, checks, client);
-`pipeline/validate_chain.py` the handlers, filters, mutators and the names that refer to them.
+`pipeline/config/validate_chain.py` the handlers, filters, mutators and the names that refer to them.
 """
 
 from __future__ import annotations
@@ -13,13 +13,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from pipeline.config import path_index, path_key
-from pipeline.cron import CronError, parse_cron
-from pipeline.errors import ConfigError, ConfigErrors
-from pipeline.exporter import listener
-from pipeline.model import valid_name
-from pipeline.registry import Registry
-from pipeline.validate_chain import (
+from pipeline.config.load import path_index, path_key
+from pipeline.config.validate_chain import (
     BOOL,
     INT,
     OBJ,
@@ -32,6 +27,11 @@ from pipeline.validate_chain import (
     ChainValidator,
     Rule,
 )
+from pipeline.errors import ConfigError, ConfigErrors
+from pipeline.metrics.exporter import listener
+from pipeline.model import valid_name
+from pipeline.registry import Registry
+from pipeline.schedule.cron import CronError, parse_cron
 
 KNOWN_TOP_LEVEL = (
     "client", "checks", "handlers", "filters", "mutators", "transport", "store", "rabbitmq", "redis",
@@ -144,7 +144,7 @@ class _Validator(ChainValidator):
                 parse_cron(check["cron"])
             except CronError as error:
                 self.error(path_key(path, "cron"), str(error), check["cron"])
-        if check.get("subdue") is not None:  # null is no subdue, for Sensu and pipeline.schedule alike
+        if check.get("subdue") is not None:  # null is no subdue, for Sensu and pipeline.schedule.timing alike
             self.window(check["subdue"], path_key(path, "subdue"))
         if isinstance(check.get("hooks"), dict):
             for key, hook in check["hooks"].items():

@@ -1,7 +1,7 @@
 """Validation of the handler chain: handler, filter and mutator definitions, the names that
 refer to them, set loops, `eval:` expressions and time windows.
 
-`pipeline.validate.validate` is the entry point; this module holds the part of it about the
+`pipeline.config.validate.validate` is the entry point; this module holds the part of it about the
 chain and the shape helpers both parts use. Where the engine compiles something (an `eval:`
 expression, a `when` window), the check here calls the same compiler, so what
 `ogi check-config` accepts is exactly what runs.
@@ -13,13 +13,13 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from pipeline.config import path_index, path_key
+from pipeline.chain.gates import EVAL_PREFIX
+from pipeline.config.load import path_index, path_key
 from pipeline.errors import ConfigError
-from pipeline.expr import ExpressionError, compile_expression
-from pipeline.filters import EVAL_PREFIX
+from pipeline.expr.expression import ExpressionError, compile_expression
+from pipeline.expr.when import WhenError, compile_when
 from pipeline.model import SEVERITY_NAMES
 from pipeline.registry import Registry
-from pipeline.when import WhenError, compile_when
 
 #: Sensu 1.x built-ins that real configs name, known even before their module exists.
 BUILTIN_MUTATORS = frozenset({"json", "ruby_hash", "only_check_output"})
@@ -114,7 +114,7 @@ class ChainValidator:
         return out
 
     def window(self, value: Any, path: str) -> None:
-        """A `when` or `subdue` object, read by pipeline.when exactly as it will run."""
+        """A `when` or `subdue` object, read by pipeline.expr.when exactly as it will run."""
         if isinstance(value, dict) and "days" not in value:
             # Most often Sensu 0.x's `{"at": ..., "begin": ..., "end": ...}`: point at what 1.x wants.
             self.error(path_key(path, "days"),

@@ -8,7 +8,7 @@ that is what existing configs were written for: only `nil` and `false` are false
 division floors, `and`/`or` share one precedence, `!` binds tighter than comparisons.
 
 The Ruby-flavoured value helpers (`truthy`, `ruby_eq`, `to_s`) and the method table live in
-`pipeline/expr_values.py`; this module is the language.
+`pipeline/expr/values.py`; this module is the language.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from pipeline.expr_values import (
+from pipeline.expr.values import (
     BINARY,
     METHODS,
     ExpressionRuntimeError,

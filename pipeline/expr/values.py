@@ -1,4 +1,4 @@
-"""Ruby-flavoured values for `pipeline/expr.py` and attribute filters.
+"""Ruby-flavoured values for `pipeline/expr/expression.py` and attribute filters.
 
 Sensu's configs were written against Ruby semantics, so the operators and methods here
 behave as Ruby's do where users could notice: only `nil` and `false` are false, `1 == true`

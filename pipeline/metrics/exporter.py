@@ -9,7 +9,7 @@ keeps, as gauges without timestamps). Reading the Store, not process memory, is 
 every ogi process serve the same picture.
 
 The page is written by hand rather than through prometheus-client's collectors: a series id
-is already its exposition line up to the value (`pipeline/graphite_mapping.py`), so a scrape
+is already its exposition line up to the value (`pipeline/metrics/graphite_mapping.py`), so a scrape
 of 100,000 series is string joining, done in slices that give the event loop back between
 them, and gzip (when asked for) runs in a thread.
 """
@@ -29,7 +29,7 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import generate_latest
 
 from pipeline.errors import ConfigError, ConfigErrors
-from pipeline.graphite_mapping import series_id
+from pipeline.metrics.graphite_mapping import series_id
 from pipeline.store.base import SeriesSample, Store
 
 log = logging.getLogger("ogi")

@@ -7,7 +7,7 @@ Sensu 1.x metric plugin. `output_metric_tags` adds tags to every point; their va
 
 Parsing never raises: a line (or perfdata item) that does not parse is left out and counted
 in `Extracted.skipped`, for the caller to log. Handlers call `extract_points(check, client)`;
-the parsers themselves are in `pipeline/metric_formats/`.
+the parsers themselves are in `pipeline/metrics/formats/`.
 """
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ from math import isfinite
 from typing import Any
 
 from pipeline import jsoncodec
-from pipeline.metric_formats import Parsed, graphite, influx, nagios, opentsdb, prometheus
+from pipeline.agent.tokens import substitute
+from pipeline.metrics.formats import Parsed, graphite, influx, nagios, opentsdb, prometheus
 from pipeline.model import Check, Client, Clock, Point, system_clock
-from pipeline.tokens import substitute
 
 __all__ = ["FORMATS", "Extracted", "Point", "extract_points", "metric_format", "metric_tags", "parse"]
 

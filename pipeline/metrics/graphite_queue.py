@@ -86,7 +86,7 @@ class LineFormatter:
     def plaintext(self, output: str, default_timestamp: float, suffix: str = "") -> tuple[list[str], int]:
         """Graphite plaintext output straight to lines, and the count of lines that did not parse.
 
-        The same as `lines(pipeline.metric_formats.graphite.parse(output, ...))` with `suffix`
+        The same as `lines(pipeline.metrics.formats.graphite.parse(output, ...))` with `suffix`
         (the event's tags, formatted) after every path, in one pass and without a tuple per
         point: this is the path of every Sensu metric check. The parsing rules are
         `metric_formats/graphite.py`'s, kept equal by a property test.

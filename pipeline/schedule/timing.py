@@ -11,7 +11,7 @@ Pure functions of an injected `now` (epoch seconds); nothing here sleeps or read
   when the last run finished, so drift does not accumulate; ticks missed while the process
   was stalled are skipped (one run, on the next tick of the same phase), never replayed.
 - `in_subdue(check, now)`: whether `now` falls in the check's `subdue` window, which has the
-  shape of a filter's `when` (pipeline/when.py). A subdued tick is skipped, not delayed.
+  shape of a filter's `when` (pipeline/expr/when.py). A subdued tick is skipped, not delayed.
 """
 
 from __future__ import annotations
@@ -25,9 +25,9 @@ from functools import lru_cache
 from typing import Any, TypeGuard
 
 from pipeline import jsoncodec
-from pipeline.cron import CronError, CronExpr, next_cron, parse_cron
+from pipeline.expr.when import WhenError, Window, compile_when
 from pipeline.model import JSON
-from pipeline.when import WhenError, Window, compile_when
+from pipeline.schedule.cron import CronError, CronExpr, next_cron, parse_cron
 
 __all__ = [
     "CheckSchedule",

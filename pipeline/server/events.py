@@ -1,7 +1,7 @@
 """What one check result means: history, flapping, occurrences, the event and its fate.
 
 Pure functions, values in and values out: no I/O, and the time comes in as a value. The rules are
-Sensu 1.x's (reference §3.5-§3.10); `pipeline/results.py` feeds them from the store.
+Sensu 1.x's (reference §3.5-§3.10); `pipeline/server/results.py` feeds them from the store.
 """
 
 from __future__ import annotations

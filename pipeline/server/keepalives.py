@@ -25,9 +25,9 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter
 
 from pipeline import jsoncodec
-from pipeline.config import deep_merge
+from pipeline.config.load import deep_merge
 from pipeline.model import JSON, MAX_MESSAGE_SIZE, Check, Client, Clock, system_clock, valid_name
-from pipeline.monitors import (
+from pipeline.server.monitors import (
     ResultMonitor,
     publish_result,
     result_payload,

@@ -1,7 +1,7 @@
 """The server's periodic tasks, and the TTL monitor.
 
 Sensu 1.x runs three elected tasks on its servers (reference §1): `check_request_publisher`
-(pipeline/publisher.py), `client_monitor` (the keepalive monitor, pipeline/keepalives.py) and
+(pipeline/server/publisher.py), `client_monitor` (the keepalive monitor, pipeline/server/keepalives.py) and
 `check_result_monitor` (the TTL monitor, here). Each is an object with `async run()`, which
 loops until cancelled, and a single step (`tick(now)`, `publish_due(now)`) that tests call
 with an injected clock. Election between servers is not done here: a task lock wraps

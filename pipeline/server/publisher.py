@@ -1,7 +1,7 @@
 """Sensu's check request publisher: the server asks subscribers to run their checks.
 
 Every check that is neither `standalone` nor `publish: false` and has `subscribers` is
-requested on its schedule (pipeline/schedule.py: `interval` with Sensu's splay, or `cron`),
+requested on its schedule (pipeline/schedule/timing.py: `interval` with Sensu's splay, or `cron`),
 except while it is subdued. The request is the definition without `subscribers` and
 `interval`, plus `name` and `issued`. It goes to each subscription's pipe: `roundrobin:NAME`
 (and Sensu's `direct:NAME`) to the direct pipe of that name, where one client of the group
@@ -20,8 +20,8 @@ from prometheus_client import CollectorRegistry, Counter
 
 from pipeline import jsoncodec
 from pipeline.model import JSON, Check, Clock, system_clock
-from pipeline.monitors import Sleep
-from pipeline.schedule import CheckSchedule, ScheduleError
+from pipeline.schedule.timing import CheckSchedule, ScheduleError
+from pipeline.server.monitors import Sleep
 from pipeline.transport.base import PipeKind, Transport
 
 log = logging.getLogger("ogi")

@@ -20,17 +20,6 @@ from prometheus_client.core import CounterMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from pipeline import SENSU_COMPAT_VERSION, jsoncodec
-from pipeline.events import (
-    CREATE,
-    RESOLVE,
-    Decision,
-    build_event,
-    decide,
-    is_silenced_now,
-    silence_ids,
-    truncate_for_store,
-    truthy,
-)
 from pipeline.model import (
     JSON,
     MAX_MESSAGE_SIZE,
@@ -41,7 +30,18 @@ from pipeline.model import (
     system_clock,
     valid_name,
 )
-from pipeline.ordering import KeyedOrder
+from pipeline.server.events import (
+    CREATE,
+    RESOLVE,
+    Decision,
+    build_event,
+    decide,
+    is_silenced_now,
+    silence_ids,
+    truncate_for_store,
+    truthy,
+)
+from pipeline.server.ordering import KeyedOrder
 from pipeline.store.base import Store
 
 log = logging.getLogger("ogi")

@@ -3,7 +3,7 @@
 `Server` is what `ogi server` runs (over RabbitMQ and Redis by default) and what `ogi run`
 embeds (over the memory backends). Every server consumes results and keepalives; the three
 server tasks (check request publishing, keepalive and TTL monitoring) run on one server at a
-time through `pipeline.tasks.TaskElection`, or directly when `elect=False` (one process).
+time through `pipeline.server.tasks.TaskElection`, or directly when `elect=False` (one process).
 """
 
 from __future__ import annotations
@@ -16,18 +16,18 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry
 
-from pipeline.engine import Engine
+from pipeline.chain.engine import Engine
 from pipeline.errors import ConfigErrors
-from pipeline.exporter import Runner as MetricsRunner
-from pipeline.exporter import start_exporter
 from pipeline.extension import Context
-from pipeline.keepalives import KeepaliveConsumer, KeepaliveMonitor
+from pipeline.metrics.exporter import Runner as MetricsRunner
+from pipeline.metrics.exporter import start_exporter
 from pipeline.model import MAX_MESSAGE_SIZE, Event, dig
-from pipeline.monitors import TtlMonitor, server_pipe
-from pipeline.publisher import CheckRequestPublisher
-from pipeline.results import ResultProcessor
+from pipeline.server.keepalives import KeepaliveConsumer, KeepaliveMonitor
+from pipeline.server.monitors import TtlMonitor, server_pipe
+from pipeline.server.publisher import CheckRequestPublisher
+from pipeline.server.results import ResultProcessor
+from pipeline.server.tasks import TaskElection
 from pipeline.store.base import Store, StoreUnavailable
-from pipeline.tasks import TaskElection
 from pipeline.transport.base import Message, Subscription, Transport
 
 log = logging.getLogger("ogi")

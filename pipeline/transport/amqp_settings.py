@@ -4,7 +4,7 @@
 or a URL string. A broker object takes `host`, `port`, `vhost`, `user`, `password`,
 `heartbeat`, `prefetch` and `ssl` ({`cert_chain_file`, `private_key_file`}, plus ogi's
 `ca_file` and `verify_peer`), or a `url` that wins over the separate keys; `RABBITMQ_URL`
-arrives as `rabbitmq.url` (pipeline/config.py). ogi's own knobs sit beside `name` in
+arrives as `rabbitmq.url` (pipeline/config/load.py). ogi's own knobs sit beside `name` in
 `transport`: `buffer_limit`, `max_attempts`, `reconnect_interval`.
 
 Everything is parsed without I/O, so the config checker can report mistakes; certificate

@@ -14,17 +14,17 @@ from typing import Any
 import pytest
 
 import pipeline
-from pipeline.client import Client, fit_message, run_client, subscription_pipe
-from pipeline.clientdef import client_definition, first_ipv4, keepalive_payload
-from pipeline.cron import next_cron, parse_cron
+from pipeline.agent.agent import Client, fit_message, run_client, subscription_pipe
+from pipeline.agent.definition import client_definition, first_ipv4, keepalive_payload
+from pipeline.agent.tokens import prepare_check, unsafe_message, unsafe_tokens
+from pipeline.chain.routes import definition_errors
+from pipeline.config.validate import validate
 from pipeline.errors import ConfigErrors
 from pipeline.registry import default_registry
-from pipeline.routes import definition_errors
-from pipeline.schedule import first_delay
-from pipeline.tokens import prepare_check, unsafe_message, unsafe_tokens
+from pipeline.schedule.cron import next_cron, parse_cron
+from pipeline.schedule.timing import first_delay
 from pipeline.transport.base import PipeKind, Subscription
 from pipeline.transport.memory import MemoryTransport
-from pipeline.validate import validate
 
 NO_SOCKET = {"socket": {"enabled": False}}
 NOW = 1_700_000_000.0
@@ -532,7 +532,7 @@ async def test_run_client_runs_until_cancelled() -> None:
 
 # --- docs/client.md --------------------------------------------------------------------------
 
-DOC = Path(__file__).resolve().parent.parent / "docs" / "client.md"
+DOC = Path(__file__).resolve().parents[2] / "docs" / "client.md"
 
 
 def doc_blocks() -> list[dict[str, Any]]:

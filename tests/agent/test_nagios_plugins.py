@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from pipeline.client import Client
+from pipeline.agent.agent import Client
 from pipeline.transport.memory import MemoryTransport
 from tests.conftest import require_service
 

@@ -17,7 +17,7 @@ import aio_pika
 import pytest
 from aio_pika.abc import AbstractChannel, AbstractRobustConnection
 
-from pipeline.client import subscription_pipe
+from pipeline.agent.agent import subscription_pipe
 from pipeline.transport.rabbitmq import RabbitMQTransport
 from tests.contract.transport_fixtures import rabbitmq_vhost, settings_for
 

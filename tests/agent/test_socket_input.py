@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from pipeline.client import Client
+from pipeline.agent.agent import Client
+from pipeline.agent.socket_input import WATCHDOG_DELAY, SocketInput
 from pipeline.model import MAX_MESSAGE_SIZE
-from pipeline.socket_input import WATCHDOG_DELAY, SocketInput
 from pipeline.transport.memory import MemoryTransport
 from tests.conftest import require_service
 
@@ -218,7 +218,7 @@ async def test_a_client_whose_socket_port_is_taken_keeps_running_without_it() ->
 
 async def test_the_docs_netcat_line_pushes_a_result_through_the_client() -> None:
     require_service("netcat-openbsd", available=shutil.which("nc") is not None)
-    doc = (Path(__file__).resolve().parent.parent / "docs" / "client.md").read_text()
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "client.md").read_text()
     line = next(line.strip() for line in doc.splitlines() if "| nc " in line)
     transport = MemoryTransport()
     results = await transport.subscribe("results")

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from tests.test_api_support import Harness, result_doc, seed, seed_result
+from tests.api.support import Harness, result_doc, seed, seed_result
 
-pytest_plugins = ("tests.test_api_support",)
+pytest_plugins = ("tests.api.support",)
 
 
 async def test_aggregates_are_listed_by_name(api: Harness) -> None:

@@ -7,11 +7,11 @@ import json
 from typing import Any
 
 from pipeline.api.events import RESOLVE_OUTPUT
-from pipeline.keepalives import KeepaliveConsumer
 from pipeline.model import Event
-from pipeline.results import ResultProcessor
+from pipeline.server.keepalives import KeepaliveConsumer
+from pipeline.server.results import ResultProcessor
 from pipeline.store.base import INVALIDATED, Store
-from tests.test_api_support import START, Harness, client_doc, result_doc, seed
+from tests.api.support import START, Harness, client_doc, result_doc, seed
 
 
 class Recorder:
@@ -23,7 +23,7 @@ class Recorder:
     async def process(self, event: Event) -> None:
         self.events.append(event)
 
-pytest_plugins = ("tests.test_api_support",)
+pytest_plugins = ("tests.api.support",)
 
 
 async def test_the_client_list_holds_every_client_in_name_order(api: Harness) -> None:

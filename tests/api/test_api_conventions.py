@@ -13,9 +13,9 @@ from aiohttp import web
 from pipeline.api import ROUTES, build_app
 from pipeline.store import base as store_base
 from pipeline.store.memory import MemoryStore
-from tests.test_api_support import FakeClock, Harness, RecordingTransport, seed, snapshot, start_harness
+from tests.api.support import FakeClock, Harness, RecordingTransport, seed, snapshot, start_harness
 
-pytest_plugins = ("tests.test_api_support",)
+pytest_plugins = ("tests.api.support",)
 
 UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
 CORS = {

@@ -19,8 +19,8 @@ import pytest
 
 from pipeline.api.openapi import document
 from pipeline.store.memory import MemoryStore
+from tests.api.support import CHECKS, START, FakeClock, seed, start_harness
 from tests.conftest import ROOT
-from tests.test_api_support import CHECKS, START, FakeClock, seed, start_harness
 
 DOC = ROOT / "docs" / "api.md"
 BLOCK = re.compile(r"^```(http[^\n]*)\n(.*?)^```", re.M | re.S)

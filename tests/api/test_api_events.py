@@ -8,7 +8,7 @@ import pytest
 
 from pipeline.api.events import RESOLVE_OUTPUT
 from pipeline.store.memory import MemoryStore
-from tests.test_api_support import (
+from tests.api.support import (
     START,
     FakeClock,
     Harness,
@@ -19,7 +19,7 @@ from tests.test_api_support import (
     start_harness,
 )
 
-pytest_plugins = ("tests.test_api_support",)
+pytest_plugins = ("tests.api.support",)
 
 
 @pytest.mark.parametrize("base", ["/events", "/incidents"])

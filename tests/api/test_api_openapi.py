@@ -6,9 +6,9 @@ import re
 from typing import Any
 
 from pipeline.api.openapi import document
-from tests.test_api_support import Harness
+from tests.api.support import Harness
 
-pytest_plugins = ("tests.test_api_support",)
+pytest_plugins = ("tests.api.support",)
 
 
 def served_operations(api: Harness) -> set[tuple[str, str]]:

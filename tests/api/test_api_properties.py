@@ -25,7 +25,7 @@ from pipeline.api import ROUTES, build_app
 from pipeline.api.http import API
 from pipeline.api.openapi import document
 from pipeline.store.memory import MemoryStore
-from tests.test_api_support import CHECKS, FakeClock, RecordingTransport, seed, snapshot
+from tests.api.support import CHECKS, FakeClock, RecordingTransport, seed, snapshot
 
 DOC = document()
 ROUTER_STATUSES = {308, 404, 405}

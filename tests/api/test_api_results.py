@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from pipeline.model import Event
-from pipeline.results import ResultProcessor
-from tests.test_api_support import START, Harness, seed
+from pipeline.server.results import ResultProcessor
+from tests.api.support import START, Harness, seed
 
-pytest_plugins = ("tests.test_api_support",)
+pytest_plugins = ("tests.api.support",)
 
 
 async def test_a_posted_result_is_published_as_client_sensu_api_with_issued_and_executed(api: Harness) -> None:

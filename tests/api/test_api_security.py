@@ -16,8 +16,8 @@ from pipeline.api import api_config, api_config_errors, start_api
 from pipeline.api.config import ApiConfig
 from pipeline.errors import ConfigErrors
 from pipeline.store.memory import MemoryStore
+from tests.api.support import FakeClock, Harness, RecordingTransport, start_harness
 from tests.conftest import free_port
-from tests.test_api_support import FakeClock, Harness, RecordingTransport, start_harness
 
 AUTH_SETTINGS = {"api": {"user": "admin", "password": "s3cret:with-colon"}}
 

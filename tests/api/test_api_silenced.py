@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from tests.test_api_support import START, Harness
+from tests.api.support import START, Harness
 
-pytest_plugins = ("tests.test_api_support",)
+pytest_plugins = ("tests.api.support",)
 
 NOW = int(START)
 

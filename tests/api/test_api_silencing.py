@@ -15,13 +15,13 @@ from typing import Any
 
 import pytest
 
-from pipeline.engine import Engine
+from pipeline.chain.engine import Engine
 from pipeline.extension import Context, Handler
 from pipeline.model import Event
 from pipeline.registry import Registry
-from pipeline.results import ResultProcessor
+from pipeline.server.results import ResultProcessor
 from pipeline.store.memory import MemoryStore
-from tests.test_api_support import START, FakeClock, Harness, client_doc, start_harness
+from tests.api.support import START, FakeClock, Harness, client_doc, start_harness
 
 HANDLED: list[tuple[str, str, str]] = []
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from tests.test_api_support import Harness
+from tests.api.support import Harness
 
-pytest_plugins = ("tests.test_api_support",)
+pytest_plugins = ("tests.api.support",)
 
 
 async def test_a_stash_posted_with_its_path_is_created_and_listed_with_its_expiry(api: Harness) -> None:

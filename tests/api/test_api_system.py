@@ -6,9 +6,9 @@ from typing import Any
 
 from pipeline.api.system import settings_digest
 from pipeline.store.memory import MemoryStore
-from tests.test_api_support import CHECKS, FakeClock, Harness, RecordingTransport, start_harness
+from tests.api.support import CHECKS, FakeClock, Harness, RecordingTransport, start_harness
 
-pytest_plugins = ("tests.test_api_support",)
+pytest_plugins = ("tests.api.support",)
 
 
 async def test_info_gives_versions_the_settings_digest_queues_and_connections(api: Harness) -> None:

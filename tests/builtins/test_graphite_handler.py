@@ -18,11 +18,11 @@ from prometheus_client import CollectorRegistry
 
 from handlers.graphite import GraphiteHandler
 from pipeline.extension import Context, DefinitionError, Handler
-from pipeline.graphite_queue import LineFormatter, PointQueue, sanitize, split_datagrams
+from pipeline.metrics.graphite_queue import LineFormatter, PointQueue, sanitize, split_datagrams
 from pipeline.model import Point
 from pipeline.registry import default_registry
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 T0 = 1_795_000_000
 
 

@@ -17,14 +17,14 @@ from handlers.tcp import TcpHandler
 from handlers.transport import TransportHandler
 from handlers.udp import UdpHandler
 from mutators.json import encode_event
-from pipeline.execute import CommandFailed
+from pipeline.agent.execute import CommandFailed
+from pipeline.chain.routes import definition_errors
+from pipeline.config.validate import validate
 from pipeline.extension import Context, DefinitionError, Handler, Mutator
 from pipeline.registry import default_registry
-from pipeline.routes import definition_errors
 from pipeline.transport.memory import MemoryTransport
-from pipeline.validate import validate
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 EVENT: dict[str, Any] = {
     "id": "0b6d2a43-8d4e-4b8e-a0b5-53a3c0c0e001",

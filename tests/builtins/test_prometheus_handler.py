@@ -11,7 +11,7 @@ from prometheus_client import CollectorRegistry
 
 from handlers.prometheus import PrometheusHandler
 from pipeline.extension import Context, DefinitionError, Handler
-from pipeline.graphite_mapping import (
+from pipeline.metrics.graphite_mapping import (
     DROPPED,
     Mapper,
     compile_rules,
@@ -274,7 +274,7 @@ def test_the_prometheus_doc_has_json_examples_with_mappings() -> None:
 
 @pytest.mark.parametrize("index", range(len(doc_blocks())))
 def test_every_handler_in_the_prometheus_doc_can_be_built(index: int) -> None:
-    from pipeline.exporter import listener
+    from pipeline.metrics.exporter import listener
 
     block = doc_blocks()[index]
     assert set(block) <= {"handlers", "checks", "metrics"}, "an example is a settings fragment"

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from prometheus_client import REGISTRY, CollectorRegistry
 
-from pipeline.engine import Engine
+from pipeline.chain.engine import Engine
 from pipeline.extension import Context, Filter, Handler, Mutator
 from pipeline.model import Event
 from pipeline.registry import Registry

@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 
+from pipeline.chain.gates import AttributeFilter, first_rejecting, gate
+from pipeline.expr.when import WhenError, compile_when, in_window, parse_time
 from pipeline.extension import Context, DefinitionError
-from pipeline.filters import AttributeFilter, first_rejecting, gate
 from pipeline.registry import default_registry
-from pipeline.when import WhenError, compile_when, in_window, parse_time
 
 
 def make_event(**changes: Any) -> dict[str, Any]:
@@ -273,7 +273,7 @@ def test_a_when_error_names_its_path_relative_to_the_when_object() -> None:
 
 
 # -- the documentation's examples -----------------------------------------------------------------
-DOC = Path(__file__).resolve().parent.parent / "docs" / "filters.md"
+DOC = Path(__file__).resolve().parents[2] / "docs" / "filters.md"
 DOC_BLOCKS = re.findall(r"```json\n(.*?)```", DOC.read_text(), re.S)
 
 

@@ -11,10 +11,8 @@ from typing import Any, ClassVar
 import pytest
 from prometheus_client import CollectorRegistry
 
-from pipeline.engine import Engine
-from pipeline.extension import Context, DefinitionError, Handler
-from pipeline.registry import Registry
-from pipeline.routes import (
+from pipeline.chain.engine import Engine
+from pipeline.chain.routes import (
     DEFAULT_CONCURRENCY,
     RouteTable,
     concurrency,
@@ -24,8 +22,10 @@ from pipeline.routes import (
     handler_references,
     route_timeout,
 )
-from pipeline.stagemetrics import StageMetrics
-from pipeline.validate import validate
+from pipeline.chain.stagemetrics import StageMetrics
+from pipeline.config.validate import validate
+from pipeline.extension import Context, DefinitionError, Handler
+from pipeline.registry import Registry
 
 
 def table(settings: dict[str, Any], registry: Registry | None = None) -> RouteTable:
@@ -281,7 +281,7 @@ def test_a_handler_without_type_is_skipped_by_the_engine_not_run_as_a_pipe(caplo
 
 # --- docs/chain.md --------------------------------------------------------------------------
 
-DOC = Path(__file__).resolve().parent.parent / "docs" / "chain.md"
+DOC = Path(__file__).resolve().parents[2] / "docs" / "chain.md"
 
 
 def doc_examples() -> list[dict[str, Any]]:

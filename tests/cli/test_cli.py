@@ -13,11 +13,11 @@ from typing import Any
 import pytest
 
 import pipeline
-from pipeline import config
-from pipeline.cli import build_parser, load_settings, main
+from pipeline.cli.main import build_parser, load_settings, main
+from pipeline.config import load as config
 from pipeline.errors import ConfigErrors
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "tests" / "data" / "config"
 GOOD = ["-c", str(DATA / "good" / "config.json"), "-d", str(DATA / "good" / "conf.d")]
 BAD = ["-d", str(DATA / "bad")]
@@ -126,13 +126,13 @@ def test_run_refuses_a_bad_config_before_doing_anything(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     started: list[object] = []
-    import pipeline.app
+    import pipeline.cli.run
 
     def fake_run(args: object, loaded: object) -> int:
         started.append(loaded)
         return 0
 
-    monkeypatch.setattr(pipeline.app, "run", fake_run)
+    monkeypatch.setattr(pipeline.cli.run, "run", fake_run)
     assert main(["run", *BAD]) == 1
     assert started == []
     assert len(capsys.readouterr().err.splitlines()) == 6
@@ -154,13 +154,13 @@ def test_run_hands_the_loaded_config_and_options_to_the_app(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     seen: list[tuple[Any, Any]] = []
-    import pipeline.app
+    import pipeline.cli.run
 
     def fake_run(args: Any, loaded: Any) -> int:
         seen.append((args, loaded))
         return 3
 
-    monkeypatch.setattr(pipeline.app, "run", fake_run)
+    monkeypatch.setattr(pipeline.cli.run, "run", fake_run)
     log = tmp_path / "ogi.log"
     assert main(["run", *GOOD, "--quiet", "-l", str(log), "-L", "debug"]) == 3
     [(args, loaded)] = seen
@@ -200,7 +200,7 @@ def test_the_installed_ogi_command_checks_config_with_exit_codes() -> None:
 
 
 def test_main_reads_sys_argv_when_called_without_arguments() -> None:
-    done = subprocess.run([sys.executable, "-c", "import sys; from pipeline.cli import main; sys.exit(main())",
+    done = subprocess.run([sys.executable, "-c", "import sys; from pipeline.cli.main import main; sys.exit(main())",
                            "check-config", *GOOD], capture_output=True, text=True, timeout=60, cwd=ROOT)
     assert (done.returncode, done.stdout) == (0, "OK\n")
 

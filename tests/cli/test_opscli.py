@@ -28,19 +28,19 @@ import pytest
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
-from pipeline import config
-from pipeline.cli import common_options
-from pipeline.engine import Engine
-from pipeline.extension import Context
-from pipeline.opscli import register
-from pipeline.opscli_api import endpoint
-from pipeline.opscli_format import (
+from pipeline.chain.engine import Engine
+from pipeline.cli.main import common_options
+from pipeline.cli.ops import register
+from pipeline.cli.ops_api import endpoint
+from pipeline.cli.ops_format import (
     format_age,
     format_duration,
     parse_duration,
     table,
 )
-from pipeline.results import ResultProcessor
+from pipeline.config import load as config
+from pipeline.extension import Context
+from pipeline.server.results import ResultProcessor
 from pipeline.store.memory import MemoryStore
 from pipeline.transport.memory import MemoryTransport
 from tests.conftest import free_port
@@ -56,7 +56,7 @@ class Outcome:
 
 
 def ogi_parser() -> argparse.ArgumentParser:
-    """What `pipeline.cli.build_parser()` gives once the lead wires `register` in."""
+    """What `pipeline.cli.main.build_parser()` gives once the lead wires `register` in."""
     parser = argparse.ArgumentParser(prog="ogi")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     register(commands, common_options())
@@ -64,7 +64,7 @@ def ogi_parser() -> argparse.ArgumentParser:
 
 
 def run_ogi(*argv: str, stdin: str | None = None) -> Outcome:
-    """Parse and run like `pipeline.cli.main`, capturing output and the exit code (argparse's included)."""
+    """Parse and run like `pipeline.cli.main.main`, capturing output and the exit code (argparse's included)."""
     out, err = io.StringIO(), io.StringIO()
     saved = sys.stdin
     try:
@@ -600,7 +600,7 @@ async def test_credentials_from_the_config_open_an_api_that_wants_them(tmp_path:
 
 # --- docs/operators.md ---------------------------------------------------------------------------
 
-DOC = Path(__file__).resolve().parent.parent / "docs" / "operators.md"
+DOC = Path(__file__).resolve().parents[2] / "docs" / "operators.md"
 
 
 def doc_examples() -> list[tuple[str, list[str]]]:

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pipeline.config import (
+from pipeline.config.load import (
     LoadedConfig,
     deep_merge,
     default_sources,
@@ -25,12 +25,12 @@ from pipeline.config import (
     redact,
     split_list,
 )
+from pipeline.config.validate import validate
 from pipeline.errors import ConfigError, ConfigErrors
 from pipeline.extension import Context, DefinitionError, Handler
 from pipeline.registry import Registry
-from pipeline.validate import validate
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def write(path: Path, data: Any) -> str:

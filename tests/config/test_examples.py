@@ -3,10 +3,10 @@
 import json
 import re
 
-from pipeline.config import load_settings
+from pipeline.chain.routes import definition_errors
+from pipeline.config.load import load_settings
+from pipeline.config.validate import validate
 from pipeline.registry import default_registry
-from pipeline.routes import definition_errors
-from pipeline.validate import validate
 from tests.conftest import EXAMPLES, ROOT
 
 

@@ -11,14 +11,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pipeline.config import load_config
+from pipeline.chain.gates import AttributeFilter
+from pipeline.config.load import load_config
+from pipeline.config.validate import validate
 from pipeline.errors import ConfigError
+from pipeline.expr.when import compile_when, parse_time
 from pipeline.extension import Context, DefinitionError
-from pipeline.filters import AttributeFilter
 from pipeline.registry import Registry
-from pipeline.schedule import ScheduleError, subdue_window
-from pipeline.validate import validate
-from pipeline.when import compile_when, parse_time
+from pipeline.schedule.timing import ScheduleError, subdue_window
 
 REGISTRY = Registry(use_entry_points=False)
 CHECK = {"command": "check-cpu.rb -w 80", "interval": 60, "subscribers": ["base"], "handlers": ["mail"]}

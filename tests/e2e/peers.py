@@ -1,7 +1,7 @@
 """Peers for the fault tests: a private RabbitMQ node and a private redis-server, both on free ports.
 
 Both reuse the classes other suites already use (tests/contract/transport_fixtures.py and
-tests/test_store_redis.py) unchanged; this module only adds the fixtures the e2e tests need.
+tests/store/test_store_redis.py) unchanged; this module only adds the fixtures the e2e tests need.
 The shared RabbitMQ on 5672 and Redis on 6379 are never touched.
 """
 
@@ -16,7 +16,7 @@ import pytest
 
 from tests.conftest import free_port, require_service
 from tests.contract.transport_fixtures import PrivateRabbitMQ, private_rabbitmq, rabbitmqctl
-from tests.test_store_redis import PrivateRedis, _alive
+from tests.store.test_store_redis import PrivateRedis, _alive
 
 __all__ = ["PrivateRabbitMQ", "PrivateRedis", "private_rabbitmq", "private_redis", "rabbitmqctl"]
 

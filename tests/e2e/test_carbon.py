@@ -18,10 +18,10 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from pipeline import jsoncodec
-from pipeline.engine import Engine
+from pipeline.chain.engine import Engine
 from pipeline.extension import Context
 from pipeline.registry import default_registry
-from pipeline.results import ResultProcessor
+from pipeline.server.results import ResultProcessor
 from pipeline.store.memory import MemoryStore
 from tests.conftest import require_service
 from tests.e2e.carbon import Carbon, available

@@ -28,7 +28,7 @@ import pytest
 from tests.conftest import free_port, port_answers, require_service
 from tests.e2e.carbon import SYSTEM_PYTHON, Carbon
 from tests.e2e.carbon import available as carbon_available
-from tests.test_grafana import (
+from tests.metrics.test_grafana import (
     all_panels,
     doc_render_targets,
     load_dashboards,

@@ -17,7 +17,7 @@ from tests.conftest import free_port
 from tests.helpers import events_in
 from tests.helpers import wait_for as _wait_for
 
-OGI = [sys.executable, "-m", "pipeline.cli"] if not (Path(sys.executable).parent / "ogi").exists() else [
+OGI = [sys.executable, "-m", "pipeline.cli.main"] if not (Path(sys.executable).parent / "ogi").exists() else [
     str(Path(sys.executable).parent / "ogi")
 ]
 

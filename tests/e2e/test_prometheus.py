@@ -21,10 +21,10 @@ import aiohttp
 import pytest
 from prometheus_client import CollectorRegistry
 
-from pipeline.engine import Engine
-from pipeline.exporter import start_exporter
+from pipeline.chain.engine import Engine
 from pipeline.extension import Context
-from pipeline.results import ResultProcessor
+from pipeline.metrics.exporter import start_exporter
+from pipeline.server.results import ResultProcessor
 from pipeline.store.memory import MemoryStore
 from tests.conftest import free_port, port_answers, require_service
 

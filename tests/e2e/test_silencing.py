@@ -3,7 +3,7 @@
 A real ogi API serves on a free loopback port over a MemoryStore and MemoryTransport; a
 ResultConsumer on `results` feeds a ResultProcessor and an Engine whose `default` handler is a
 real `pipe` handler appending each event it gets to a file. The operator commands run through
-`pipeline.opscli.register` in a worker thread (they block on urllib) against that API.
+`pipeline.cli.ops.register` in a worker thread (they block on urllib) against that API.
 """
 
 from __future__ import annotations
@@ -24,12 +24,12 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from pipeline import jsoncodec
-from pipeline.cli import common_options
-from pipeline.engine import Engine
+from pipeline.chain.engine import Engine
+from pipeline.cli.main import common_options
+from pipeline.cli.ops import register
 from pipeline.extension import Context
-from pipeline.opscli import register
-from pipeline.results import ResultProcessor
-from pipeline.server import ResultConsumer
+from pipeline.server.results import ResultProcessor
+from pipeline.server.server import ResultConsumer
 from pipeline.store.memory import MemoryStore
 from pipeline.transport.memory import MemoryTransport
 from tests.conftest import free_port

@@ -9,8 +9,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipeline.expr import MAX_DEPTH, MAX_LENGTH, ExpressionError, ExpressionRuntimeError, compile_expression
-from pipeline.expr_values import to_s
+from pipeline.expr.expression import (
+    MAX_DEPTH,
+    MAX_LENGTH,
+    ExpressionError,
+    ExpressionRuntimeError,
+    compile_expression,
+)
+from pipeline.expr.values import to_s
 
 EVENT = {
     "client": {"name": "web-1", "environment": "prod", "subscriptions": ["web", "client:web-1"]},

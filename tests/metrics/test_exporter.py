@@ -17,12 +17,12 @@ import pytest
 from prometheus_client import CollectorRegistry, Counter
 from prometheus_client.parser import text_string_to_metric_families
 
-from pipeline.engine import Engine
+from pipeline.chain.engine import Engine
 from pipeline.errors import ConfigErrors
-from pipeline.exporter import CONTENT_TYPE, Exporter, Runner, listener, start_exporter
 from pipeline.extension import Context
-from pipeline.graphite_mapping import series_id
-from pipeline.results import ResultProcessor
+from pipeline.metrics.exporter import CONTENT_TYPE, Exporter, Runner, listener, start_exporter
+from pipeline.metrics.graphite_mapping import series_id
+from pipeline.server.results import ResultProcessor
 from pipeline.store.base import SeriesSample
 from pipeline.store.memory import MemoryStore
 from tests.conftest import ROOT, free_port

@@ -25,11 +25,11 @@ import pytest
 from prometheus_client import CollectorRegistry
 from prometheus_client.parser import text_string_to_metric_families
 
-from pipeline.engine import Engine
-from pipeline.exporter import Exporter
+from pipeline.chain.engine import Engine
 from pipeline.extension import Context
-from pipeline.graphite_mapping import Mapper, compile_rules, parse_series_id
-from pipeline.results import ResultProcessor
+from pipeline.metrics.exporter import Exporter
+from pipeline.metrics.graphite_mapping import Mapper, compile_rules, parse_series_id
+from pipeline.server.results import ResultProcessor
 from pipeline.store.memory import MemoryStore
 from tests.conftest import ROOT
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pipeline.graphite_queue import LineFormatter
-from pipeline.metric_formats.graphite import parse
+from pipeline.metrics.formats.graphite import parse
+from pipeline.metrics.graphite_queue import LineFormatter
 
 DEFAULT = 1_795_000_000.4
 

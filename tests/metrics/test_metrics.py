@@ -11,17 +11,25 @@ from typing import Any
 import pytest
 from prometheus_client import CollectorRegistry
 
-from pipeline.client import Client
-from pipeline.metrics import FORMATS, Extracted, Point, extract_points, metric_format, metric_tags, parse
+from pipeline.agent.agent import Client
+from pipeline.config.validate import validate
+from pipeline.metrics.extract import (
+    FORMATS,
+    Extracted,
+    Point,
+    extract_points,
+    metric_format,
+    metric_tags,
+    parse,
+)
 from pipeline.registry import Registry
-from pipeline.results import ResultProcessor
+from pipeline.server.results import ResultProcessor
 from pipeline.store.memory import MemoryStore
 from pipeline.transport.memory import MemoryTransport
-from pipeline.validate import validate
 from tests.conftest import require_service
 from tests.helpers import RecordingEngine
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "tests" / "data" / "metrics"
 T = 1_700_000_000.0
 NAGIOS = Path("/usr/lib/nagios/plugins")

@@ -8,7 +8,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipeline.metrics import FORMATS, Extracted, Point, extract_points, parse
+from pipeline.metrics.extract import FORMATS, Extracted, Point, extract_points, parse
 
 DEFAULT = 1_700_000_000.0
 

@@ -96,7 +96,7 @@ def test_a_perfdata_label_no_parser_could_read_back_is_refused(label: str) -> No
 
 
 def test_the_engines_perfdata_parser_reads_sdk_perfdata_back() -> None:
-    metrics = pytest.importorskip("pipeline.metrics")
+    metrics = pytest.importorskip("pipeline.metrics.extract")
     line = status_line(OK, "fine", [perfdata("free space", 12.5, "%", 20, 10, 0, 100), perfdata("it's", 3)])
     points = metrics.parse("nagios_perfdata", line, 0).points
     assert [(p.name, p.value) for p in points] == [("free space", 12.5), ("it's", 3.0)]

@@ -85,7 +85,7 @@ def test_every_metric_plugin_runs_here_and_prints_graphite_plaintext_under_its_d
     assert len({path for path, _, _ in points}) == len(points), "a path printed twice"
     assert len({ts for _, _, ts in points}) == 1, "one run, one timestamp"
     try:
-        from pipeline.metrics import parse  # the engine's own reader, where it exists
+        from pipeline.metrics.extract import parse  # the engine's own reader, where it exists
     except ImportError:
         return
     extracted = parse("graphite_plaintext", done.stdout, 0.0)
@@ -427,7 +427,7 @@ def test_dot_paths_index_objects_and_lists_and_expect_keeps_booleans_apart_from_
 
 
 def test_the_engines_perfdata_parser_reads_the_checks_perfdata(http_server: str) -> None:
-    engine = pytest.importorskip("pipeline.metrics")
+    engine = pytest.importorskip("pipeline.metrics.extract")
     _, line = check("ogi-check-http-json", "-u", f"{http_server}/health", "-k", "db.latency_ms", "-w", "300")
     points = engine.parse("nagios_perfdata", line, 0.0)
     assert [p.name for p in points.points] == ["db.latency_ms", "time"] and points.skipped == 0
@@ -506,8 +506,8 @@ def doc_json_blocks() -> list[dict[str, Any]]:
 
 
 def test_every_json_example_in_the_plugins_doc_passes_validation() -> None:
+    from pipeline.config.validate import validate
     from pipeline.registry import Registry
-    from pipeline.validate import validate
 
     blocks = doc_json_blocks()
     assert len(blocks) >= 3

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipeline.cron import CronError, next_cron, parse_cron
+from pipeline.schedule.cron import CronError, next_cron, parse_cron
 
 
 def utc(year: int, month: int = 1, day: int = 1, hour: int = 0, minute: int = 0, second: int = 0) -> float:

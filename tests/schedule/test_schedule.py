@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pipeline.schedule import (
+from pipeline.schedule.timing import (
     CheckSchedule,
     ScheduleError,
     first_delay,

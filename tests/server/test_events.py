@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from pipeline.events import (
+from pipeline.server.events import (
     Decision,
     append_history,
     build_event,

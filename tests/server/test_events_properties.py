@@ -7,7 +7,7 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pipeline.events import (
+from pipeline.server.events import (
     Decision,
     append_history,
     build_event,

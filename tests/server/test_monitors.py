@@ -11,20 +11,20 @@ from typing import Any
 import pytest
 from prometheus_client import CollectorRegistry
 
-from pipeline.keepalives import KeepaliveConsumer, KeepaliveMonitor, keepalive_definition
+from pipeline.config.validate import validate
 from pipeline.model import Event
-from pipeline.monitors import TtlMonitor
-from pipeline.publisher import CheckRequestPublisher, subscription_pipe
 from pipeline.registry import Registry
-from pipeline.results import ResultProcessor
-from pipeline.schedule import first_tick
+from pipeline.schedule.timing import first_tick
+from pipeline.server.keepalives import KeepaliveConsumer, KeepaliveMonitor, keepalive_definition
+from pipeline.server.monitors import TtlMonitor
+from pipeline.server.publisher import CheckRequestPublisher, subscription_pipe
+from pipeline.server.results import ResultProcessor
 from pipeline.store.memory import MemoryStore
 from pipeline.transport.base import PipeKind, Subscription
 from pipeline.transport.memory import MemoryTransport
-from pipeline.validate import validate
 from tests.helpers import FakeClock, RecordingEngine
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 T = 1_700_000_000.0
 
 

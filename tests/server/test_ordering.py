@@ -2,7 +2,7 @@
 
 import asyncio
 
-from pipeline.ordering import KeyedOrder
+from pipeline.server.ordering import KeyedOrder
 
 
 async def test_work_for_one_key_runs_in_arrival_order_while_other_keys_proceed():
@@ -55,7 +55,7 @@ async def test_a_cancelled_waiter_does_not_let_its_successor_overtake():
 async def test_results_of_one_check_reach_the_handlers_in_arrival_order_even_when_processed_concurrently():
     import json
 
-    from pipeline.results import ResultProcessor
+    from pipeline.server.results import ResultProcessor
     from pipeline.store.memory import MemoryStore
 
     class SlowFirstEngine:

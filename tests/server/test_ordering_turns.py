@@ -2,7 +2,7 @@
 
 import asyncio
 
-from pipeline.ordering import KeyedOrder
+from pipeline.server.ordering import KeyedOrder
 
 
 async def test_a_waiter_cancelled_just_as_its_turn_comes_passes_the_turn_on():

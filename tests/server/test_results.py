@@ -16,11 +16,11 @@ from prometheus_client import CollectorRegistry
 
 from pipeline import SENSU_COMPAT_VERSION
 from pipeline.model import Event
-from pipeline.results import REJECT_REASONS, ResultProcessor
+from pipeline.server.results import REJECT_REASONS, ResultProcessor
 from pipeline.store.memory import MemoryStore
 from tests.helpers import FakeClock, RecordingEngine
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 START = 1_700_000_000.0
 UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
 

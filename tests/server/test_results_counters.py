@@ -8,7 +8,7 @@ import uuid
 
 from prometheus_client import CollectorRegistry, Counter, generate_latest
 
-from pipeline.results import ResultProcessor
+from pipeline.server.results import ResultProcessor
 from pipeline.store.memory import MemoryStore
 from tests.helpers import FakeClock, RecordingEngine
 

@@ -8,8 +8,8 @@ import json
 from collections.abc import AsyncIterator
 from typing import Any
 
-from pipeline.results import ResultProcessor
-from pipeline.server import ResultConsumer
+from pipeline.server.results import ResultProcessor
+from pipeline.server.server import ResultConsumer
 from pipeline.store.base import StoreUnavailable
 from pipeline.store.memory import MemoryStore
 from pipeline.transport.memory import MemoryTransport

@@ -7,9 +7,9 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from pipeline.server.tasks import TASK_NAMES, TaskElection
 from pipeline.store.base import Store, StoreUnavailable
 from pipeline.store.memory import MemoryStore
-from pipeline.tasks import TASK_NAMES, TaskElection
 from tests.conftest import require_service
 from tests.helpers import T0, FakeClock
 

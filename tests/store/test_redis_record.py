@@ -1,7 +1,7 @@
 """One result in one Lua call: the keys it writes are Sensu 1.x's, whichever call records it.
 
 The script builds the key names from the client and check names itself (reference §1), so
-these tests read the raw keys back with redis-py (the fixtures of tests/test_store_redis.py).
+these tests read the raw keys back with redis-py (the fixtures of tests/store/test_store_redis.py).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from pipeline.store.redis import RedisStore
-from tests.test_store_redis import check, raw, store
+from tests.store.test_store_redis import check, raw, store
 
 __all__ = ["raw", "store"]  # fixtures, used by name (database 14, flushed around each test)
 

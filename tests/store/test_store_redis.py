@@ -22,7 +22,7 @@ import pytest
 import redis.asyncio as aioredis
 from redis.asyncio.connection import Connection, ConnectionPool, SSLConnection
 
-from pipeline.config import env_settings
+from pipeline.config.load import env_settings
 from pipeline.errors import ConfigErrors
 from pipeline.store.base import SeriesSample, StoreUnavailable
 from pipeline.store.factory import store_from_settings

@@ -20,7 +20,8 @@ from typing import Any, TypeVar
 import aio_pika
 import pytest
 
-from pipeline.config import load_config
+from pipeline.config.load import load_config
+from pipeline.config.validate import validate
 from pipeline.errors import ConfigErrors
 from pipeline.registry import default_registry
 from pipeline.transport import transport_from_settings
@@ -28,7 +29,6 @@ from pipeline.transport.amqp_settings import Broker, amqp_settings
 from pipeline.transport.base import Message
 from pipeline.transport.memory import MemoryTransport
 from pipeline.transport.rabbitmq import RabbitMQTransport, TopologyConflict
-from pipeline.validate import validate
 from tests.conftest import ROOT, free_port
 from tests.contract.transport_fixtures import (
     PrivateRabbitMQ,

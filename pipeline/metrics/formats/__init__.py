@@ -1,4 +1,4 @@
-"""One parser per `output_metric_format`; `pipeline.metrics` chooses among them.
+"""One parser per `output_metric_format`; `pipeline.metrics.extract` chooses among them.
 
 Each module has `parse(output, default_timestamp) -> (points, skipped)`: the points of the
 lines (or perfdata items) that parsed, and how many did not. Values that parse but are not

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from math import isfinite
 
-from pipeline.metric_formats import Parsed
+from pipeline.metrics.formats import Parsed
 from pipeline.model import Point
 
 _new = tuple.__new__  # Point(...) without the generated __new__'s Python frame

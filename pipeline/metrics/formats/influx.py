@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 
-from pipeline.metric_formats import Parsed, epoch_seconds
+from pipeline.metrics.formats import Parsed, epoch_seconds
 from pipeline.model import Point
 
 _BOOLEANS = frozenset({"t", "T", "true", "True", "TRUE", "f", "F", "false", "False", "FALSE"})

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 
-from pipeline.metric_formats import Parsed
+from pipeline.metrics.formats import Parsed
 from pipeline.model import Point
 
 _ITEM = re.compile(r"(?:'((?:[^']|'')*)'|([^\s'=|][^\s=|]*))=([^\s|]*)")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from math import isfinite
 
-from pipeline.metric_formats import Parsed, epoch_seconds
+from pipeline.metrics.formats import Parsed, epoch_seconds
 from pipeline.model import Point
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 
-from pipeline.metric_formats import Parsed
+from pipeline.metrics.formats import Parsed
 from pipeline.model import Point
 
 _NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*\Z")
