@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -53,3 +55,24 @@ def wait_for(predicate: Callable[[], Any], timeout: float, poll: float = 0.1) ->
             return found
         time.sleep(poll)
     raise AssertionError("timed out waiting")
+
+
+_HELD_LOCKS: list[int] = []
+
+
+def claim_redis_db() -> int:
+    """A Redis database number (1-15) that no other test run on this machine holds.
+
+    Several checkouts may run the suite at once against the one local Redis; each test module
+    that flushes a database claims its own through a lock file held until the process ends.
+    """
+    for number in range(1, 16):
+        fd = os.open(f"/tmp/ogi-test-redis-db-{number}.lock", os.O_CREAT | os.O_RDWR, 0o666)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            continue
+        _HELD_LOCKS.append(fd)
+        return number
+    raise RuntimeError("every Redis database 1-15 is held by another test run")

@@ -15,9 +15,10 @@ from pipeline.store.base import Store
 from pipeline.store.memory import MemoryStore
 from tests.conftest import require_service
 from tests.contract import Backend, FakeClock
+from tests.helpers import claim_redis_db
 
 #: The database the Redis contract runs in; nothing else on this machine uses it.
-CONTRACT_DB = 15
+CONTRACT_DB = claim_redis_db()
 
 
 @pytest.fixture(params=["memory", "redis"])

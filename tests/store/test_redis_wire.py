@@ -18,8 +18,9 @@ from redis.asyncio.connection import Connection
 
 from pipeline.store.redis_wire import exchange, pack
 from tests.conftest import require_service
+from tests.helpers import claim_redis_db
 
-DB = 14
+DB = claim_redis_db()
 
 
 def redis_py_packing(*args: Any) -> bytes:

@@ -30,8 +30,9 @@ from pipeline.store.memory import MemoryStore
 from pipeline.store.redis import RedisStore
 from pipeline.store.redis_conn import connect
 from tests.conftest import ROOT, free_port, require_service
+from tests.helpers import claim_redis_db
 
-DB = 14
+DB = claim_redis_db()
 NOW = 1_700_000_000.0
 
 
