@@ -35,7 +35,8 @@ class DefinitionError(ValueError):
 class Context:
     """Shared services handed to every extension at construction."""
 
-    settings: JSON = field(default_factory=dict)
+    #: The typed settings (`pipeline.config.settings.Settings`), or a dict in tests.
+    settings: Any = field(default_factory=dict)
     store: Store | None = None
     transport: Transport | None = None
     clock: Clock = system_clock
@@ -46,8 +47,10 @@ class Context:
 
     def spawn_limit(self) -> asyncio.Semaphore:
         if self.spawn is None:
-            limit = int(((self.settings.get("sensu") or {}).get("spawn") or {}).get("limit", 12))
-            self.spawn = asyncio.Semaphore(limit)
+            # Imported here: the settings module reaches the API and store parsers, built on this one.
+            from pipeline.config.settings import settings_of
+
+            self.spawn = asyncio.Semaphore(settings_of(self.settings).limits.spawn_limit)
         return self.spawn
 
 

@@ -11,7 +11,7 @@ import re
 import time
 from collections.abc import Callable
 from enum import IntEnum, StrEnum
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeGuard
 
 JSON = dict[str, Any]
 Event = JSON
@@ -68,6 +68,16 @@ class Point(NamedTuple):
     value: float
     timestamp: float
     tags: tuple[tuple[str, str], ...] = ()
+
+
+def is_int(value: Any) -> TypeGuard[int]:
+    """An integer in JSON's sense: `true` is not 1."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def is_number(value: Any) -> TypeGuard[int | float]:
+    """An integer or a float, never a boolean."""
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def dig(data: Any, path: str | list[str], default: Any = None) -> Any:

@@ -36,7 +36,7 @@ from pipeline.api.http import (
     respond,
     shown,
 )
-from pipeline.config.validate import CLIENT_RULES
+from pipeline.config.rules import CLIENT_RULES
 
 log = logging.getLogger("ogi")
 

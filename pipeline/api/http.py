@@ -18,7 +18,7 @@ from aiohttp import web
 
 from pipeline import jsoncodec
 from pipeline.api.config import ApiConfig
-from pipeline.config.validate_chain import STR_LIST
+from pipeline.config.rules import STR_LIST
 from pipeline.model import JSON, Clock, valid_name
 from pipeline.store.base import Store
 from pipeline.transport.base import Transport

@@ -29,7 +29,7 @@ from pipeline.api.http import (
     respond,
     shown,
 )
-from pipeline.config.validate import CHECK_RULES
+from pipeline.config.rules import CHECK_RULES
 from pipeline.model import JSON, Check
 from pipeline.server.monitors import publish_result, server_pipe
 

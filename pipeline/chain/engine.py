@@ -18,16 +18,15 @@ from pipeline.chain.routes import (
     TIMEOUT_GRACE,
     Route,
     RouteTable,
-    concurrency,
-    definition_errors,
     handler_names,
 )
 from pipeline.chain.stagemetrics import DROPPED, ERROR, GATE, OK, PASSED, TIMEOUT, StageMetrics, StageStat
+from pipeline.config.settings import Settings, settings_of
 from pipeline.extension import Context, Mutator
 from pipeline.model import Event
 from pipeline.registry import Registry, default_registry
 
-__all__ = ["Engine", "definition_errors"]
+__all__ = ["Engine"]
 
 #: Distinct handler-name lists remembered; results choose their own handlers, so bound it.
 _PLAN_CACHE_SIZE = 4096
@@ -43,7 +42,7 @@ class Engine:
 
     def __init__(
         self,
-        settings: dict[str, Any],
+        settings: Settings | dict[str, Any],
         context: Context,
         registry: Registry = default_registry,
         *,
@@ -53,9 +52,10 @@ class Engine:
         if context.metrics is not None:
             context.metrics.register(self.metrics)
         self._log = context.log
-        self._table = RouteTable(settings, context, registry, self.metrics, timeout_grace)
+        typed = settings_of(settings)
+        self._table = RouteTable(typed.raw, context, registry, self.metrics, timeout_grace)
         self._table.build_all()
-        self._pool = Pool(concurrency(settings))
+        self._pool = Pool(typed.limits.handler_concurrency)
         self._watchdog = Watchdog()
         self._plans: dict[tuple[str, ...], _Plan] = {}
         self._gate_passed = self.metrics.stat(GATE, "all")

@@ -3,20 +3,22 @@
 A handler name resolves to leaf handlers (a `set` expands, recursively, into its members), and
 each leaf to a `Route`: the handler instance, its filter instances in order, its mutator
 instance and its timeout. Filters and mutators are built once per name and shared between
-routes. `definition_errors` builds every definition the same way for the config checker.
+routes. `ogi check-config` builds a table too, with `report` collecting what the engine would
+otherwise log and skip (`pipeline/config/validate.py`), so the checker and the engine agree.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, TypeGuard
 
 from pipeline.chain.gates import AttributeFilter
 from pipeline.chain.stagemetrics import FILTER, HANDLER, MUTATOR, StageMetrics, StageStat
-from pipeline.config.load import path_index, path_key
+from pipeline.config.load import path_key
 from pipeline.errors import ConfigError
 from pipeline.extension import Context, DefinitionError, Extension, Filter, Handler, Mutator
+from pipeline.model import is_number
 from pipeline.registry import Kind, Registry, UnknownType
 
 #: The mutator of a handler that names none (Sensu 1.x).
@@ -25,8 +27,6 @@ DEFAULT_MUTATOR = "json"
 DEFAULT_TIMEOUT = 60.0
 #: Added to a handler's own `timeout`: the handler enforces that one, the engine is the safety net.
 TIMEOUT_GRACE = 5.0
-#: The default bound on in-process handler routes in flight (`sensu.handlers.concurrency`).
-DEFAULT_CONCURRENCY = 1000
 #: Undefined handler names remembered (so each is logged once) before the memory is reset.
 _UNKNOWN_LIMIT = 1024
 #: Handler types that run child processes: bounded by `sensu.spawn.limit`, not the in-process pool.
@@ -102,38 +102,21 @@ def _expand(name: str, handlers: dict[str, Any], leaves: list[str], path: list[s
 def route_timeout(handler: dict[str, Any], mutator: dict[str, Any] | None, grace: float) -> float:
     """The engine's deadline for one route: the stages' own timeouts plus grace, else 60 s."""
     own = handler.get("timeout")
-    total = float(own) + grace if _is_number(own) else DEFAULT_TIMEOUT
-    if mutator is not None and _is_number(mutator.get("timeout")):
+    total = float(own) + grace if _positive(own) else DEFAULT_TIMEOUT
+    if mutator is not None and _positive(mutator.get("timeout")):
         total += float(mutator["timeout"])
     return total
 
 
-def _is_number(value: object) -> TypeGuard[float]:
-    return isinstance(value, int | float) and not isinstance(value, bool) and value > 0
-
-
-def concurrency(settings: dict[str, Any]) -> int:
-    """`sensu.handlers.concurrency`: in-process handler routes in flight at once."""
-    value = _dig(settings, ("sensu", "handlers", "concurrency"))
-    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
-        return value
-    return DEFAULT_CONCURRENCY
-
-
-def _dig(data: Any, keys: Iterable[str]) -> Any:
-    for key in keys:
-        if not isinstance(data, dict):
-            return None
-        data = data.get(key)
-    return data
-
-
 class RouteTable:
-    """Builds and keeps the routes of one settings; unknown names are logged once and skipped."""
+    """Builds and keeps the routes of one settings; unknown names are logged once and skipped.
+
+    With `report`, each problem goes to it as a ConfigError instead of the log (the checker's way).
+    """
 
     def __init__(
         self, settings: dict[str, Any], context: Context, registry: Registry, stats: StageMetrics,
-        grace: float = TIMEOUT_GRACE,
+        grace: float = TIMEOUT_GRACE, report: Callable[[ConfigError], None] | None = None,
     ) -> None:
         self.handlers: dict[str, Any] = _section(settings, "handlers")
         self._filter_defs = _section(settings, "filters")
@@ -143,6 +126,7 @@ class RouteTable:
         self._stats = stats
         self._grace = grace
         self._log = context.log
+        self._report = report
         self._routes: dict[str, Route | None] = {}
         self._filters: dict[str, Filter | None] = {}
         self._mutators: dict[str, Mutator | None] = {}
@@ -203,14 +187,14 @@ class RouteTable:
         if not isinstance(definition, dict):
             # Sensu looks a name up in settings, then among extensions (here: registry types)
             if name in self.handlers or name not in self._handler_types():
-                self._log.error("unknown handler", extra={"fields": {"handler": name}})
+                self._problem("unknown handler", path_key("handlers", name), "no handler has this name", name,
+                              fields={"handler": name})
                 return None
             definition = {"type": name}
         kind = definition.get("type")
         if not isinstance(kind, str):
             # `type` is required, as in Sensu; guessing `pipe` would run a command check-config refused
-            self._log.error("invalid definition", extra={"fields": {
-                "path": path_key(path_key("handlers", name), "type"), "error": "is required"}})
+            self._problem("invalid definition", path_key(path_key("handlers", name), "type"), "is required")
             return None
         handler = self._make("handlers", kind, name, definition, path_key("handlers", name))
         if handler is None:
@@ -219,8 +203,9 @@ class RouteTable:
         mutator_name = definition.get("mutator") or DEFAULT_MUTATOR
         mutator = self._mutator(str(mutator_name))
         if mutator is None:
-            self._log.error("unusable mutator, handler skipped",
-                            extra={"fields": {"handler": name, "mutator": mutator_name}})
+            self._problem("unusable mutator, handler skipped", path_key(path_key("handlers", name), "mutator"),
+                          "this mutator cannot be built, so the handler would be skipped", mutator_name,
+                          fields={"handler": name, "mutator": mutator_name})
             return None
         filters = tuple((f, self._stats.stat(FILTER, f.name)) for f in self._filter_list(name, definition))
         self._stats.known_handler(name)
@@ -263,7 +248,9 @@ class RouteTable:
                 made = self._make("filters", name, name, {}, path_key("filters", name))
             else:
                 # Sensu 1.x: an unknown filter does not filter
-                self._log.error("unknown filter, ignored", extra={"fields": {"handler": handler, "filter": name}})
+                self._problem("unknown filter, ignored", path_key(path_key("handlers", handler), "filters"),
+                              "no filter has this name, so it would be ignored", name,
+                              fields={"handler": handler, "filter": name})
                 made = None
             self._filters[name] = made if isinstance(made, Filter) else None
         return self._filters[name]
@@ -282,7 +269,7 @@ class RouteTable:
         try:
             cls = self._registry.get(kind, type_name)
         except UnknownType as err:
-            self._log.error("unknown type", extra={"fields": {"path": path, "error": str(err)}})
+            self._problem("unknown type", path, str(err))
             return None
         return self._construct(cls, name, definition, path)
 
@@ -290,10 +277,25 @@ class RouteTable:
         try:
             return cls(name, definition, self._context)
         except DefinitionError as err:
-            self._log.error("invalid definition", extra={"fields": {"path": _join(path, err.path), "error": err.message}})
+            self._problem("invalid definition", _join(path, err.path), err.message, *_given(err.value))
         except Exception as err:  # a third-party constructor's bug must not stop the server
-            self._log.error("definition cannot be built", extra={"fields": {"path": path, "error": repr(err)}})
+            self._problem("definition cannot be built", path, f"cannot be built: {err!r}")
         return None
+
+    def _problem(self, event: str, path: str, message: str, *value: Any, fields: dict[str, Any] | None = None) -> None:
+        """Log what is skipped (the engine), or hand it to `report` (the checker)."""
+        if self._report is not None:
+            self._report(ConfigError(path, message, *value))
+            return
+        self._log.error(event, extra={"fields": fields or {"path": path, "error": message}})
+
+
+def _given(value: Any) -> tuple[Any, ...]:
+    return () if value is None else (value,)
+
+
+def _positive(value: object) -> TypeGuard[int | float]:
+    return is_number(value) and value > 0
 
 
 def _section(settings: dict[str, Any], key: str) -> dict[str, Any]:
@@ -306,112 +308,3 @@ def _join(base: str, relative: str) -> str:
     if not relative:
         return base
     return f"{base}{relative}" if relative.startswith("[") else f"{base}.{relative}"
-
-
-def definition_errors(settings: dict[str, Any], registry: Registry) -> list[ConfigError]:
-    """Every error found by building each handler, filter and mutator defined in `settings`,
-    and each handler type named without a definition (built as the engine builds it, once).
-
-    Paths are full JSON paths (`handlers.graphite.socket.port`). What `pipeline/config/validate.py`
-    reports (names and handler types that exist, set loops, the types of Sensu's own keys) is
-    skipped here; `pipeline.config.load.load_settings` drops what falls in a definition validation
-    already reported on, so one mistake is one line.
-    """
-    context = Context(settings=settings)
-    errors: list[ConfigError] = []
-    handlers = _section(settings, "handlers")
-    for name, definition in handlers.items():
-        kind = definition.get("type") if isinstance(definition, dict) else None
-        if not isinstance(kind, str) or kind == "set" or not registry.has("handlers", kind):
-            continue
-        errors += _build_errors(registry.get("handlers", kind), name, definition, context,
-                                path_key("handlers", name), Handler.common_keys, f"a {kind} handler")
-    built: set[str] = set()
-    for name, where in handler_references(settings):
-        if name in handlers or name in built or not registry.has("handlers", name):
-            continue
-        built.add(name)
-        errors += _undefined_type_errors(registry.get("handlers", name), name, context, where)
-    for name, definition in _section(settings, "filters").items():
-        if isinstance(definition, dict):
-            errors += _build_errors(AttributeFilter, name, definition, context, path_key("filters", name),
-                                    frozenset(), "a filter")
-    mutators = _section(settings, "mutators")
-    if mutators and registry.has("mutators", "pipe"):
-        command = registry.get("mutators", "pipe")
-        for name, definition in mutators.items():
-            if isinstance(definition, dict):
-                errors += _build_errors(command, name, definition, context, path_key("mutators", name),
-                                        frozenset(), "a command mutator")
-    value = _dig(settings, ("sensu", "handlers", "concurrency"))
-    if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
-        errors.append(ConfigError("sensu.handlers.concurrency", "must be a positive integer", value))
-    return errors
-
-
-def handler_references(settings: dict[str, Any]) -> list[tuple[str, str]]:
-    """(handler name, JSON path) of every place settings name a handler for the engine to resolve:
-    each check's handlers as `handler_names` reads them (`default` at the check's own path), the
-    client's keepalive, registration and deregistration, `sensu.keepalives` and set members."""
-    found: list[tuple[str, str]] = []
-    for name, check in _section(settings, "checks").items():
-        if isinstance(check, dict):
-            path = path_key("checks", name)
-            found += _named(check, path) if "handlers" in check or "handler" in check else [("default", path)]
-    client = _section(settings, "client")
-    for key in ("keepalive", "registration", "deregistration"):
-        if isinstance(client.get(key), dict):
-            found += _named(client[key], path_key("client", key))
-    keepalives = _dig(settings, ("sensu", "keepalives"))
-    if isinstance(keepalives, dict):
-        found += _named(keepalives, "sensu.keepalives")
-    for name, definition in _section(settings, "handlers").items():
-        if isinstance(definition, dict) and definition.get("type") == "set":
-            found += _named({"handlers": definition.get("handlers")}, path_key("handlers", name))
-    return found
-
-
-def _named(definition: dict[str, Any], path: str) -> list[tuple[str, str]]:
-    """The names in a definition's `handlers` (else `handler`), each with its path."""
-    names = definition.get("handlers")
-    if isinstance(names, list):
-        where = path_key(path, "handlers")
-        return [(n, path_index(where, i)) for i, n in enumerate(names) if isinstance(n, str)]
-    if names is None and isinstance(definition.get("handler"), str):
-        return [(definition["handler"], path_key(path, "handler"))]
-    return []
-
-
-def _undefined_type_errors(cls: type[Extension], name: str, context: Context, where: str) -> list[ConfigError]:
-    """Build a handler type the way the engine does for a name with no definition: `{"type": name}`."""
-    what = f"handler type {name!r} is named without a definition, and cannot be built that way"
-    try:
-        cls(name, {"type": name}, context)
-    except DefinitionError as err:
-        detail = f"{err.path}: {err.message}" if err.path else err.message
-        return [ConfigError(where, f"{what}: {detail}") if err.value is None
-                else ConfigError(where, f"{what}: {detail}", err.value)]
-    except Exception as err:  # a buggy third-party type is reported, not a crash of the checker
-        return [ConfigError(where, f"{what}: {err!r}")]
-    return []
-
-
-def _build_errors(
-    cls: type[Extension], name: str, definition: dict[str, Any], context: Context, path: str,
-    common: frozenset[str], what: str,
-) -> list[ConfigError]:
-    errors: list[ConfigError] = []
-    if cls.allowed_keys is not None:
-        allowed = cls.allowed_keys | common
-        errors += [
-            ConfigError(path_key(path, key), f"unknown key for {what}", value)
-            for key, value in definition.items() if key not in allowed
-        ]
-    try:
-        cls(name, definition, context)
-    except DefinitionError as err:
-        where = _join(path, err.path)
-        errors.append(ConfigError(where, err.message) if err.value is None else ConfigError(where, err.message, err.value))
-    except Exception as err:  # a buggy third-party type is reported, not a crash of the checker
-        errors.append(ConfigError(path, f"cannot be built: {err!r}"))
-    return errors

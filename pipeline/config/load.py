@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from pipeline.errors import ConfigError, ConfigErrors
 
 if TYPE_CHECKING:
+    from pipeline.config.settings import Settings
     from pipeline.registry import Registry
 
 #: Where ogi looks without `-c`/`-d`: its own place first, then Sensu's, so a Sensu host needs no flags.
@@ -160,11 +161,15 @@ def _merge(a: Any, b: Any, path: str, origin: str, origins: dict[str, str] | Non
 
 @dataclass
 class LoadedConfig:
-    """Merged settings, the file that last set each dotted path, and the files read in order."""
+    """Merged settings, the file that last set each dotted path, and the files read in order.
+
+    `typed` is set by `load_settings` once the configuration passed validation: what daemons read.
+    """
 
     settings: dict[str, Any]
     origins: dict[str, str] = field(default_factory=dict)
     files: list[str] = field(default_factory=list)
+    typed: Settings | None = None
 
     def file_for(self, path: str) -> str | None:
         """The file that last set `path`, or its nearest ancestor path."""
@@ -312,13 +317,12 @@ def _redact(value: Any, keys: frozenset[str]) -> Any:
 def load_settings(
     files: list[str], dirs: list[str], registry: Registry | None = None, env: Mapping[str, str] | None = None
 ) -> tuple[LoadedConfig, list[str]]:
-    """Load, validate and check definitions; return (config, warnings) or raise every error with its file.
+    """Load and validate in one pass; return (config with `typed` set, warnings) or raise every error with its file.
 
     Without files or directories the defaults apply (`/etc/ogi/...`, else `/etc/sensu/...`).
     """
-    # Imported here, not at the top: both modules import this one's path helpers.
-    from pipeline.chain.routes import definition_errors
-    from pipeline.config.validate import validate
+    # Imported here, not at the top: validation imports this module's path helpers.
+    from pipeline.config.validate import check
     from pipeline.registry import default_registry
 
     if registry is None:
@@ -334,44 +338,13 @@ def load_settings(
                 + "; use -c FILE or -d DIR"
             )
     loaded = load_config(files, dirs, env)
-    errors, more = validate(loaded.settings, registry)
+    typed, errors, more = check(loaded.settings, registry)
     warnings.extend(more)
-    errors.extend(unreported(definition_errors(loaded.settings, registry), errors))
-    if errors:
+    if typed is None:
         for error in errors:
             if error.file is None:
                 error.file = loaded.file_for(error.path)
         raise ConfigErrors(errors)
+    loaded.typed = typed
     return loaded, warnings
 
-
-#: Sections whose entries are definitions the engine builds as a whole.
-_DEFINITION_SECTIONS = frozenset({"handlers", "filters", "mutators"})
-
-
-def definition_of(path: str) -> str:
-    """The definition a path lies in (`handlers.mail` for `handlers.mail.socket.port`), else the path itself."""
-    chain = [path]
-    while (parent := parent_path(chain[-1])) is not None and parent != "":
-        chain.append(parent)
-    if len(chain) >= 2 and chain[-1] in _DEFINITION_SECTIONS:
-        return chain[-2]
-    return path
-
-
-def unreported(extra: list[ConfigError], found: list[ConfigError]) -> list[ConfigError]:
-    """The errors of `extra` that fall in no definition and at no path `found` already covers.
-
-    Building a definition (the engine's own check) often trips over the mistake validation
-    just reported, in other words: one mistake would print twice. Definitions validation
-    passed are still built, so unrelated mistakes all show in one run.
-    """
-    covered = {definition_of(e.path) for e in found}
-    kept = []
-    for error in extra:
-        current: str | None = error.path
-        while current is not None and current not in covered:
-            current = parent_path(current) or None
-        if current is None:
-            kept.append(error)
-    return kept

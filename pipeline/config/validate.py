@@ -1,11 +1,13 @@
-"""Start-up validation of merged settings: every error at once, each naming its JSON path and value.
+"""The one validation pass: every error at once, each naming its JSON path and value.
 
-The rules follow Sensu 1.x's settings validators (reference §2, §5), with one addition ogi
-users asked for: a handler, filter or mutator name that nothing defines is an error at
-start-up instead of a log line at the first event. Custom attributes on checks and clients
-pass untouched; type-specific handler keys are checked by the handler classes themselves.
-This module checks the settings-level sections (top level, checks, client);
-`pipeline/config/validate_chain.py` the handlers, filters, mutators and the names that refer to them.
+The rules follow Sensu 1.x's settings validators, with what ogi users asked for on top: a
+handler, filter or mutator name that nothing defines is an error at start-up instead of a log
+line at the first event. Custom attributes on checks and clients pass untouched. This module
+checks the top level, the checks and the client; `validate_chain.py` the handlers, filters,
+mutators and the names that refer to them (building each one with its own class); the typed
+sections are parsed by the parsers the daemons use (`settings.sections`). Last, when all that
+passed, the engine's own route table is built over every handler name the configuration uses:
+anything it would skip is an error, so what `ogi check-config` accepts is exactly what runs.
 """
 
 from __future__ import annotations
@@ -13,88 +15,52 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from pipeline.chain.routes import RouteTable
+from pipeline.chain.stagemetrics import StageMetrics
 from pipeline.config.load import path_index, path_key
-from pipeline.config.validate_chain import (
+from pipeline.config.rules import (
     BOOL,
+    CHECK_RULES,
+    CLIENT_RULES,
     INT,
     OBJ,
-    OCCURRENCES,
-    PORT,
-    POS_INT,
     POS_NUM,
+    SOCKET_RULES,
     STR,
     STR_LIST,
-    ChainValidator,
-    Rule,
 )
-from pipeline.errors import ConfigError, ConfigErrors
-from pipeline.metrics.exporter import listener
+from pipeline.config.settings import Settings, build_settings, sections
+from pipeline.config.validate_chain import ChainValidator
+from pipeline.errors import ConfigError
+from pipeline.extension import Context
 from pipeline.model import valid_name
 from pipeline.registry import Registry
 from pipeline.schedule.cron import CronError, parse_cron
+from pipeline.schedule.timing import CheckSchedule, ScheduleError
 
-KNOWN_TOP_LEVEL = (
-    "client", "checks", "handlers", "filters", "mutators", "transport", "store", "rabbitmq", "redis",
-    "api", "metrics", "sensu", "extensions",
-)
+#: Sections that must be objects; `store`, `api`, `metrics`, `sensu`, `rabbitmq` and `redis` are
+#: checked by their own parsers (`settings.sections`).
+KNOWN_TOP_LEVEL = ("client", "checks", "handlers", "filters", "mutators", "transport", "extensions")
 _AGGREGATE_RE = re.compile(r"^[\w.:|-]+\Z")
 _TOKEN_RE = re.compile(r":::.*?:::")
-
-CHECK_RULES: dict[str, Rule | str] = {
-    "command": STR, "extension": STR, "interval": POS_INT, "timeout": POS_NUM, "ttl": POS_INT,
-    "ttl_status": INT, "occurrences": OCCURRENCES, "refresh": POS_INT, "low_flap_threshold": INT,
-    "high_flap_threshold": INT, "standalone": BOOL, "publish": BOOL, "handle": BOOL, "auto_resolve": BOOL,
-    "force_resolve": BOOL, "stdin": BOOL, "unsafe_tokens": BOOL, "truncate_output": BOOL, "truncate_output_length": POS_INT,
-    "cron": STR, "handler": STR, "handlers": STR_LIST, "subscribers": STR_LIST, "dependencies": STR_LIST,
-    "source": STR, "hooks": OBJ, "proxy_requests": OBJ,
-}
-CLIENT_RULES: dict[str, Rule | str] = {
-    "address": STR, "subscriptions": STR_LIST, "keepalives": BOOL, "keepalive": OBJ, "safe_mode": BOOL,
-    "socket": OBJ, "http_socket": OBJ, "redact": STR_LIST, "signature": STR, "deregister": BOOL,
-    "registration": OBJ, "deregistration": OBJ,
-}
-SOCKET_RULES: dict[str, Rule | str] = {"enabled": BOOL, "bind": STR, "port": PORT}
+PROXY_UNSUPPORTED = "is not supported yet: the server would not publish this check (remove it, or run the check standalone)"
 
 
 class _Validator(ChainValidator):
     """The settings-level sections; the handler chain is ChainValidator's."""
 
-    # -- sections -----------------------------------------------------------------------------
-
     def top_level(self) -> None:
         for key in KNOWN_TOP_LEVEL:
-            if key not in self.settings:
-                continue
-            value = self.settings[key]
-            if key == "rabbitmq" and isinstance(value, list):
-                for i, broker in enumerate(value):
-                    self.broker(broker, path_index(key, i))
-            elif not isinstance(value, dict):
-                self.error(key, "must be an object" + (" or an array of brokers" if key == "rabbitmq" else ""), value)
-            elif key in ("rabbitmq", "redis"):
-                self.broker(value, key)
+            if key in self.settings and not isinstance(self.settings[key], dict):
+                self.error(key, "must be an object", self.settings[key])
         if isinstance(self.settings.get("transport"), dict):
-            self.apply(self.settings["transport"], "transport", {"name": STR, "reconnect_on_error": BOOL})
+            self.apply(self.settings["transport"], "transport", {"reconnect_on_error": BOOL})
         api = self.settings.get("api")
         if isinstance(api, dict):
-            # The rest of `api` is checked by the API's own parser (see `service_errors`).
             self.apply(api, "api", {"host": STR})
         sensu = self.settings.get("sensu")
-        if isinstance(sensu, dict):
-            spawn = sensu.get("spawn")
-            if "spawn" in sensu and not isinstance(spawn, dict):
-                self.error("sensu.spawn", "must be an object", spawn)
-            elif isinstance(spawn, dict):
-                self.apply(spawn, "sensu.spawn", {"limit": POS_INT})
-            if isinstance(sensu.get("keepalives"), dict):
-                self.handler_refs(sensu["keepalives"], "sensu.keepalives")
-
-    def broker(self, value: Any, path: str) -> None:
-        if not isinstance(value, dict):
-            self.error(path, "must be an object", value)
-            return
-        self.apply(value, path, {"host": STR, "port": PORT, "url": STR, "vhost": STR, "user": STR,
-                                 "password": STR, "db": INT})
+        if isinstance(sensu, dict) and isinstance(sensu.get("keepalives"), dict):
+            self.handler_refs(sensu["keepalives"], "sensu.keepalives")
 
     def checks(self) -> None:
         defaulted: list[str] = []
@@ -110,6 +76,7 @@ class _Validator(ChainValidator):
             )
 
     def check(self, name: str, check: dict[str, Any], path: str) -> None:
+        before = len(self.errors)
         if not valid_name(name):
             self.error(path, "check name must contain only letters, digits, '_', '.' and '-'", name)
         self.apply(check, path, CHECK_RULES)
@@ -146,20 +113,32 @@ class _Validator(ChainValidator):
                 self.error(path_key(path, "cron"), str(error), check["cron"])
         if check.get("subdue") is not None:  # null is no subdue, for Sensu and pipeline.schedule.timing alike
             self.window(check["subdue"], path_key(path, "subdue"))
-        if isinstance(check.get("hooks"), dict):
-            for key, hook in check["hooks"].items():
-                hook_path = path_key(path_key(path, "hooks"), key)
-                if not isinstance(hook, dict):
-                    self.error(hook_path, "must be an object with \"command\"", hook)
-                    continue
-                if "command" not in hook:
-                    self.error(path_key(hook_path, "command"), "is required (a string)")
-                self.apply(hook, hook_path, {"command": STR, "timeout": POS_NUM, "stdin": BOOL})
+        self.hooks(check, path)
         proxy = check.get("proxy_requests")
         if isinstance(proxy, dict):
             self.apply(proxy, path_key(path, "proxy_requests"), {"client_attributes": OBJ, "splay": BOOL,
                                                                  "splay_coverage": INT})
+            if _published(check):
+                self.error(path_key(path, "proxy_requests"), PROXY_UNSUPPORTED)
         self.handler_refs(check, path)
+        if len(self.errors) == before and (_published(check) or _standalone(check)):
+            # The scheduler the server and the agent use: a check it cannot schedule never runs.
+            try:
+                CheckSchedule.for_check(name, check, 0.0)
+            except ScheduleError as error:
+                self.error(path_key(path, error.path), error.message, check.get(error.path.split(".")[0]))
+
+    def hooks(self, check: dict[str, Any], path: str) -> None:
+        if not isinstance(check.get("hooks"), dict):
+            return
+        for key, hook in check["hooks"].items():
+            hook_path = path_key(path_key(path, "hooks"), key)
+            if not isinstance(hook, dict):
+                self.error(hook_path, "must be an object with \"command\"", hook)
+                continue
+            if "command" not in hook:
+                self.error(path_key(hook_path, "command"), "is required (a string)")
+            self.apply(hook, hook_path, {"command": STR, "timeout": POS_NUM, "stdin": BOOL})
 
     def client(self) -> None:
         client = self.settings.get("client")
@@ -182,40 +161,81 @@ class _Validator(ChainValidator):
                 self.apply(client[key], f"client.{key}", {"handler": STR, "handlers": STR_LIST, "status": INT})
                 self.handler_refs(client[key], f"client.{key}")
 
+    def routes(self) -> None:
+        """Build the engine's route table over every handler name in use; report what it would skip."""
+        table = RouteTable(self.settings, self.context, self.registry, StageMetrics(), report=self.errors.append)
+        table.build_all()
+        for name, _where in handler_references(self.settings):
+            if name in self.handlers or name in self.handler_types:  # an undefined `default` is a warning
+                table.resolve((name,))
 
-def validate(settings: dict[str, Any], registry: Registry) -> tuple[list[ConfigError], list[str]]:
-    """Every error and warning in merged settings; never stops at the first."""
-    v = _Validator(settings, registry)
+
+def _published(check: dict[str, Any]) -> bool:
+    """What the server's publisher schedules (`pipeline.server.publisher.published_checks`)."""
+    return (check.get("standalone") is not True and check.get("publish") is not False
+            and isinstance(check.get("subscribers"), list) and bool(check["subscribers"]))
+
+
+def _standalone(check: dict[str, Any]) -> bool:
+    """What the agent schedules itself (`pipeline.agent.standalone.standalone_checks`)."""
+    return check.get("standalone") is True and check.get("publish") is not False and isinstance(check.get("command"), str)
+
+
+def check(settings: dict[str, Any], registry: Registry) -> tuple[Settings | None, list[ConfigError], list[str]]:
+    """The whole pass: (typed settings, or None when there are errors; every error; warnings)."""
+    v = _Validator(settings, registry, Context(settings=settings))
     v.top_level()
     v.checks()
     v.handler_definitions()
     v.filter_definitions()
     v.mutator_definitions()
     v.client()
-    try:
-        listener(settings)
-    except ConfigErrors as wrong:
-        v.errors.extend(e for e in wrong.errors if not any(e.path == known.path for known in v.errors))
-    for error in service_errors(settings):
-        if not any(error.path == known.path for known in v.errors):
-            v.errors.append(error)
-    return v.errors, v.warnings
+    found, errors = sections(settings)
+    v.errors.extend(errors)
+    if v.errors:
+        return None, v.errors, v.warnings
+    v.routes()
+    if v.errors:
+        return None, v.errors, v.warnings
+    return build_settings(settings, found), [], v.warnings
 
 
-def service_errors(settings: dict[str, Any]) -> list[ConfigError]:
-    """What the API, the store choice and the Redis connection would refuse at start-up, found by
-    the parsers they use themselves (so the checker and the daemons cannot disagree); nothing
-    is connected."""
-    # Imported here: pipeline.api imports this module, and redis-py is only loaded when checking.
-    from pipeline.api import api_config_errors
-    from pipeline.store.factory import store_name
-    from pipeline.store.redis_conn import redis_settings_errors
+def validate(settings: dict[str, Any], registry: Registry) -> tuple[list[ConfigError], list[str]]:
+    """Every error and warning in merged settings; never stops at the first."""
+    _typed, errors, warnings = check(settings, registry)
+    return errors, warnings
 
-    errors = list(api_config_errors(settings))
-    try:
-        store_name(settings)
-    except ConfigErrors as wrong:
-        errors.extend(wrong.errors)
-    if isinstance(settings.get("redis"), dict):
-        errors.extend(redis_settings_errors(settings["redis"]))
-    return errors
+
+def handler_references(settings: dict[str, Any]) -> list[tuple[str, str]]:
+    """(handler name, JSON path) of every place settings name a handler for the engine to resolve:
+    each check's handlers as the engine reads them (`default` at the check's own path), the
+    client's keepalive, registration and deregistration, `sensu.keepalives` and set members."""
+    found: list[tuple[str, str]] = []
+    checks = settings.get("checks")
+    for name, check_def in (checks.items() if isinstance(checks, dict) else ()):
+        if isinstance(check_def, dict):
+            path = path_key("checks", name)
+            found += _named(check_def, path) if "handlers" in check_def or "handler" in check_def else [("default", path)]
+    client = settings.get("client")
+    for key in ("keepalive", "registration", "deregistration"):
+        if isinstance(client, dict) and isinstance(client.get(key), dict):
+            found += _named(client[key], path_key("client", key))
+    sensu = settings.get("sensu")
+    if isinstance(sensu, dict) and isinstance(sensu.get("keepalives"), dict):
+        found += _named(sensu["keepalives"], "sensu.keepalives")
+    handlers = settings.get("handlers")
+    for name, definition in (handlers.items() if isinstance(handlers, dict) else ()):
+        if isinstance(definition, dict) and definition.get("type") == "set":
+            found += _named({"handlers": definition.get("handlers")}, path_key("handlers", name))
+    return found
+
+
+def _named(definition: dict[str, Any], path: str) -> list[tuple[str, str]]:
+    """The names in a definition's `handlers` (else `handler`), each with its path."""
+    names = definition.get("handlers")
+    if isinstance(names, list):
+        where = path_key(path, "handlers")
+        return [(n, path_index(where, i)) for i, n in enumerate(names) if isinstance(n, str)]
+    if names is None and isinstance(definition.get("handler"), str):
+        return [(definition["handler"], path_key(path, "handler"))]
+    return []

@@ -16,7 +16,6 @@ from pipeline.config.load import (
     LoadedConfig,
     deep_merge,
     default_sources,
-    definition_of,
     directory_files,
     load_config,
     load_settings,
@@ -316,15 +315,3 @@ def test_a_broken_plugin_type_named_without_a_definition_fails_check_config_once
         f"{file}: checks.cpu.handlers[0]: handler type 'webhook' is named without a definition, "
         "and cannot be built that way: url: is required"
     ]
-
-
-@pytest.mark.parametrize(("path", "definition"), [
-    ("handlers.mail.socket.port", "handlers.mail"),
-    ('handlers["carbon.eu"].socket', 'handlers["carbon.eu"]'),
-    ("filters.f.attributes.check.status", "filters.f"),
-    ("mutators.m", "mutators.m"),
-    ("checks.cpu.handlers[1]", "checks.cpu.handlers[1]"),
-    ("handlers", "handlers"),
-])
-def test_an_error_belongs_to_the_definition_it_lies_in(path: str, definition: str) -> None:
-    assert definition_of(path) == definition

@@ -3,7 +3,6 @@
 import json
 import re
 
-from pipeline.chain.routes import definition_errors
 from pipeline.config.load import load_settings
 from pipeline.config.validate import validate
 from pipeline.registry import default_registry
@@ -22,7 +21,6 @@ def test_every_json_block_in_the_readme_is_a_valid_configuration():
         settings = json.loads(block)
         errors, _ = validate(settings, default_registry)
         assert errors == []
-        assert definition_errors(settings, default_registry) == []
 
 
 def test_every_json_block_in_the_distributed_docs_is_a_valid_configuration():

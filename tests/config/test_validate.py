@@ -60,7 +60,7 @@ def errors_in(tmp_path: Path, settings: dict[str, Any]) -> tuple[list[ConfigErro
 # (what is wrong, settings, JSON path of the error, offending value or MISSING when the key is absent)
 CASES: list[tuple[str, dict[str, Any], str, Any]] = [
     ("checks is not an object", {"checks": ["cpu"]}, "checks", ["cpu"]),
-    ("rabbitmq is a string", {"rabbitmq": "amqp://mq"}, "rabbitmq", "amqp://mq"),
+    ("rabbitmq is a number", {"rabbitmq": 5}, "rabbitmq", 5),
     ("a broker port is out of range", {"rabbitmq": [{"host": "a"}, {"port": 0}]}, "rabbitmq[1].port", 0),
     ("redis port is a string", {"redis": {"port": "6379"}}, "redis.port", "6379"),
     ("api port is too large", {"api": {"port": 70000}}, "api.port", 70000),
