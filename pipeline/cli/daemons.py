@@ -18,7 +18,7 @@ import signal
 from collections.abc import Callable
 from typing import Any
 
-from pipeline.cli.signals import STOP_WITHIN, EarlyStop, hold_early_signals, run_daemon
+from pipeline.cli.signals import OTHER_SIGNALS, STOP_WITHIN, EarlyStop, hold_early_signals, run_daemon
 from pipeline.config.load import LoadedConfig
 from pipeline.logs import setup_logging
 
@@ -88,6 +88,7 @@ def _server_process(
 def _worker(args: argparse.Namespace, settings: dict[str, Any]) -> None:
     hold_early_signals()
     setup_logging(args.log, args.log_level, args.log_format)
+    log.info("server worker starting", extra={"fields": {"pid": os.getpid()}})
     try:
         code = _server_process(args, settings, leader=False)
     except EarlyStop as stopped:
@@ -99,12 +100,17 @@ def _worker(args: argparse.Namespace, settings: dict[str, Any]) -> None:
 def run_server(args: argparse.Namespace, loaded: LoadedConfig) -> int:
     workers = max(1, int(args.workers))
     context = multiprocessing.get_context("spawn")
+    # what a worker needs of the options (its own reloads re-read -c/-d); the handler does not pickle
+    options = argparse.Namespace(**{k: v for k, v in vars(args).items() if k != "handler"})
     children = [
-        context.Process(target=_worker, args=(args, loaded.settings), name=f"ogi-server-worker-{n}", daemon=False)
+        context.Process(target=_worker, args=(options, loaded.settings), name=f"ogi-server-worker-{n}", daemon=False)
         for n in range(1, workers)
     ]
+    for sig in OTHER_SIGNALS:  # a worker inherits "ignored" until it holds them itself, never "default: die"
+        signal.signal(sig, signal.SIG_IGN)
     for child in children:
         child.start()
+    hold_early_signals()
 
     def pids() -> list[int]:  # signals the first process receives are forwarded to these
         return [child.pid for child in children if child.pid is not None and child.is_alive()]
