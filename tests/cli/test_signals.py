@@ -140,3 +140,14 @@ def test_server_workers_get_the_signals_of_the_first_process(tmp_path: Path) -> 
     finally:
         err = finish(process)
     assert "Traceback" not in err
+
+
+def test_the_docs_name_every_signal_the_daemons_handle_and_the_systemd_unit_reloads() -> None:
+    from pipeline.cli.signals import OTHER_SIGNALS, STOP_SIGNALS
+    from tests.conftest import ROOT
+
+    configuration = (ROOT / "docs" / "configuration.md").read_text()
+    table = configuration[configuration.index("## Signals and reloading"):]
+    for sig in (*STOP_SIGNALS, *OTHER_SIGNALS):
+        assert f"`{sig.name}`" in table, sig.name
+    assert "ExecReload=/bin/kill -HUP $MAINPID" in (ROOT / "docs" / "distributed.md").read_text()
