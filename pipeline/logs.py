@@ -41,6 +41,7 @@ LEVEL_NAMES = {logging.DEBUG: "debug", logging.INFO: "info", logging.WARNING: "w
                logging.ERROR: "error", logging.CRITICAL: "fatal"}
 _CORE = ("timestamp", "level", "message")
 _HANDLER_NAME = "ogi-output"  # marks the handler setup_logging owns, so a second call replaces it
+_configured_level = logging.INFO  # the `-L` level, restored when SIGTRAP turns debug off again
 
 
 def level_name(levelno: int) -> str:
@@ -111,8 +112,10 @@ def setup_logging(file: str | None = None, level: str = "info", fmt: str = "json
     """
     if fmt not in ("json", "text"):
         raise ValueError(f"unknown log format {fmt!r} (use json or text)")
+    global _configured_level
     logger = logging.getLogger(LOGGER_NAME)
-    logger.setLevel(parse_level(level))
+    _configured_level = parse_level(level)
+    logger.setLevel(_configured_level)
     for old in [h for h in logger.handlers if h.get_name() == _HANDLER_NAME]:
         logger.removeHandler(old)
         old.close()
@@ -125,3 +128,31 @@ def setup_logging(file: str | None = None, level: str = "info", fmt: str = "json
     handler.set_name(_HANDLER_NAME)
     logger.addHandler(handler)
     return logger
+
+
+def reopen_log() -> bool:
+    """Close and reopen the log file (SIGUSR2, for logrotate's `postrotate`); False when logging to stderr."""
+    reopened = False
+    for handler in logging.getLogger(LOGGER_NAME).handlers:
+        if handler.get_name() == _HANDLER_NAME and isinstance(handler, logging.FileHandler):
+            handler.acquire()
+            try:
+                if handler.stream is not None:
+                    handler.stream.close()
+                handler.stream = handler._open()
+                if isinstance(handler, logging.handlers.WatchedFileHandler):
+                    handler._statstream()  # remember the new file, or the next line would reopen it again
+            finally:
+                handler.release()
+            reopened = True
+    return reopened
+
+
+def toggle_debug() -> bool:
+    """Switch between debug and the configured level (SIGTRAP, as Sensu's daemons); True when debug is now on."""
+    logger = logging.getLogger(LOGGER_NAME)
+    if logger.level == logging.DEBUG:
+        logger.setLevel(_configured_level if _configured_level != logging.DEBUG else logging.INFO)
+        return False
+    logger.setLevel(logging.DEBUG)
+    return True

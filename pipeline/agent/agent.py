@@ -79,7 +79,8 @@ class Client:
         output_cap: int = DEFAULT_OUTPUT_CAP,
     ) -> None:
         self.settings = settings
-        self.definition = client_definition(settings, os.environ if env is None else env)
+        self._env = os.environ if env is None else env
+        self.definition = client_definition(settings, self._env)
         self.name: str = self.definition["name"]
         self.checks: dict[str, JSON] = {
             name: check for name, check in (settings.get("checks") or {}).items() if isinstance(check, dict)
@@ -100,7 +101,8 @@ class Client:
         self._running: set[str] = set()
         self._checks: set[asyncio.Task[Any]] = set()
         self._loops: list[asyncio.Task[None]] = []
-        self._subscriptions: list[Subscription] = []
+        #: pipe -> its subscription and the task reading it
+        self._subscribed: dict[str, tuple[Subscription, asyncio.Task[None]]] = {}
 
     # --- lifecycle -------------------------------------------------------------------------
 
@@ -113,9 +115,7 @@ class Client:
         """Keepalive, subscriptions, standalone checks, socket, then the keepalive timer."""
         await self.send_keepalive()
         for pipe, kind, queue in self.subscriptions():
-            subscription = await self.transport.subscribe(pipe, kind, queue)
-            self._subscriptions.append(subscription)
-            self._loops.append(asyncio.create_task(self._consume(pipe, subscription), name=f"subscription:{pipe}"))
+            await self._subscribe(pipe, kind, queue)
         self.standalone.start()
         enabled, bind, port = socket_options(self.definition)
         if enabled:
@@ -138,15 +138,52 @@ class Client:
         if self.socket is not None:
             await self.socket.stop()
             self.socket = None
-        for subscription in self._subscriptions:
+        for subscription, _task in self._subscribed.values():
             with contextlib.suppress(Exception):
                 await subscription.close()
-        tasks = [*self._loops, *self._checks]
+        tasks = [*self._loops, *(task for _s, task in self._subscribed.values()), *self._checks]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        self._subscriptions.clear()
+        self._subscribed.clear()
         self._loops.clear()
+
+    async def reload(self, settings: JSON) -> None:
+        """Use the checks and client definition of `settings` from now on (SIGHUP).
+
+        Subscriptions follow the new definition, standalone checks are rescheduled (the splay
+        keeps their phase), checks running go on; the socket and this client's name stay.
+        """
+        definition = client_definition(settings, self._env)
+        if definition["name"] != self.name:
+            log.warning("a new client name needs a restart; the old one stays",
+                        extra={"fields": {"name": self.name, "new_name": definition["name"]}})
+            definition = {**definition, "name": self.name}
+        self.settings, self.definition = settings, definition
+        self.checks = {name: check for name, check in (settings.get("checks") or {}).items() if isinstance(check, dict)}
+        self.safe_mode = definition.get("safe_mode") is True
+        if not self._loops:
+            return  # not started: start() reads the new settings
+        wanted = {pipe: (kind, queue) for pipe, kind, queue in self.subscriptions()}
+        for pipe in [p for p in self._subscribed if p not in wanted]:
+            subscription, task = self._subscribed.pop(pipe)
+            task.cancel()
+            with contextlib.suppress(Exception):
+                await subscription.close()
+        for pipe, (kind, queue) in wanted.items():
+            if pipe not in self._subscribed:
+                await self._subscribe(pipe, kind, queue)
+        await self.standalone.stop()
+        self.standalone.start()
+        try:
+            await self.send_keepalive()  # the server learns the new attributes now, not in 20 s
+        except Exception as error:
+            log.error("failed to publish keepalive", extra={"fields": {"error": repr(error)}})
+
+    async def _subscribe(self, pipe: str, kind: PipeKind, queue: str | None) -> None:
+        subscription = await self.transport.subscribe(pipe, kind, queue)
+        task = asyncio.create_task(self._consume(pipe, subscription), name=f"subscription:{pipe}")
+        self._subscribed[pipe] = (subscription, task)
 
     def start_standalone(self) -> None:
         """Schedule the standalone checks (start() does this; for embedding and tests)."""
@@ -251,6 +288,7 @@ class Client:
             payload["signature"] = self.definition["signature"]
         await self.transport.publish(RESULTS_PIPE, fit_message(payload))
         self.counts["results"] += 1
+        log.debug("check result published", extra={"fields": {"check": check.get("name"), "status": check.get("status")}})
 
     async def _publish_pushed(self, check: JSON) -> None:
         check.setdefault("issued", int(self.clock()))

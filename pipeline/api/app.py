@@ -132,6 +132,10 @@ class ApiRunner:
         host = f"[{bind}]" if ":" in bind else bind
         return f"{'https' if self.config.tls else 'http'}://{host}:{self.port}"
 
+    async def reload(self, settings: JSON) -> None:
+        """Answer from `settings` (checks, /settings, /info) from now on; the listener and its `api` options stay."""
+        self.app[API].settings = settings
+
     async def stop(self) -> None:
         await self.runner.cleanup()
 

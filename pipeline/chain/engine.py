@@ -4,6 +4,10 @@ Routes are compiled at start-up (`pipeline/chain/routes.py`). `Engine.process(ev
 of the event's handlers concurrently and returns when every one has finished, failed or timed
 out, so the server can ack the result only then. A failure of one route is logged and counted
 (`pipeline/chain/stagemetrics.py`) and never reaches the caller or another route.
+
+`Engine.reload(settings, context)` (SIGHUP) swaps in routes built from a new configuration:
+events already running finish on the routes they started with, whose instances are closed
+once the last of those events is done.
 """
 
 from __future__ import annotations
@@ -37,6 +41,17 @@ _Payloads = dict[Mutator, "bytes | None | asyncio.Future[bytes | None]"]
 _MISSING: Any = object()
 
 
+class _Generation:
+    """The routes of one configuration and the events running through them."""
+
+    __slots__ = ("table", "events", "idle")
+
+    def __init__(self, table: RouteTable) -> None:
+        self.table = table
+        self.events = 0
+        self.idle: asyncio.Event | None = None  # set when retired, fired when its last event is done
+
+
 class Engine:
     """Runs events through the compiled routes of their handlers."""
 
@@ -53,8 +68,12 @@ class Engine:
             context.metrics.register(self.metrics)
         self._log = context.log
         typed = settings_of(settings)
+        self._registry = registry
+        self._grace = timeout_grace
         self._table = RouteTable(typed.raw, context, registry, self.metrics, timeout_grace)
         self._table.build_all()
+        self._current = _Generation(self._table)
+        self._retiring: set[asyncio.Task[None]] = set()
         self._pool = Pool(typed.limits.handler_concurrency)
         self._watchdog = Watchdog()
         self._plans: dict[tuple[str, ...], _Plan] = {}
@@ -75,11 +94,40 @@ class Engine:
         if plan is None:
             plan = self._plan(names)
         routes, shared = plan
-        if len(routes) == 1:
-            # the common case runs in the caller's task: no task creation per event
-            await self._run(routes[0], event, None)
-        elif routes:
-            await self._run_all(routes, shared, event)
+        generation = self._current  # taken with the plan, before any await: a reload cannot split them
+        generation.events += 1
+        try:
+            if len(routes) == 1:
+                # the common case runs in the caller's task: no task creation per event
+                await self._run(routes[0], event, None)
+            elif routes:
+                await self._run_all(routes, shared, event)
+        finally:
+            generation.events -= 1
+            if generation.idle is not None and not generation.events:
+                generation.idle.set()
+
+    def reload(self, settings: Any, context: Context) -> None:
+        """Route new events through handlers, filters and mutators built from `settings`.
+
+        Events in flight finish on their old routes; the old instances are closed after them.
+        """
+        table = RouteTable(settings_of(settings).raw, context, self._registry, self.metrics, self._grace)
+        table.build_all()
+        old, self._current = self._current, _Generation(table)
+        self._table = table
+        self._plans.clear()
+        old.idle = asyncio.Event()
+        if not old.events:
+            old.idle.set()
+        task = asyncio.get_running_loop().create_task(self._retire(old))
+        self._retiring.add(task)
+        task.add_done_callback(self._retiring.discard)
+
+    async def _retire(self, generation: _Generation) -> None:
+        assert generation.idle is not None
+        await generation.idle.wait()
+        await self._close_all(generation.table)
 
     async def _run_all(self, routes: list[Route], shared: frozenset[Mutator], event: Event) -> None:
         """Run several routes at once: the first in the caller's task (one task fewer), the rest in tasks."""
@@ -229,7 +277,14 @@ class Engine:
             return
         self._closed = True
         self._watchdog.close()
-        for instance in self._table.instances():
+        if self._retiring:  # the caller drained the events first; routes still retiring close now
+            _done, late = await asyncio.wait(set(self._retiring), timeout=1.0)
+            for task in late:
+                task.cancel()
+        await self._close_all(self._table)
+
+    async def _close_all(self, table: RouteTable) -> None:
+        for instance in table.instances():
             try:
                 await instance.close()
             except Exception as err:

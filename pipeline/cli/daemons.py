@@ -3,22 +3,22 @@
 They default to RabbitMQ and Redis, as Sensu does (`"transport": {"name": "memory"}` or
 `"store": {"name": "memory"}` choose the embedded backends instead). `ogi server --workers N`
 runs N processes on one host: every one consumes results and keepalives; the first also takes
-part in the election of the server tasks and serves `/metrics`.
+part in the election of the server tasks and serves `/metrics`. Signals (SIGHUP reloads,
+SIGTERM stops, ...) are pipeline/cli/signals.py's; the first process forwards them to the others.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import logging
 import multiprocessing
 import os
 import signal
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 
-from pipeline import heap
+from pipeline.cli.signals import OTHER_SIGNALS, STOP_WITHIN, EarlyStop, hold_early_signals, run_daemon
 from pipeline.config.load import LoadedConfig
 from pipeline.logs import setup_logging
 
@@ -31,12 +31,17 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
 
     def daemon(main: Callable[[argparse.Namespace, LoadedConfig], int]) -> Callable[[argparse.Namespace], int]:
         def handler(args: argparse.Namespace) -> int:
+            hold_early_signals()
             logger = setup_logging(args.log, args.log_level, args.log_format)
-            loaded = load_or_report(args, logger if args.log else None)
-            if loaded is None:
-                return 1
-            logger.info("configuration loaded", extra={"fields": {"files": loaded.files}})
-            return main(args, loaded)
+            try:
+                loaded = load_or_report(args, logger if args.log else None)
+                if loaded is None:
+                    return 1
+                logger.info("configuration loaded", extra={"fields": {"files": loaded.files}})
+                return main(args, loaded)
+            except EarlyStop as stopped:
+                logger.info("stopping: %s", stopped, extra={"fields": {"signal": str(stopped)}})
+                return 0
 
         return handler
 
@@ -52,30 +57,9 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
     api.set_defaults(handler=daemon(run_api))
 
 
-def until_signalled(start: Callable[[], Awaitable[Any]], stop: Callable[[], Awaitable[Any]]) -> int:
-    """Run start(), wait for SIGINT/SIGTERM, run stop(); 0 on a clean stop."""
-
-    async def main() -> None:
-        from pipeline.agent.execute import use_pidfd_child_watcher
-
-        use_pidfd_child_watcher()
-        stopping = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stopping.set)
-        await start()
-        heap.settle()
-        try:
-            await stopping.wait()
-        finally:
-            await stop()
-
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(main())
-    return 0
-
-
-def _server_process(settings: dict[str, Any], leader: bool) -> int:
+def _server_process(
+    args: argparse.Namespace, settings: dict[str, Any], leader: bool, children: Callable[[], list[int]] = list,
+) -> int:
     from pipeline.server.server import Server
     from pipeline.store.factory import store_from_settings
     from pipeline.transport import transport_from_settings
@@ -85,42 +69,63 @@ def _server_process(settings: dict[str, Any], leader: bool) -> int:
     transport = transport_from_settings(settings, default="rabbitmq")
     server = Server(settings, store, transport, run_tasks=leader, serve_metrics=leader)
 
+    async def start() -> None:
+        try:
+            await server.start()
+        except TopologyConflict as conflict:
+            log.critical("RabbitMQ refused ogi's topology: %s", conflict, extra={"fields": {"error": str(conflict)}})
+            raise
+
     async def stop() -> None:
         await server.stop()
         await transport.close()
         await store.close()
 
+    within = max(STOP_WITHIN, server.shutdown_timeout + 1.0)  # an operator's longer grace is honoured
+    return run_daemon(args, settings, start, stop, server.reload, within=within, children=children)
+
+
+def _worker(args: argparse.Namespace, settings: dict[str, Any]) -> None:
+    hold_early_signals()
+    setup_logging(args.log, args.log_level, args.log_format)
+    log.info("server worker starting", extra={"fields": {"pid": os.getpid()}})
     try:
-        return until_signalled(server.start, stop)
-    except TopologyConflict as conflict:
-        log.critical("RabbitMQ refused ogi's topology: %s", conflict, extra={"fields": {"error": str(conflict)}})
-        return 1
-
-
-def _worker(settings: dict[str, Any], log_args: tuple[str | None, str, str]) -> None:
-    setup_logging(*log_args)
-    _server_process(settings, leader=False)
+        code = _server_process(args, settings, leader=False)
+    except EarlyStop as stopped:
+        log.info("stopping: %s", stopped, extra={"fields": {"signal": str(stopped)}})
+        code = 0
+    raise SystemExit(code)
 
 
 def run_server(args: argparse.Namespace, loaded: LoadedConfig) -> int:
     workers = max(1, int(args.workers))
     context = multiprocessing.get_context("spawn")
+    # what a worker needs of the options (its own reloads re-read -c/-d); the handler does not pickle
+    options = argparse.Namespace(**{k: v for k, v in vars(args).items() if k != "handler"})
     children = [
-        context.Process(target=_worker, args=(loaded.settings, (args.log, args.log_level, args.log_format)),
-                        name=f"ogi-server-worker-{n}", daemon=False)
+        context.Process(target=_worker, args=(options, loaded.settings), name=f"ogi-server-worker-{n}", daemon=False)
         for n in range(1, workers)
     ]
+    for sig in OTHER_SIGNALS:  # a worker inherits "ignored" until it holds them itself, never "default: die"
+        signal.signal(sig, signal.SIG_IGN)
     for child in children:
         child.start()
+    hold_early_signals()
+
+    def pids() -> list[int]:  # signals the first process receives are forwarded to these
+        return [child.pid for child in children if child.pid is not None and child.is_alive()]
+
     try:
-        code = _server_process(loaded.settings, leader=True)
+        code = _server_process(args, loaded.settings, leader=True, children=pids)
     finally:
+        for pid in pids():  # forwarded already when a signal stopped us; not when an error did
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
         for child in children:
-            if child.is_alive() and child.pid is not None:
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(child.pid, signal.SIGTERM)
-        for child in children:
-            child.join(10)
+            child.join(STOP_WITHIN)
+            if child.is_alive():
+                child.kill()
+                child.join(1)
     return code
 
 
@@ -135,7 +140,7 @@ def run_client(args: argparse.Namespace, loaded: LoadedConfig) -> int:
         await client.stop()
         await transport.close()
 
-    return until_signalled(client.start, stop)
+    return run_daemon(args, loaded.settings, client.start, stop, client.reload)
 
 
 def run_api(args: argparse.Namespace, loaded: LoadedConfig) -> int:
@@ -150,10 +155,14 @@ def run_api(args: argparse.Namespace, loaded: LoadedConfig) -> int:
     async def start() -> None:
         runner.append(await start_api(loaded.settings, store, transport))
 
+    async def reload(settings: dict[str, Any]) -> None:
+        for running in runner:
+            await running.reload(settings)
+
     async def stop() -> None:
         for running in runner:
             await running.stop()
         await transport.close()
         await store.close()
 
-    return until_signalled(start, stop)
+    return run_daemon(args, loaded.settings, start, stop, reload)

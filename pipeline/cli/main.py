@@ -16,6 +16,7 @@ from collections.abc import Sequence
 import pipeline
 from pipeline.cli import daemons
 from pipeline.cli import ops as opscli
+from pipeline.cli.signals import EarlyStop, hold_early_signals
 from pipeline.config.load import LoadedConfig, load_settings, redact
 from pipeline.errors import ConfigErrors
 from pipeline.logs import LEVELS, setup_logging
@@ -95,14 +96,19 @@ def check_config(args: argparse.Namespace) -> int:
 
 
 def run_command(args: argparse.Namespace) -> int:
+    hold_early_signals()
     log = setup_logging(args.log, args.log_level, args.log_format)
-    loaded = load_or_report(args, log if args.log else None)
-    if loaded is None:
-        return 1
-    log.info("configuration loaded", extra={"fields": {"files": loaded.files}})
-    from pipeline.cli import run as app  # the whole engine: not for `ogi check-config` or `ogi events`
+    try:
+        loaded = load_or_report(args, log if args.log else None)
+        if loaded is None:
+            return 1
+        log.info("configuration loaded", extra={"fields": {"files": loaded.files}})
+        from pipeline.cli import run as app  # the whole engine: not for `ogi check-config` or `ogi events`
 
-    return app.run(args, loaded)
+        return app.run(args, loaded)
+    except EarlyStop as stopped:
+        log.info("stopping: %s", stopped, extra={"fields": {"signal": str(stopped)}})
+        return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int | None:

@@ -9,18 +9,14 @@ the handlers; the API answers on `api.bind`/`api.port` (127.0.0.1:4567).
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
-import signal
 import sys
 from collections.abc import Callable
 from typing import Any
 
-from pipeline import heap
 from pipeline.agent.agent import Client
-from pipeline.agent.execute import use_pidfd_child_watcher
 from pipeline.api import start_api
+from pipeline.cli.signals import STOP_WITHIN, run_daemon
 from pipeline.errors import ConfigErrors
 from pipeline.model import Event
 from pipeline.server.server import Server
@@ -70,6 +66,14 @@ class AllInOne:
             log.error("API listener failed to start", extra={"fields": {"error": str(error)}})
         await self.client.start()
 
+    async def reload(self, settings: dict[str, Any]) -> None:
+        """SIGHUP: the server's chain and schedules, the client's checks and the API's settings."""
+        await self.server.reload(settings)  # first: it is the part that can refuse
+        await self.client.reload(settings)
+        if self._api is not None:
+            await self._api.reload(settings)
+        self.settings = settings
+
     async def stop(self) -> None:
         """Stop checks (their processes killed), give handlers in flight their grace, close."""
         await self.client.stop()
@@ -80,25 +84,10 @@ class AllInOne:
         await self.store.close()
 
 
-async def serve(settings: dict[str, Any], quiet: bool = False) -> None:
-    """Run everything until SIGINT or SIGTERM."""
-    use_pidfd_child_watcher()
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    ogi = AllInOne(settings, quiet=quiet)
-    await ogi.start()
-    heap.settle()
-    try:
-        await stop.wait()
-    finally:
-        await ogi.stop()
-
-
 def run(args: Any, loaded: Any) -> int:
-    """Entry from `ogi run`; `loaded` is the validated LoadedConfig."""
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve(loaded.settings, quiet=bool(getattr(args, "quiet", False))))
+    """Entry from `ogi run`; `loaded` is the validated LoadedConfig. Signals: pipeline/cli/signals.py."""
+    ogi = AllInOne(loaded.settings, quiet=bool(getattr(args, "quiet", False)))
+    within = max(STOP_WITHIN, ogi.server.shutdown_timeout + 1.0)  # an operator's longer grace is honoured
+    code = run_daemon(args, loaded.settings, ogi.start, ogi.stop, ogi.reload, within=within)
     sys.stdout.flush()
-    return 0
+    return code

@@ -93,6 +93,7 @@ class CheckRequestPublisher:
         self._sleep = sleep
         self.schedules: dict[str, CheckSchedule] | None = None
         self._checks: dict[str, Check] = {}
+        self._reloaded: asyncio.Event | None = None  # wakes run() when reload() brings new schedules
         registry = metrics if metrics is not None else CollectorRegistry()
         self.requests = Counter(
             "ogi_check_requests", "Check request ticks, by outcome", ["outcome"], registry=registry
@@ -160,13 +161,29 @@ class CheckRequestPublisher:
             return None
         return min(schedule.next_at for schedule in self.schedules.values())
 
+    def reload(self, settings: JSON) -> None:
+        """Publish the checks of `settings` from now on (SIGHUP); the splay keeps each check's phase."""
+        self.settings = settings
+        if self.schedules is not None:
+            self.start(self.clock())
+        if self._reloaded is not None:
+            self._reloaded.set()
+
     async def run(self) -> None:
         """Publish on schedule until cancelled."""
         self.start(self.clock())
         while True:
+            reloaded = self._reloaded = asyncio.Event()
             wake = self.next_wake()
-            if wake is None:
-                await asyncio.Event().wait()  # nothing to publish: idle until cancelled
-                continue
-            await self._sleep(max(0.0, wake - self.clock()))
-            await self.publish_due(self.clock())
+            nap = None if wake is None else asyncio.ensure_future(self._sleep(max(0.0, wake - self.clock())))
+            woken = asyncio.ensure_future(reloaded.wait())
+            try:
+                await asyncio.wait([t for t in (nap, woken) if t is not None], return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for task in (nap, woken):
+                    if task is not None:
+                        task.cancel()
+            if nap is not None and nap.done():
+                nap.result()  # a sleep that raised (or was cancelled) ends run() as it would inline
+            if not reloaded.is_set():
+                await self.publish_due(self.clock())

@@ -9,6 +9,7 @@ time through `pipeline.server.tasks.TaskElection`, or directly when `elect=False
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import uuid
 from collections.abc import Callable, Coroutine
@@ -191,10 +192,12 @@ class Server:
         )
         self.consumer = ResultConsumer(transport, self.processor)
         self.keepalives = KeepaliveConsumer(settings, store, transport, metrics=self.metrics)
+        self.publisher = CheckRequestPublisher(settings, transport, metrics=self.metrics)
+        self.monitors = (KeepaliveMonitor(settings, store, transport), TtlMonitor(settings, store, transport))
         tasks: dict[str, Callable[[], Coroutine[Any, Any, None]]] = {
-            "check_request_publisher": CheckRequestPublisher(settings, transport, metrics=self.metrics).run,
-            "client_monitor": KeepaliveMonitor(settings, store, transport).run,
-            "check_result_monitor": TtlMonitor(settings, store, transport).run,
+            "check_request_publisher": self.publisher.run,
+            "client_monitor": self.monitors[0].run,
+            "check_result_monitor": self.monitors[1].run,
         }
         self.id = str(uuid.uuid4())
         self.election = TaskElection(store, self.id, tasks) if elect and run_tasks else None
@@ -239,6 +242,21 @@ class Server:
         if not self._timers and not self._stopping:
             log.info("transport reconnected: server tasks resumed")
             self._start_tasks()
+
+    async def reload(self, settings: dict[str, Any]) -> None:
+        """Use the checks, handlers, filters and mutators of `settings` from now on (SIGHUP).
+
+        Nothing closes: the consumers, the transport, the store and /metrics keep running;
+        results in flight finish with the handlers they started with.
+        """
+        context = dataclasses.replace(self.context, settings=settings)
+        self.engine.reload(settings, context)  # first: it is the part that can refuse
+        self.settings = settings
+        self.context = context
+        self.processor.settings = settings
+        for monitor in self.monitors:
+            monitor.settings = settings
+        self.publisher.reload(settings)
 
     async def stop(self) -> None:
         """Stop taking work, give handlers in flight their grace, close what we opened."""
