@@ -335,6 +335,7 @@ def load_settings(
             )
     loaded = load_config(files, dirs, env)
     errors, more = validate(loaded.settings, registry)
+    errors[:0] = registry.errors()  # clashing installed types: not in any file, but refused like one
     warnings.extend(more)
     errors.extend(unreported(definition_errors(loaded.settings, registry), errors))
     if errors:
