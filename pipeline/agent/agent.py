@@ -8,7 +8,8 @@ keepalive every 20 s. Pipes keep Sensu's layout:
   `<name>-<version>-<start epoch>`; `roundrobin:NAME` (or `direct:NAME`) is a direct pipe
   with one shared queue, so one client of the group gets each request; `client:<name>` is
   always subscribed;
-- results go to the direct pipe `results`, keepalives to `keepalives`.
+- results go to the direct pipe `results`, keepalives to `keepalives`, unless
+  `sensu.server.results_pipe`/`keepalives_pipe` rename both (pipeline/transport/pipes.py).
 
 A check request is the check definition plus `name` and `issued`. The local definition of
 that name overrides the request; with `safe_mode` a check not defined locally is answered
@@ -38,15 +39,13 @@ from pipeline.agent.socket_input import SocketInput
 from pipeline.agent.standalone import Standalone
 from pipeline.agent.tokens import prepare_check
 from pipeline.model import JSON, MAX_MESSAGE_SIZE, Clock, system_clock, valid_name
-from pipeline.server.publisher import subscription_pipe as request_pipe
 from pipeline.transport.base import PipeKind, Subscription, Transport
+from pipeline.transport.pipes import keepalives_pipe, request_pipe, results_pipe
 
 log = logging.getLogger("ogi.client")
 
 KEEPALIVE_INTERVAL = 20.0
 SAFE_MODE_OUTPUT = "Check is not locally defined (safe mode)"
-RESULTS_PIPE = "results"
-KEEPALIVES_PIPE = "keepalives"
 
 Sleep = Callable[[float], Awaitable[None]]
 
@@ -85,6 +84,8 @@ class Client:
             name: check for name, check in (settings.get("checks") or {}).items() if isinstance(check, dict)
         }
         self.transport = transport
+        self.results_pipe = results_pipe(settings)
+        self.keepalives_pipe = keepalives_pipe(settings)
         self.clock = clock
         self.sleep = sleep
         self.spawn = spawn if spawn is not None else asyncio.Semaphore(spawn_limit(settings))
@@ -249,7 +250,7 @@ class Client:
         payload: JSON = {"client": self.name, "check": check}
         if isinstance(self.definition.get("signature"), str):
             payload["signature"] = self.definition["signature"]
-        await self.transport.publish(RESULTS_PIPE, fit_message(payload))
+        await self.transport.publish(self.results_pipe, fit_message(payload))
         self.counts["results"] += 1
 
     async def _publish_pushed(self, check: JSON) -> None:
@@ -258,7 +259,7 @@ class Client:
 
     async def send_keepalive(self) -> None:
         payload = keepalive_payload(self.definition, self.clock())
-        await self.transport.publish(KEEPALIVES_PIPE, jsoncodec.dumps(payload))
+        await self.transport.publish(self.keepalives_pipe, jsoncodec.dumps(payload))
         self.counts["keepalives"] += 1
 
     async def _keepalives(self) -> None:

@@ -23,16 +23,9 @@ from pipeline.model import JSON, Check, Clock, system_clock
 from pipeline.schedule.timing import CheckSchedule, ScheduleError
 from pipeline.server.monitors import Sleep
 from pipeline.transport.base import PipeKind, Transport
+from pipeline.transport.pipes import request_pipe
 
 log = logging.getLogger("ogi")
-
-
-def subscription_pipe(subscription: str) -> tuple[str, PipeKind]:
-    """The pipe and kind a subscription's requests travel on (client and server agree on it)."""
-    kind, sep, _rest = subscription.partition(":")
-    if sep and kind in ("roundrobin", "direct"):
-        return subscription, "direct"
-    return subscription, "fanout"
 
 
 def _truthy(value: object) -> bool:
@@ -127,7 +120,7 @@ class CheckRequestPublisher:
         sent: list[Request] = []
         subscriptions = check.get("subscribers") or []
         for subscription in dict.fromkeys(s for s in subscriptions if isinstance(s, str) and s):
-            pipe, kind = subscription_pipe(subscription)
+            pipe, kind = request_pipe(subscription)
             await self.transport.publish(pipe, body, kind)
             sent.append(Request(name, pipe, kind, payload))
         log.debug("check request published", extra={"fields": {"check": name, "subscribers": subscriptions}})
