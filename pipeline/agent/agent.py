@@ -17,7 +17,7 @@ with status 3 instead of being run; a check still running is not started again; 
 filled in from the client definition (pipeline/agent/tokens.py) before the command runs. A request
 that is not JSON, has no valid name or no command is logged, counted and skipped.
 
-`Client.counts` counts what happened: requests, requests_malformed, skipped_running,
+`Agent.counts` counts what happened: requests, requests_malformed, skipped_running,
 executed, results, keepalives, subdued, standalone_unschedulable, socket_unavailable.
 """
 
@@ -62,7 +62,7 @@ def spawn_limit(settings: JSON) -> int:
     return limit if isinstance(limit, int) and not isinstance(limit, bool) and limit > 0 else 12
 
 
-class Client:
+class Agent:
     """One agent: subscriptions, check execution, standalone checks, keepalives, local socket."""
 
     def __init__(
@@ -288,13 +288,3 @@ def fit_message(payload: JSON, limit: int = MAX_MESSAGE_SIZE) -> bytes:
         check = {**check, "output": output[:keep] + note}
         body = jsoncodec.dumps({**payload, "check": check})
     return body
-
-
-async def run_client(settings: JSON, transport: Transport, clock: Clock = system_clock) -> None:
-    """Run an agent until cancelled: subscriptions, standalone checks, keepalives, socket."""
-    client = Client(settings, transport, clock)
-    await client.start()
-    try:
-        await asyncio.Event().wait()
-    finally:
-        await client.stop()

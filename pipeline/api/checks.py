@@ -26,7 +26,7 @@ from pipeline.api.http import (
     string_field,
     string_list_field,
 )
-from pipeline.server.events import truthy
+from pipeline.model import truthy
 from pipeline.server.publisher import check_request
 from pipeline.transport.pipes import request_pipe
 

@@ -17,7 +17,7 @@ from typing import Any
 from aiohttp import web
 
 from pipeline import jsoncodec
-from pipeline.api.config import ApiConfig
+from pipeline.api.settings import ApiConfig
 from pipeline.config.validate_chain import STR_LIST
 from pipeline.model import JSON, Clock, valid_name
 from pipeline.store.base import Store

@@ -24,10 +24,6 @@ class ExpressionRuntimeError(Exception):
     """An expression failed while evaluating (a type mismatch, division by zero, ...)."""
 
 
-def truthy(v: Any) -> bool:
-    return v is not None and v is not False
-
-
 def _num(v: Any) -> bool:
     return isinstance(v, int | float) and not isinstance(v, bool)
 

@@ -19,17 +19,13 @@ from typing import NamedTuple
 from prometheus_client import CollectorRegistry, Counter
 
 from pipeline import jsoncodec
-from pipeline.model import JSON, Check, Clock, system_clock
+from pipeline.model import JSON, Check, Clock, system_clock, truthy
 from pipeline.schedule.timing import CheckSchedule, ScheduleError
 from pipeline.server.monitors import Sleep
 from pipeline.transport.base import PipeKind, Transport
 from pipeline.transport.pipes import request_pipe
 
 log = logging.getLogger("ogi")
-
-
-def _truthy(value: object) -> bool:
-    return value is not None and value is not False
 
 
 def published_checks(settings: JSON) -> dict[str, Check]:
@@ -41,7 +37,7 @@ def published_checks(settings: JSON) -> dict[str, Check]:
         name: check
         for name, check in checks.items()
         if isinstance(check, dict)
-        and not _truthy(check.get("standalone"))
+        and not truthy(check.get("standalone"))
         and check.get("publish") is not False
         and isinstance(check.get("subscribers"), list)
         and check["subscribers"]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 
-from pipeline.agent.agent import Client
+from pipeline.agent.agent import Agent
 from pipeline.server.server import Server
 from pipeline.store.memory import MemoryStore
 from pipeline.transport.memory import MemoryTransport
@@ -38,7 +38,7 @@ async def test_with_renamed_pipes_a_clients_result_and_keepalive_still_reach_the
     transport, store = MemoryTransport(), MemoryStore()
     server = Server(settings, store, transport, elect=False, run_tasks=False, serve_metrics=False)
     await server.start()
-    client = Client(settings, transport, env={})
+    client = Agent(settings, transport, env={})
     await client.start()  # sends its first keepalive
     try:
         await client.run_check({"name": "disk", "command": "echo DISK CRITICAL; exit 2"})
