@@ -54,7 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     run = commands.add_parser("run", parents=[common], help="all of ogi in one process, in memory",
                               description="Server, local checks and handlers in one process, no broker needed.")
     run.add_argument("--quiet", action="store_true", help="do not print each event")
-    run.set_defaults(handler=run_command)
+    run.set_defaults(handler=run_all_in_one)
     daemons.register(commands, common)
     opscli.register(commands, common)
     return parser
@@ -94,7 +94,7 @@ def check_config(args: argparse.Namespace) -> int:
     return 0
 
 
-def run_command(args: argparse.Namespace) -> int:
+def run_all_in_one(args: argparse.Namespace) -> int:
     log = setup_logging(args.log, args.log_level, args.log_format)
     loaded = load_or_report(args, log if args.log else None)
     if loaded is None:
