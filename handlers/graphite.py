@@ -2,7 +2,7 @@
 
 The handler understands the data: it parses the event's `check.output` itself
 (`pipeline.metrics.extract.extract_points`, by the check's `output_metric_format`) and **ignores the
-payload**, so the mutator does not matter (`only_check_output` is the cheapest). A check with no
+payload**: it declares `payload = False`, so its route runs no mutator at all. A check with no
 metric format yields no points. `handle()` only formats the event's points into Carbon lines
 (Graphite plaintext output in one pass, without building points), puts them on a bounded
 in-memory queue and returns: sending happens on a thread (`pipeline/metrics/graphite_queue.py`) through
@@ -96,6 +96,7 @@ class GraphiteHandler(Handler):
     """Ships the event's metric points to carbon's plaintext port in batches."""
 
     type_name: ClassVar[str] = "graphite"
+    payload: ClassVar[bool] = False  # points come from `check.output`, parsed here
     allowed_keys: ClassVar[frozenset[str] | None] = frozenset(
         {"host", "port", "protocol", "prefix", "tags", "queue_size", "queue_wait", "batch_size", "interval"}
     )

@@ -1,8 +1,7 @@
 """The `prometheus` handler: metric points from check output become gauge series in the Store.
 
 The handler reads the event's check (its output, parsed by `pipeline.metrics.extract.extract_points`)
-and ignores the payload, so a cheap mutator such as `only_check_output` saves the JSON
-encoding of each event. Each point becomes one series `name{client,check,...}` whose last
+and ignores the payload (`payload = False`: its route runs no mutator). Each point becomes one series `name{client,check,...}` whose last
 value is kept in the Store until `expire_after` seconds pass without a newer one; the exporter
 (`pipeline/metrics/exporter.py`) builds `/metrics` from the Store at scrape time, so every ogi process
 serves the same picture. Names come from the `mappings` rules (`pipeline/metrics/graphite_mapping.py`).
@@ -173,6 +172,7 @@ class PrometheusHandler(Handler):
     """Keeps the last value of each metric series of an event in the Store for `/metrics`."""
 
     type_name: ClassVar[str] = "prometheus"
+    payload: ClassVar[bool] = False  # samples come from `check.output`, parsed here
     allowed_keys: ClassVar[frozenset[str] | None] = frozenset({"mappings", "expire_after", "pushgateway"})
 
     def __init__(self, name: str, definition: JSON, context: Context) -> None:

@@ -100,5 +100,9 @@ class Handler(Extension):
         }
     )
 
+    #: False for a handler that reads the event itself and ignores the payload: its route then
+    #: runs no mutator (a named one is not even built) and `handle` receives `b""`.
+    payload: ClassVar[bool] = True
+
     async def handle(self, event: Event, payload: bytes) -> None:
         raise NotImplementedError

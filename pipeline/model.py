@@ -80,6 +80,11 @@ def is_number(value: Any) -> TypeGuard[int | float]:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
+def truthy(value: Any) -> bool:
+    """Ruby truthiness, as Sensu tests its flags and `eval:` its values: only nil and false are false."""
+    return value is not None and value is not False
+
+
 def dig(data: Any, path: str | list[str], default: Any = None) -> Any:
     """Value at a dot path in nested dicts, or `default`."""
     parts = path.split(".") if isinstance(path, str) else path

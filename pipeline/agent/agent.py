@@ -8,7 +8,8 @@ keepalive every 20 s. Pipes keep Sensu's layout:
   `<name>-<version>-<start epoch>`; `roundrobin:NAME` (or `direct:NAME`) is a direct pipe
   with one shared queue, so one client of the group gets each request; `client:<name>` is
   always subscribed;
-- results go to the direct pipe `results`, keepalives to `keepalives`.
+- results go to the direct pipe `results`, keepalives to `keepalives`, unless
+  `sensu.server.results_pipe`/`keepalives_pipe` rename both (pipeline/transport/pipes.py).
 
 A check request is the check definition plus `name` and `issued`. The local definition of
 that name overrides the request; with `safe_mode` a check not defined locally is answered
@@ -16,7 +17,7 @@ with status 3 instead of being run; a check still running is not started again; 
 filled in from the client definition (pipeline/agent/tokens.py) before the command runs. A request
 that is not JSON, has no valid name or no command is logged, counted and skipped.
 
-`Client.counts` counts what happened: requests, requests_malformed, skipped_running,
+`Agent.counts` counts what happened: requests, requests_malformed, skipped_running,
 executed, results, keepalives, subdued, standalone_unschedulable, socket_unavailable.
 """
 
@@ -38,15 +39,13 @@ from pipeline.agent.socket_input import SocketInput
 from pipeline.agent.standalone import Standalone
 from pipeline.agent.tokens import prepare_check
 from pipeline.model import JSON, MAX_MESSAGE_SIZE, Clock, system_clock, valid_name
-from pipeline.server.publisher import subscription_pipe as request_pipe
 from pipeline.transport.base import PipeKind, Subscription, Transport
+from pipeline.transport.pipes import keepalives_pipe, request_pipe, results_pipe
 
 log = logging.getLogger("ogi.client")
 
 KEEPALIVE_INTERVAL = 20.0
 SAFE_MODE_OUTPUT = "Check is not locally defined (safe mode)"
-RESULTS_PIPE = "results"
-KEEPALIVES_PIPE = "keepalives"
 
 Sleep = Callable[[float], Awaitable[None]]
 
@@ -63,7 +62,7 @@ def spawn_limit(settings: JSON) -> int:
     return limit if isinstance(limit, int) and not isinstance(limit, bool) and limit > 0 else 12
 
 
-class Client:
+class Agent:
     """One agent: subscriptions, check execution, standalone checks, keepalives, local socket."""
 
     def __init__(
@@ -86,6 +85,8 @@ class Client:
             name: check for name, check in (settings.get("checks") or {}).items() if isinstance(check, dict)
         }
         self.transport = transport
+        self.results_pipe = results_pipe(settings)
+        self.keepalives_pipe = keepalives_pipe(settings)
         self.clock = clock
         self.sleep = sleep
         self.spawn = spawn if spawn is not None else asyncio.Semaphore(spawn_limit(settings))
@@ -286,7 +287,7 @@ class Client:
         payload: JSON = {"client": self.name, "check": check}
         if isinstance(self.definition.get("signature"), str):
             payload["signature"] = self.definition["signature"]
-        await self.transport.publish(RESULTS_PIPE, fit_message(payload))
+        await self.transport.publish(self.results_pipe, fit_message(payload))
         self.counts["results"] += 1
         log.debug("check result published", extra={"fields": {"check": check.get("name"), "status": check.get("status")}})
 
@@ -296,7 +297,7 @@ class Client:
 
     async def send_keepalive(self) -> None:
         payload = keepalive_payload(self.definition, self.clock())
-        await self.transport.publish(KEEPALIVES_PIPE, jsoncodec.dumps(payload))
+        await self.transport.publish(self.keepalives_pipe, jsoncodec.dumps(payload))
         self.counts["keepalives"] += 1
 
     async def _keepalives(self) -> None:
@@ -325,13 +326,3 @@ def fit_message(payload: JSON, limit: int = MAX_MESSAGE_SIZE) -> bytes:
         check = {**check, "output": output[:keep] + note}
         body = jsoncodec.dumps({**payload, "check": check})
     return body
-
-
-async def run_client(settings: JSON, transport: Transport, clock: Clock = system_clock) -> None:
-    """Run an agent until cancelled: subscriptions, standalone checks, keepalives, socket."""
-    client = Client(settings, transport, clock)
-    await client.start()
-    try:
-        await asyncio.Event().wait()
-    finally:
-        await client.stop()

@@ -42,7 +42,7 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def validate_result(check: Any, now: float) -> JSON:
+def pushed_check(check: Any, now: float) -> JSON:
     """One pushed result with Sensu's defaults applied, or Invalid naming what is wrong."""
     if not isinstance(check, dict):
         raise Invalid("a check result must be a JSON object")
@@ -79,11 +79,11 @@ def parse_results(data: Any, now: float) -> list[JSON]:
         results = []
         for index, item in enumerate(data):
             try:
-                results.append(validate_result(item, now))
+                results.append(pushed_check(item, now))
             except Invalid as exc:
                 raise Invalid(f"result [{index}]: {exc}") from None
         return results
-    return [validate_result(data, now)]
+    return [pushed_check(data, now)]
 
 
 class SocketInput:

@@ -17,7 +17,7 @@ from pipeline.model import JSON
 from pipeline.schedule.timing import CheckSchedule, ScheduleError, standalone_key
 
 if TYPE_CHECKING:
-    from pipeline.agent.agent import Client
+    from pipeline.agent.agent import Agent
 
 log = logging.getLogger("ogi.client")
 
@@ -34,7 +34,7 @@ def standalone_checks(checks: dict[str, JSON]) -> dict[str, JSON]:
 class Standalone:
     """The standalone scheduler of one client: a timer task per check."""
 
-    def __init__(self, client: Client) -> None:
+    def __init__(self, client: Agent) -> None:
         self.client = client
         self.schedules: dict[str, CheckSchedule] = {}
         self._tasks: list[asyncio.Task[None]] = []

@@ -18,10 +18,10 @@ from aiohttp.typedefs import Middleware
 from aiohttp.web_middlewares import normalize_path_middleware
 
 from pipeline.api import aggregates, checks, clients, events, results, silenced, stashes, system
-from pipeline.api.config import ApiConfig, api_config
 from pipeline.api.http import API, Api
 from pipeline.api.middleware import basic_auth, body_cap, envelope, path_hygiene
 from pipeline.api.openapi import serve_openapi
+from pipeline.api.settings import ApiConfig, api_config
 from pipeline.model import JSON, Clock, system_clock
 from pipeline.store.base import Store
 from pipeline.transport.base import Transport

@@ -26,8 +26,9 @@ from pipeline.api.http import (
     string_field,
     string_list_field,
 )
-from pipeline.server.events import truthy
-from pipeline.server.publisher import check_request, subscription_pipe
+from pipeline.model import truthy
+from pipeline.server.publisher import check_request
+from pipeline.transport.pipes import request_pipe
 
 
 def _published(checks: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -83,6 +84,6 @@ async def request_check(request: web.Request) -> web.Response:
     check["api_requested"] = {"reason": reason, "creator": creator}
     body = jsoncodec.dumps(check_request(name, check, api.clock()))
     for subscription in dict.fromkeys(targets):
-        pipe, kind = subscription_pipe(subscription)
+        pipe, kind = request_pipe(subscription)
         await api.transport.publish(pipe, body, kind)
     return issued(api)

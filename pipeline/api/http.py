@@ -17,7 +17,7 @@ from typing import Any
 from aiohttp import web
 
 from pipeline import jsoncodec
-from pipeline.api.config import ApiConfig
+from pipeline.api.settings import ApiConfig
 from pipeline.config.rules import STR_LIST
 from pipeline.model import JSON, Clock, valid_name
 from pipeline.store.base import Store
@@ -125,11 +125,11 @@ async def read_json(request: web.Request) -> Any:
 async def read_object(request: web.Request) -> JSON:
     data = await read_json(request)
     if not isinstance(data, dict):
-        raise bad_request(f"the request body must be a JSON object, got {type_name(data)}")
+        raise bad_request(f"the request body must be a JSON object, got {json_kind(data)}")
     return data
 
 
-def type_name(value: Any) -> str:
+def json_kind(value: Any) -> str:
     if value is None:
         return "null"
     if isinstance(value, bool):

@@ -25,8 +25,8 @@ from urllib.parse import unquote_to_bytes
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
-from pipeline.api.config import ApiConfig
 from pipeline.api.http import API, ApiError, error_response, shown
+from pipeline.api.settings import ApiConfig
 from pipeline.store import base as store_base
 
 log = logging.getLogger("ogi")

@@ -22,8 +22,8 @@ from pipeline import SENSU_COMPAT_VERSION
 from pipeline.api.http import API, Api, bad_request, int_query, respond, shown
 from pipeline.config.load import redact
 from pipeline.model import JSON
-from pipeline.server.monitors import server_pipe
 from pipeline.transport.memory import MemoryTransport
+from pipeline.transport.pipes import keepalives_pipe, results_pipe
 
 log = logging.getLogger("ogi")
 
@@ -76,8 +76,8 @@ async def _queue(api: Api, pipe: str) -> dict[str, int | None]:
 
 async def _queues(api: Api) -> dict[str, dict[str, int | None]]:
     return {
-        "keepalives": await _queue(api, server_pipe(api.settings, "keepalives")),
-        "results": await _queue(api, server_pipe(api.settings, "results")),
+        "keepalives": await _queue(api, keepalives_pipe(api.settings)),
+        "results": await _queue(api, results_pipe(api.settings)),
     }
 
 

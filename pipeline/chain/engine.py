@@ -153,7 +153,8 @@ class Engine:
         seen: set[Mutator] = set()
         shared: set[Mutator] = set()
         for route in routes:
-            (shared if route.mutator in seen else seen).add(route.mutator)
+            if route.mutator is not None:
+                (shared if route.mutator in seen else seen).add(route.mutator)
         if len(self._plans) >= _PLAN_CACHE_SIZE:
             self._plans.clear()
         plan = self._plans[names] = (routes, frozenset(shared))
@@ -198,10 +199,12 @@ class Engine:
                         if not allowed:
                             return
                     stat = route.mutator_stat
-                    if payloads is None:
-                        payload = await self._mutate(route, event)
+                    if route.mutator is None:
+                        payload: bytes | None = b""  # the handler reads the event itself
+                    elif payloads is None:
+                        payload = await self._mutate(route, event, route.mutator)
                     else:
-                        payload = await self._shared_payload(route, event, payloads)
+                        payload = await self._shared_payload(route, event, route.mutator, payloads)
                     if payload is None:
                         return
                     stat = route.handler_stat
@@ -240,36 +243,34 @@ class Engine:
             stat = self._gates[name] = self.metrics.stat(GATE, name)
         return stat
 
-    async def _shared_payload(self, route: Route, event: Event, payloads: _Payloads) -> bytes | None:
+    async def _shared_payload(self, route: Route, event: Event, mutator: Mutator, payloads: _Payloads) -> bytes | None:
         """Mutate once for all routes of this event with the same mutator."""
-        mutator = route.mutator
         found = payloads.get(mutator, _MISSING)
         if mutator.inline:
             # Nothing to wait for, so nothing another route's timeout could cut short.
             if found is _MISSING:
-                found = payloads[mutator] = await self._mutate(route, event)
+                found = payloads[mutator] = await self._mutate(route, event, mutator)
             return cast(bytes | None, found)
         if found is _MISSING:
-            found = payloads[mutator] = asyncio.ensure_future(self._mutate(route, event))
+            found = payloads[mutator] = asyncio.ensure_future(self._mutate(route, event, mutator))
         # shielded: one route timing out must not cancel the payload another route waits for
         return await asyncio.shield(cast("asyncio.Future[bytes | None]", found))
 
-    async def _mutate(self, route: Route, event: Event) -> bytes | None:
+    async def _mutate(self, route: Route, event: Event, mutator: Mutator) -> bytes | None:
+        stat = route.mutator_stat
+        assert stat is not None  # set whenever the route has a mutator
         start = perf_counter()
         try:
-            payload = await route.mutator.mutate(event)
+            payload = await mutator.mutate(event)
         except Exception as err:
-            self._mutator_failed(route, event, err, perf_counter() - start)
+            stat.add(ERROR, perf_counter() - start)
+            self._log.error(
+                "mutator failed, event dropped",
+                extra={"fields": {**_fields(route, event), "mutator": mutator.name, "error": repr(err)}},
+            )
             return None
-        route.mutator_stat.add(OK if payload is not None else DROPPED, perf_counter() - start)
+        stat.add(OK if payload is not None else DROPPED, perf_counter() - start)
         return payload
-
-    def _mutator_failed(self, route: Route, event: Event, err: Exception, seconds: float) -> None:
-        route.mutator_stat.add(ERROR, seconds)
-        self._log.error(
-            "mutator failed, event dropped",
-            extra={"fields": {**_fields(route, event), "mutator": route.mutator.name, "error": repr(err)}},
-        )
 
     async def close(self) -> None:
         """Close every handler, filter and mutator instance once."""

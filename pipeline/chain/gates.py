@@ -14,10 +14,10 @@ from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
 from pipeline.expr.expression import ExpressionError, ExpressionRuntimeError, compile_expression
-from pipeline.expr.values import ruby_eq, to_s, truthy
+from pipeline.expr.values import ruby_eq, to_s
 from pipeline.expr.when import WhenError, Window, compile_when
 from pipeline.extension import Context, DefinitionError, Filter
-from pipeline.model import JSON, Event, severity_name
+from pipeline.model import JSON, Event, severity_name, truthy
 
 __all__ = ["AttributeFilter", "gate", "first_rejecting", "EVAL_PREFIX"]
 

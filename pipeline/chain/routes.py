@@ -43,8 +43,9 @@ class Route:
     handler: Handler
     handler_stat: StageStat
     filters: tuple[tuple[Filter, StageStat], ...]
-    mutator: Mutator
-    mutator_stat: StageStat
+    #: None when the handler takes no payload (`Handler.payload`): no mutator runs.
+    mutator: Mutator | None
+    mutator_stat: StageStat | None
     timeout: float
     #: True when the handler runs in-process and so takes a slot of the shared pool.
     pooled: bool
@@ -201,8 +202,8 @@ class RouteTable:
             return None
         assert isinstance(handler, Handler)
         mutator_name = definition.get("mutator") or DEFAULT_MUTATOR
-        mutator = self._mutator(str(mutator_name))
-        if mutator is None:
+        mutator = self._mutator(str(mutator_name)) if handler.payload else None
+        if mutator is None and handler.payload:
             self._problem("unusable mutator, handler skipped", path_key(path_key("handlers", name), "mutator"),
                           "this mutator cannot be built, so the handler would be skipped", mutator_name,
                           fields={"handler": name, "mutator": mutator_name})
@@ -216,8 +217,8 @@ class RouteTable:
             handler_stat=self._stats.stat(HANDLER, name),
             filters=filters,
             mutator=mutator,
-            mutator_stat=self._stats.stat(MUTATOR, mutator.name),
-            timeout=route_timeout(definition, self._mutator_defs.get(mutator_name), self._grace),
+            mutator_stat=self._stats.stat(MUTATOR, mutator.name) if mutator is not None else None,
+            timeout=route_timeout(definition, self._mutator_defs.get(mutator_name) if mutator else None, self._grace),
             pooled=kind not in PROCESS_TYPES and not getattr(handler, "runs_commands", False),
         )
 

@@ -130,11 +130,11 @@ def run_server(args: argparse.Namespace, loaded: LoadedConfig) -> int:
 
 
 def run_client(args: argparse.Namespace, loaded: LoadedConfig) -> int:
-    from pipeline.agent.agent import Client
+    from pipeline.agent.agent import Agent
     from pipeline.transport import transport_from_settings
 
     transport = transport_from_settings(loaded.settings, default="rabbitmq")
-    client = Client(loaded.settings, transport)
+    client = Agent(loaded.settings, transport)
 
     async def stop() -> None:
         await client.stop()

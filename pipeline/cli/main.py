@@ -55,7 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     run = commands.add_parser("run", parents=[common], help="all of ogi in one process, in memory",
                               description="Server, local checks and handlers in one process, no broker needed.")
     run.add_argument("--quiet", action="store_true", help="do not print each event")
-    run.set_defaults(handler=run_command)
+    run.set_defaults(handler=run_all_in_one)
     daemons.register(commands, common)
     opscli.register(commands, common)
     return parser
@@ -95,7 +95,7 @@ def check_config(args: argparse.Namespace) -> int:
     return 0
 
 
-def run_command(args: argparse.Namespace) -> int:
+def run_all_in_one(args: argparse.Namespace) -> int:
     hold_early_signals()
     log = setup_logging(args.log, args.log_level, args.log_format)
     try:

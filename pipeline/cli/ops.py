@@ -22,7 +22,7 @@ from datetime import datetime
 from typing import Any
 
 from pipeline.cli import ops_format as fmt
-from pipeline.cli.ops_api import DEFAULT_URL, Api, ApiFailure, ConfigProblem, UsageError, endpoint
+from pipeline.cli.ops_api import DEFAULT_URL, ApiClient, ApiFailure, ConfigProblem, UsageError, endpoint
 
 __all__ = ["api_options", "register"]
 
@@ -62,24 +62,24 @@ def _as_list(value: Any) -> list[Any]:
 # -- the commands --------------------------------------------------------------------------------
 
 
-def events_command(api: Api, args: argparse.Namespace) -> int:
+def events_command(api: ApiClient, args: argparse.Namespace) -> int:
     names = [n for n in (args.client, args.check) if n]
     missing = f"no open event for {'/'.join(names)}" if len(names) == 2 else None
     body, data = api.get("/events" + _segments(*names), not_found=missing)
     return _listing(args, body, fmt.event_rows(_as_list(data)), fmt.EVENT_HEADERS, "no open events")
 
 
-def clients_command(api: Api, args: argparse.Namespace) -> int:
+def clients_command(api: ApiClient, args: argparse.Namespace) -> int:
     body, data = api.get("/clients")
     return _listing(args, body, fmt.client_rows(_as_list(data), time.time()), fmt.CLIENT_HEADERS, "no clients")
 
 
-def checks_command(api: Api, args: argparse.Namespace) -> int:
+def checks_command(api: ApiClient, args: argparse.Namespace) -> int:
     body, data = api.get("/checks")
     return _listing(args, body, fmt.check_rows(_as_list(data)), fmt.CHECK_HEADERS, "no checks")
 
 
-def results_command(api: Api, args: argparse.Namespace) -> int:
+def results_command(api: ApiClient, args: argparse.Namespace) -> int:
     names = [n for n in (args.client, args.check) if n]
     missing = f"no result for {'/'.join(names)}" if len(names) == 2 else None
     body, data = api.get("/results" + _segments(*names), not_found=missing)
@@ -95,7 +95,7 @@ def _done(args: argparse.Namespace, body: bytes, message: str) -> int:
     return 0
 
 
-def resolve_command(api: Api, args: argparse.Namespace) -> int:
+def resolve_command(api: ApiClient, args: argparse.Namespace) -> int:
     body = api.call("POST", "/resolve", {"client": args.client, "check": args.check},
                     not_found=f"no open event for {args.client}/{args.check}")
     return _done(args, body, f"resolving {args.client}/{args.check}")
@@ -110,7 +110,7 @@ def _creator(args: argparse.Namespace) -> str | None:
         return None
 
 
-def request_command(api: Api, args: argparse.Namespace) -> int:
+def request_command(api: ApiClient, args: argparse.Namespace) -> int:
     payload: dict[str, Any] = {"check": args.check}
     if args.subscribers is not None:
         subscribers = [s.strip() for s in args.subscribers.split(",") if s.strip()]
@@ -155,7 +155,7 @@ def _duration(text: str) -> int:
         raise argparse.ArgumentTypeError(str(error)) from None
 
 
-def silence_add_command(api: Api, args: argparse.Namespace) -> int:
+def silence_add_command(api: ApiClient, args: argparse.Namespace) -> int:
     subscription = _subscription(args)
     if subscription is None and args.check is None:
         raise UsageError("say what to silence: --client, --subscription and/or --check")
@@ -179,13 +179,13 @@ def silence_add_command(api: Api, args: argparse.Namespace) -> int:
     return _done(args, body, f"silenced {entry}" + (f" ({' or '.join(until)})" if until else ""))
 
 
-def silence_list_command(api: Api, args: argparse.Namespace) -> int:
+def silence_list_command(api: ApiClient, args: argparse.Namespace) -> int:
     body, data = api.get("/silenced")
     rows = fmt.silence_rows(_as_list(data), time.time())
     return _listing(args, body, rows, fmt.SILENCE_HEADERS, "nothing is silenced")
 
 
-def silence_clear_command(api: Api, args: argparse.Namespace) -> int:
+def silence_clear_command(api: ApiClient, args: argparse.Namespace) -> int:
     subscription = _subscription(args)
     if args.id is not None:
         if subscription is not None or args.check is not None:
@@ -201,7 +201,7 @@ def silence_clear_command(api: Api, args: argparse.Namespace) -> int:
     return _done(args, body, f"cleared {entry}")
 
 
-def stash_list_command(api: Api, args: argparse.Namespace) -> int:
+def stash_list_command(api: ApiClient, args: argparse.Namespace) -> int:
     body, data = api.get("/stashes")
     return _listing(args, body, fmt.stash_rows(_as_list(data)), fmt.STASH_HEADERS, "no stashes")
 
@@ -214,7 +214,7 @@ def _stash_path(path: str) -> str:
     return _segments(*parts)
 
 
-def stash_get_command(api: Api, args: argparse.Namespace) -> int:
+def stash_get_command(api: ApiClient, args: argparse.Namespace) -> int:
     body, data = api.get("/stashes" + _stash_path(args.path), not_found=f"no stash at {args.path}")
     if args.json:
         _print_json(body)
@@ -223,7 +223,7 @@ def stash_get_command(api: Api, args: argparse.Namespace) -> int:
     return 0
 
 
-def stash_set_command(api: Api, args: argparse.Namespace) -> int:
+def stash_set_command(api: ApiClient, args: argparse.Namespace) -> int:
     text = sys.stdin.read() if args.content == "-" else args.content
     try:
         content = json.loads(text)
@@ -240,7 +240,7 @@ def stash_set_command(api: Api, args: argparse.Namespace) -> int:
     return _done(args, body, f"stored {payload['path']}{after}")
 
 
-def stash_delete_command(api: Api, args: argparse.Namespace) -> int:
+def stash_delete_command(api: ApiClient, args: argparse.Namespace) -> int:
     body = api.call("DELETE", "/stashes" + _stash_path(args.path), not_found=f"no stash at {args.path}")
     return _done(args, body, f"deleted {args.path.strip('/')}")
 
@@ -248,7 +248,7 @@ def stash_delete_command(api: Api, args: argparse.Namespace) -> int:
 # -- the parser ----------------------------------------------------------------------------------
 
 
-def _handler(action: Callable[[Api, argparse.Namespace], int]) -> Handler:
+def _handler(action: Callable[[ApiClient, argparse.Namespace], int]) -> Handler:
     def handler(args: argparse.Namespace) -> int:
         try:
             return action(endpoint(args), args)
@@ -300,7 +300,7 @@ def api_options() -> argparse.ArgumentParser:
 
 
 def _add(commands: argparse._SubParsersAction, name: str, parents: list[argparse.ArgumentParser],
-         action: Callable[[Api, argparse.Namespace], int], help_text: str) -> argparse.ArgumentParser:
+         action: Callable[[ApiClient, argparse.Namespace], int], help_text: str) -> argparse.ArgumentParser:
     parser: argparse.ArgumentParser = commands.add_parser(
         name, parents=parents, help=help_text, description=help_text[:1].upper() + help_text[1:] + ".",
         allow_abbrev=False,

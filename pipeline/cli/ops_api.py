@@ -25,7 +25,7 @@ from typing import Any
 
 from pipeline.cli.ops_format import first_line
 
-__all__ = ["DEFAULT_URL", "Api", "ApiFailure", "ConfigProblem", "UsageError", "endpoint"]
+__all__ = ["DEFAULT_URL", "ApiClient", "ApiFailure", "ConfigProblem", "UsageError", "endpoint"]
 
 DEFAULT_URL = "http://127.0.0.1:4567"
 _WILDCARDS = {"", "0.0.0.0", "::", "[::]"}
@@ -43,7 +43,7 @@ class ConfigProblem(Exception):
 
 
 @dataclass
-class Api:
+class ApiClient:
     """Where the API is and how to call it."""
 
     url: str
@@ -140,7 +140,7 @@ def _url_from_settings(api: Mapping[str, Any]) -> str:
     return f"{scheme}://{host}:{port}"
 
 
-def endpoint(args: argparse.Namespace, env: Mapping[str, str] | None = None) -> Api:
+def endpoint(args: argparse.Namespace, env: Mapping[str, str] | None = None) -> ApiClient:
     """The API to call for these arguments; UsageError for a URL that is not one, ConfigProblem for -c/-d."""
     env = os.environ if env is None else env
     url = getattr(args, "api", None) or env.get("OGI_API_URL") or None
@@ -167,4 +167,4 @@ def endpoint(args: argparse.Namespace, env: Mapping[str, str] | None = None) -> 
         password = urllib.parse.unquote(parts.password or "")
     netloc = parts.netloc.rpartition("@")[2]
     base = urllib.parse.urlunsplit((parts.scheme, netloc, parts.path.rstrip("/"), "", ""))
-    return Api(base, user, password, getattr(args, "timeout", 10.0), getattr(args, "cacert", None))
+    return ApiClient(base, user, password, getattr(args, "timeout", 10.0), getattr(args, "cacert", None))

@@ -14,7 +14,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from pipeline.agent.agent import Client
+from pipeline.agent.agent import Agent
 from pipeline.api import start_api
 from pipeline.cli.signals import STOP_WITHIN, run_daemon
 from pipeline.errors import ConfigErrors
@@ -54,7 +54,7 @@ class AllInOne:
         self.store = store_from_settings(settings, default="memory")
         self.transport = transport_from_settings(settings, default="memory")
         self.server = Server(settings, self.store, self.transport, on_event=_printer(quiet), elect=False)
-        self.client = Client(settings, self.transport, spawn=self.server.context.spawn_limit())
+        self.client = Agent(settings, self.transport, spawn=self.server.context.spawn_limit())
         self._api: Any = None
 
     async def start(self) -> None:

@@ -339,8 +339,9 @@ def load_settings(
             )
     loaded = load_config(files, dirs, env)
     typed, errors, more = check(loaded.settings, registry)
+    errors[:0] = registry.errors()  # clashing installed types: not in any file, but refused like one
     warnings.extend(more)
-    if typed is None:
+    if typed is None or errors:
         for error in errors:
             if error.file is None:
                 error.file = loaded.file_for(error.path)

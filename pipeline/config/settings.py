@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-from pipeline.api.config import ApiConfig, api_config
+from pipeline.api.settings import ApiConfig, api_config
 from pipeline.config.load import path_key
 from pipeline.errors import ConfigError, ConfigErrors
 from pipeline.metrics.exporter import listener

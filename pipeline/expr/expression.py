@@ -7,7 +7,7 @@ can reach Python's `eval`, attributes, imports or I/O. The semantics follow Ruby
 that is what existing configs were written for: only `nil` and `false` are false, integer
 division floors, `and`/`or` share one precedence, `!` binds tighter than comparisons.
 
-The Ruby-flavoured value helpers (`truthy`, `ruby_eq`, `to_s`) and the method table live in
+The Ruby-flavoured value helpers (`ruby_eq`, `to_s`; `truthy` is `pipeline.model`'s) and the method table live in
 `pipeline/expr/values.py`; this module is the language.
 """
 
@@ -26,8 +26,8 @@ from pipeline.expr.values import (
     compile_regex,
     negate,
     plus,
-    truthy,
 )
+from pipeline.model import truthy
 
 __all__ = ["Expression", "ExpressionError", "ExpressionRuntimeError", "compile_expression", "MAX_LENGTH"]
 

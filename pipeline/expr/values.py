@@ -24,15 +24,11 @@ class ExpressionRuntimeError(Exception):
     """An expression failed while evaluating (a type mismatch, division by zero, ...)."""
 
 
-def truthy(v: Any) -> bool:
-    return v is not None and v is not False
-
-
 def _num(v: Any) -> bool:
     return isinstance(v, int | float) and not isinstance(v, bool)
 
 
-def type_name(v: Any) -> str:
+def ruby_type(v: Any) -> str:
     if v is None:
         return "nil"
     if isinstance(v, bool):
@@ -173,7 +169,7 @@ def compile_regex(parts: tuple[Any, ...], flags: int, event: Any) -> re.Pattern[
 
 # -- operators ------------------------------------------------------------------------------------
 def _type_error(op: str, a: Any, b: Any) -> ExpressionRuntimeError:
-    return ExpressionRuntimeError(f"cannot apply {op!r} to {type_name(a)} and {type_name(b)}")
+    return ExpressionRuntimeError(f"cannot apply {op!r} to {ruby_type(a)} and {ruby_type(b)}")
 
 
 def _add(a: Any, b: Any) -> Any:
@@ -262,19 +258,19 @@ BINARY: dict[str, Callable[[Any, Any], Any]] = {
 
 def negate(v: Any) -> Any:
     if not _num(v):
-        raise ExpressionRuntimeError(f"cannot negate {type_name(v)}")
+        raise ExpressionRuntimeError(f"cannot negate {ruby_type(v)}")
     return -v
 
 
 def plus(v: Any) -> Any:
     if not _num(v):
-        raise ExpressionRuntimeError(f"cannot apply unary '+' to {type_name(v)}")
+        raise ExpressionRuntimeError(f"cannot apply unary '+' to {ruby_type(v)}")
     return v
 
 
 # -- methods --------------------------------------------------------------------------------------
 def _no_method(name: str, recv: Any) -> ExpressionRuntimeError:
-    return ExpressionRuntimeError(f"undefined method {name!r} for {type_name(recv)}")
+    return ExpressionRuntimeError(f"undefined method {name!r} for {ruby_type(recv)}")
 
 
 def _str_method(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -297,7 +293,7 @@ def _start_with(name: str, recv: Any, *args: Any) -> bool:
             if recv.startswith(arg):
                 return True
         else:
-            raise ExpressionRuntimeError(f"{name}: expected a string or regex, got {type_name(arg)}")
+            raise ExpressionRuntimeError(f"{name}: expected a string or regex, got {ruby_type(arg)}")
     return False
 
 
@@ -306,7 +302,7 @@ def _end_with(name: str, recv: Any, *args: Any) -> bool:
         raise _no_method(name, recv)
     for arg in args:
         if not isinstance(arg, str):
-            raise ExpressionRuntimeError(f"{name}: expected a string, got {type_name(arg)}")
+            raise ExpressionRuntimeError(f"{name}: expected a string, got {ruby_type(arg)}")
         if recv.endswith(arg):
             return True
     return False
@@ -315,7 +311,7 @@ def _end_with(name: str, recv: Any, *args: Any) -> bool:
 def _include(name: str, recv: Any, item: Any) -> bool:
     if isinstance(recv, str):
         if not isinstance(item, str):
-            raise ExpressionRuntimeError(f"{name}: expected a string, got {type_name(item)}")
+            raise ExpressionRuntimeError(f"{name}: expected a string, got {ruby_type(item)}")
         return item in recv
     if isinstance(recv, list | dict):
         return _in(item, recv)
@@ -406,7 +402,7 @@ def _split(name: str, recv: Any, sep: Any = None) -> list[str]:
         return sep.split(recv)
     if isinstance(sep, str):
         return recv.split(sep) if sep else list(recv)
-    raise ExpressionRuntimeError(f"split: expected a string or regex, got {type_name(sep)}")
+    raise ExpressionRuntimeError(f"split: expected a string or regex, got {ruby_type(sep)}")
 
 
 def _between(name: str, recv: Any, low: Any, high: Any) -> bool:

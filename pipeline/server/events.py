@@ -10,7 +10,7 @@ from collections.abc import Callable
 from enum import Enum
 from typing import Any, TypeGuard
 
-from pipeline.model import HISTORY_LENGTH, Action, Check, Client, Event
+from pipeline.model import HISTORY_LENGTH, Action, Check, Client, Event, truthy
 
 #: Stored output of a truncated check is at most this long (plus one, as Sensu) unless set.
 DEFAULT_TRUNCATE_LENGTH = 255
@@ -35,11 +35,6 @@ class Decision(Enum):
     def processes(self) -> bool:
         """True when the event goes on to the handlers."""
         return self is not Decision.NOTHING
-
-
-def truthy(value: Any) -> bool:
-    """Ruby truthiness, as Sensu tests its flags: only nil and false are false (0 and "" are true)."""
-    return value is not None and value is not False
 
 
 def _is_int(value: Any) -> TypeGuard[int]:

@@ -31,10 +31,10 @@ from pipeline.server.monitors import (
     ResultMonitor,
     publish_result,
     result_payload,
-    server_pipe,
 )
 from pipeline.store.base import INVALIDATED, Store
 from pipeline.transport.base import Message, Transport
+from pipeline.transport.pipes import keepalives_pipe
 
 log = logging.getLogger("ogi")
 
@@ -88,7 +88,7 @@ class KeepaliveConsumer:
         self.store = store
         self.transport = transport
         self.clock = clock
-        self.pipe = server_pipe(settings, "keepalives")
+        self.pipe = keepalives_pipe(settings)
         registry = metrics if metrics is not None else CollectorRegistry()
         self.accepted = Counter("ogi_keepalives", "Keepalives received", registry=registry)
         self.rejected = Counter("ogi_keepalives_rejected", "Keepalives dropped, by reason", ["reason"],

@@ -24,6 +24,7 @@ from pipeline import jsoncodec
 from pipeline.model import JSON, Check, Client, Clock, system_clock
 from pipeline.store.base import Store
 from pipeline.transport.base import Transport
+from pipeline.transport.pipes import RESULTS, results_pipe
 
 log = logging.getLogger("ogi")
 
@@ -31,14 +32,6 @@ Sleep = Callable[[float], Awaitable[None]]
 
 #: Sensu's monitor period (client monitor and TTL monitor), seconds.
 MONITOR_INTERVAL = 30.0
-
-
-def server_pipe(settings: JSON, which: str) -> str:
-    """The name of the `results` or `keepalives` pipe (`sensu.server.<which>_pipe` overrides it)."""
-    sensu = settings.get("sensu")
-    server = sensu.get("server") if isinstance(sensu, dict) else None
-    name = server.get(f"{which}_pipe") if isinstance(server, dict) else None
-    return name if isinstance(name, str) and name else which
 
 
 def result_payload(client: Client | str, check: Check) -> JSON:
@@ -56,7 +49,7 @@ def result_payload(client: Client | str, check: Check) -> JSON:
     return payload
 
 
-async def publish_result(transport: Transport, payload: JSON, pipe: str = "results") -> None:
+async def publish_result(transport: Transport, payload: JSON, pipe: str = RESULTS) -> None:
     await transport.publish(pipe, jsoncodec.dumps(payload), "direct")
 
 
@@ -116,7 +109,7 @@ class ResultMonitor(PeriodicTask):
         self.settings = settings
         self.store = store
         self.transport = transport
-        self.pipe = server_pipe(settings, "results")
+        self.pipe = results_pipe(settings)
 
 
 def _number(value: Any) -> TypeGuard[int | float]:

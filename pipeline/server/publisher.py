@@ -19,24 +19,13 @@ from typing import NamedTuple
 from prometheus_client import CollectorRegistry, Counter
 
 from pipeline import jsoncodec
-from pipeline.model import JSON, Check, Clock, system_clock
+from pipeline.model import JSON, Check, Clock, system_clock, truthy
 from pipeline.schedule.timing import CheckSchedule, ScheduleError
 from pipeline.server.monitors import Sleep
 from pipeline.transport.base import PipeKind, Transport
+from pipeline.transport.pipes import request_pipe
 
 log = logging.getLogger("ogi")
-
-
-def subscription_pipe(subscription: str) -> tuple[str, PipeKind]:
-    """The pipe and kind a subscription's requests travel on (client and server agree on it)."""
-    kind, sep, _rest = subscription.partition(":")
-    if sep and kind in ("roundrobin", "direct"):
-        return subscription, "direct"
-    return subscription, "fanout"
-
-
-def _truthy(value: object) -> bool:
-    return value is not None and value is not False
 
 
 def published_checks(settings: JSON) -> dict[str, Check]:
@@ -48,7 +37,7 @@ def published_checks(settings: JSON) -> dict[str, Check]:
         name: check
         for name, check in checks.items()
         if isinstance(check, dict)
-        and not _truthy(check.get("standalone"))
+        and not truthy(check.get("standalone"))
         and check.get("publish") is not False
         and isinstance(check.get("subscribers"), list)
         and check["subscribers"]
@@ -128,7 +117,7 @@ class CheckRequestPublisher:
         sent: list[Request] = []
         subscriptions = check.get("subscribers") or []
         for subscription in dict.fromkeys(s for s in subscriptions if isinstance(s, str) and s):
-            pipe, kind = subscription_pipe(subscription)
+            pipe, kind = request_pipe(subscription)
             await self.transport.publish(pipe, body, kind)
             sent.append(Request(name, pipe, kind, payload))
         log.debug("check request published", extra={"fields": {"check": name, "subscribers": subscriptions}})

@@ -28,6 +28,7 @@ from pipeline.model import (
     Clock,
     Event,
     system_clock,
+    truthy,
     valid_name,
 )
 from pipeline.server.events import (
@@ -39,7 +40,6 @@ from pipeline.server.events import (
     is_silenced_now,
     silence_ids,
     truncate_for_store,
-    truthy,
 )
 from pipeline.server.ordering import KeyedOrder
 from pipeline.store.base import Store

@@ -24,12 +24,13 @@ from pipeline.metrics.exporter import Runner as MetricsRunner
 from pipeline.metrics.exporter import start_exporter
 from pipeline.model import MAX_MESSAGE_SIZE, Event, dig
 from pipeline.server.keepalives import KeepaliveConsumer, KeepaliveMonitor
-from pipeline.server.monitors import TtlMonitor, server_pipe
+from pipeline.server.monitors import TtlMonitor
 from pipeline.server.publisher import CheckRequestPublisher
 from pipeline.server.results import ResultProcessor
 from pipeline.server.tasks import TaskElection
 from pipeline.store.base import Store, StoreUnavailable
 from pipeline.transport.base import Message, Subscription, Transport
+from pipeline.transport.pipes import RESULTS, results_pipe
 
 log = logging.getLogger("ogi")
 
@@ -85,7 +86,7 @@ class ResultConsumer:
     def paused(self) -> bool:
         return not self._store_up.is_set()
 
-    async def run(self, pipe: str = "results") -> None:
+    async def run(self, pipe: str = RESULTS) -> None:
         await self.consume(await self.transport.subscribe(pipe))
 
     async def consume(self, subscription: Subscription) -> None:
@@ -217,7 +218,7 @@ class Server:
             except (OSError, ConfigErrors) as error:  # monitoring goes on without /metrics
                 log.error("metrics listener failed to start", extra={"fields": {"error": str(error)}})
         # Subscribed here, not in the task, so a broker that refuses the topology stops start-up.
-        results = await self.transport.subscribe(server_pipe(self.settings, "results"))
+        results = await self.transport.subscribe(results_pipe(self.settings))
         self._results = asyncio.create_task(self.consumer.consume(results))
         self._others.append(asyncio.create_task(self.keepalives.run()))
         self._start_tasks()

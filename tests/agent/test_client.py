@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 import pipeline
-from pipeline.agent.agent import Client, fit_message, run_client, subscription_pipe
+from pipeline.agent.agent import Agent, fit_message, subscription_pipe
 from pipeline.agent.definition import client_definition, first_ipv4, keepalive_payload
 from pipeline.agent.tokens import prepare_check, unsafe_message, unsafe_tokens
 from pipeline.config.validate import validate
@@ -76,14 +76,14 @@ class SteppedTime:
         await asyncio.wait_for(self.sleeping.wait(), 20)
 
 
-async def ask(client: Client, request: dict[str, Any]) -> Any:
+async def ask(client: Agent, request: dict[str, Any]) -> Any:
     """Send one check request to the client and wait until it was handled."""
     task = client.request(json.dumps(request).encode())
     assert task is not None, "the request was skipped"
     return await task
 
 
-async def started(client: Client) -> Client:
+async def started(client: Agent) -> Agent:
     await client.start()
     return client
 
@@ -151,7 +151,7 @@ def test_a_plain_subscription_is_a_fanout_pipe_read_through_the_clients_own_queu
 
 
 def test_the_client_subscribes_to_its_subscriptions_and_its_own_client_pipe() -> None:
-    client = Client(settings({"subscriptions": ["web", "roundrobin:api", "web"]}), MemoryTransport(),
+    client = Agent(settings({"subscriptions": ["web", "roundrobin:api", "web"]}), MemoryTransport(),
                     clock=lambda: NOW, env={})
     queue = f"web-1-{pipeline.__version__}-{int(NOW)}"
     assert client.queue == queue
@@ -163,7 +163,7 @@ def test_the_client_subscribes_to_its_subscriptions_and_its_own_client_pipe() ->
 async def test_a_request_on_a_subscription_runs_the_check_and_publishes_the_result() -> None:
     transport = MemoryTransport()
     results = await Pipe.open(transport, "results")
-    client = await started(Client(settings({"subscriptions": ["web"]}), transport, env={}))
+    client = await started(Agent(settings({"subscriptions": ["web"]}), transport, env={}))
     try:
         request = {"name": "hello", "command": "echo hello; exit 1", "issued": 1699999999, "team": "ops"}
         await transport.publish("web", json.dumps(request).encode(), "fanout")
@@ -181,7 +181,7 @@ async def test_a_request_on_a_subscription_runs_the_check_and_publishes_the_resu
 async def test_every_client_on_a_fanout_subscription_runs_the_request() -> None:
     transport = MemoryTransport()
     results = await Pipe.open(transport, "results")
-    clients = [await started(Client(settings({"subscriptions": ["linux"]}), transport, env={"OGI_CLIENT_NAME": n}))
+    clients = [await started(Agent(settings({"subscriptions": ["linux"]}), transport, env={"OGI_CLIENT_NAME": n}))
                for n in ("a", "b")]
     try:
         await transport.publish("linux", json.dumps({"name": "up", "command": "true"}).encode(), "fanout")
@@ -196,7 +196,7 @@ async def test_a_roundrobin_request_goes_to_exactly_one_of_the_clients() -> None
     transport = MemoryTransport()
     results = await Pipe.open(transport, "results")
     clients = [
-        await started(Client(settings({"subscriptions": ["roundrobin:web"]}), transport, env={"OGI_CLIENT_NAME": n}))
+        await started(Agent(settings({"subscriptions": ["roundrobin:web"]}), transport, env={"OGI_CLIENT_NAME": n}))
         for n in ("a", "b")
     ]
     got = []
@@ -217,7 +217,7 @@ async def test_a_roundrobin_request_goes_to_exactly_one_of_the_clients() -> None
 async def test_the_client_pipe_reaches_that_client_only() -> None:
     transport = MemoryTransport()
     results = await Pipe.open(transport, "results")
-    clients = [await started(Client(settings(), transport, env={"OGI_CLIENT_NAME": n})) for n in ("a", "b")]
+    clients = [await started(Agent(settings(), transport, env={"OGI_CLIENT_NAME": n})) for n in ("a", "b")]
     try:
         await transport.publish("client:b", json.dumps({"name": "only_b", "command": "true"}).encode(), "fanout")
         await transport.publish("client:a", json.dumps({"name": "only_a", "command": "true"}).encode(), "fanout")
@@ -235,7 +235,7 @@ async def test_the_local_definition_overrides_the_request() -> None:
     transport = MemoryTransport()
     results = await Pipe.open(transport, "results")
     checks = {"disk": {"command": "echo local", "interval": 60, "subscribers": ["web"], "owner": "local"}}
-    client = Client(settings(checks=checks), transport, env={})
+    client = Agent(settings(checks=checks), transport, env={})
     await ask(client, {"name": "disk", "command": "echo remote", "issued": 5, "extra": 1})
     check = (await results.next())["check"]
     assert (check["output"], check["owner"], check["extra"], check["issued"]) == ("local\n", "local", 1, 5)
@@ -244,7 +244,7 @@ async def test_the_local_definition_overrides_the_request() -> None:
 async def test_safe_mode_refuses_a_check_not_defined_locally_with_sensus_message(tmp_path: Path) -> None:
     transport = MemoryTransport()
     results = await Pipe.open(transport, "results")
-    client = Client(settings({"safe_mode": True}, {"known": {"command": "echo known"}}), transport, env={})
+    client = Agent(settings({"safe_mode": True}, {"known": {"command": "echo known"}}), transport, env={})
     marker = tmp_path / "ran"
     await ask(client, {"name": "remote", "command": f"touch {marker}"})
     refused = (await results.next())["check"]
@@ -259,7 +259,7 @@ async def test_safe_mode_refuses_a_check_not_defined_locally_with_sensus_message
 async def test_a_check_still_running_is_not_started_twice(tmp_path: Path) -> None:
     transport = MemoryTransport()
     results = await Pipe.open(transport, "results")
-    client = Client(settings(), transport, env={})
+    client = Agent(settings(), transport, env={})
     go, runs = tmp_path / "go", tmp_path / "runs"
     command = f"echo run >> {runs}; while [ ! -e {go} ]; do sleep 0.01; done; echo finished"
     first = client.request(json.dumps({"name": "slow", "command": command}).encode())
@@ -291,7 +291,7 @@ async def test_a_malformed_request_is_logged_and_skipped_and_the_next_one_runs(
 ) -> None:
     transport = MemoryTransport()
     results = await Pipe.open(transport, "results")
-    client = await started(Client(settings({"subscriptions": ["web"]}), transport, env={}))
+    client = await started(Agent(settings({"subscriptions": ["web"]}), transport, env={}))
     try:
         await transport.publish("web", body, "fanout")
         await transport.publish("web", json.dumps({"name": "good", "command": "echo good"}).encode(), "fanout")
@@ -305,7 +305,7 @@ async def test_a_malformed_request_is_logged_and_skipped_and_the_next_one_runs(
 
 async def test_run_check_refuses_a_check_without_a_name_or_command() -> None:
     transport = MemoryTransport()
-    client = Client(settings(), transport, env={})
+    client = Agent(settings(), transport, env={})
     assert await client.run_check({"command": "true"}) is None
     assert await client.run_check({"name": "x"}) is None
     assert client.counts["requests_malformed"] == 2
@@ -315,7 +315,7 @@ async def test_run_check_refuses_a_check_without_a_name_or_command() -> None:
 async def test_an_unmatched_token_reports_status_3_and_does_not_run_the_command(tmp_path: Path) -> None:
     transport = MemoryTransport()
     results = await Pipe.open(transport, "results")
-    client = Client(settings({"db": {"host": "db1"}}), transport, env={})
+    client = Agent(settings({"db": {"host": "db1"}}), transport, env={})
     marker = tmp_path / "ran"
     command = f"touch {marker} :::db.host::: :::db.name::: :::db.port|5432:::"
     await ask(client, {"name": "db", "command": command})
@@ -328,7 +328,7 @@ async def test_an_unmatched_token_reports_status_3_and_does_not_run_the_command(
 async def test_tokens_are_filled_in_from_the_client_definition_before_the_command_runs() -> None:
     transport = MemoryTransport()
     results = await Pipe.open(transport, "results")
-    client = Client(settings({"disk": {"warning": 80}}), transport, env={})
+    client = Agent(settings({"disk": {"warning": 80}}), transport, env={})
     await ask(client, {"name": "disk", "command": "echo :::name::: :::disk.warning::: :::x|9:::",
                        "notes": "on :::address:::"})
     check = (await results.next())["check"]
@@ -339,7 +339,7 @@ async def test_a_token_value_with_shell_metacharacters_is_refused_unless_the_che
     transport = MemoryTransport()
     results = await Pipe.open(transport, "results")
     marker = tmp_path / "injected"
-    client = Client(settings({"dir": f"/tmp; touch {marker}"}), transport, env={})
+    client = Agent(settings({"dir": f"/tmp; touch {marker}"}), transport, env={})
     await ask(client, {"name": "ls", "command": "ls :::dir::: >/dev/null"})
     refused = (await results.next())["check"]
     assert refused["status"] == 3
@@ -355,7 +355,7 @@ async def test_a_token_value_with_shell_metacharacters_is_refused_unless_the_che
 async def test_the_signature_travels_with_every_result() -> None:
     transport = MemoryTransport()
     results = await Pipe.open(transport, "results")
-    client = Client(settings({"signature": "s1"}), transport, env={})
+    client = Agent(settings({"signature": "s1"}), transport, env={})
     await client.run_check({"name": "a", "command": "true"})
     assert (await results.next())["signature"] == "s1"
 
@@ -363,7 +363,7 @@ async def test_the_signature_travels_with_every_result() -> None:
 async def test_the_spawn_limit_is_shared_by_all_checks(tmp_path: Path) -> None:
     running, counts = tmp_path / "running", tmp_path / "counts"
     running.mkdir()
-    client = Client(settings(sensu={"spawn": {"limit": 1}}), MemoryTransport(), env={})
+    client = Agent(settings(sensu={"spawn": {"limit": 1}}), MemoryTransport(), env={})
     script = (f"touch {running}/$$; ls {running} | wc -l >> {counts}; sleep 0.05; rm {running}/$$")
     await asyncio.gather(*(client.run_check({"name": f"c{i}", "command": script}) for i in range(4)))
     assert [int(n) for n in counts.read_text().split()] == [1, 1, 1, 1]
@@ -371,7 +371,7 @@ async def test_the_spawn_limit_is_shared_by_all_checks(tmp_path: Path) -> None:
 
 async def test_stopping_the_client_kills_running_checks(tmp_path: Path) -> None:
     pidfile = tmp_path / "pid"
-    client = await started(Client(settings(), MemoryTransport(), env={}))
+    client = await started(Agent(settings(), MemoryTransport(), env={}))
     task = client._spawn(client.run_check({"name": "hang", "command": f"sleep 60 & echo $! > {pidfile}; wait"}))
     for _ in range(500):
         if pidfile.exists() and pidfile.read_text().strip():
@@ -405,7 +405,7 @@ class Recording(MemoryTransport):
 
     def __init__(self) -> None:
         super().__init__()
-        self.client: Client | None = None
+        self.client: Agent | None = None
         self.socket_open_at_keepalive: list[bool] = []
 
     async def publish(self, pipe: str, body: bytes, kind: PipeKind = "direct") -> None:
@@ -417,7 +417,7 @@ class Recording(MemoryTransport):
 async def test_a_keepalive_is_sent_at_start_before_the_socket_opens() -> None:
     transport = Recording()
     keepalives = await Pipe.open(transport, "keepalives")
-    client = Client(settings({"socket": {"port": 0}}), transport, env={})
+    client = Agent(settings({"socket": {"port": 0}}), transport, env={})
     transport.client = client
     await client.start()
     try:
@@ -434,7 +434,7 @@ async def test_keepalives_repeat_every_interval_with_the_client_clock_even_when_
     time = SteppedTime()
     transport = MemoryTransport()
     keepalives = await Pipe.open(transport, "keepalives")
-    client = Client(settings({"keepalives": monitored, "password": "x"}), transport, clock=time.clock,
+    client = Agent(settings({"keepalives": monitored, "password": "x"}), transport, clock=time.clock,
                     env={}, sleep=time.sleep)
     await client.start()
     try:
@@ -460,7 +460,7 @@ async def test_a_standalone_check_runs_on_its_splay_then_every_interval() -> Non
     checks = {"local": {"command": "echo local", "standalone": True, "interval": 60},
               "published": {"command": "echo no", "subscribers": ["x"], "interval": 60},
               "quiet": {"command": "echo no", "standalone": True, "publish": False, "interval": 60}}
-    client = Client(settings(checks=checks), transport, clock=time.clock, env={}, sleep=time.sleep)
+    client = Agent(settings(checks=checks), transport, clock=time.clock, env={}, sleep=time.sleep)
     client.standalone.start()
     try:
         await asyncio.wait_for(time.sleeping.wait(), 20)
@@ -479,7 +479,7 @@ async def test_a_standalone_check_runs_on_its_splay_then_every_interval() -> Non
 
 async def test_a_standalone_cron_check_runs_at_the_cron_times() -> None:
     time = SteppedTime()
-    client = Client(settings(checks={"c": {"command": "true", "standalone": True, "cron": "*/5 * * * *"}}),
+    client = Agent(settings(checks={"c": {"command": "true", "standalone": True, "cron": "*/5 * * * *"}}),
                     MemoryTransport(), clock=time.clock, env={}, sleep=time.sleep)
     client.standalone.start()
     try:
@@ -494,7 +494,7 @@ async def test_a_subdued_standalone_check_skips_its_ticks() -> None:
     transport = MemoryTransport()
     all_day = {"days": {"all": [{"begin": "00:00", "end": "23:59:59"}]}}
     checks = {"quiet": {"command": "echo no", "standalone": True, "interval": 10, "subdue": all_day}}
-    client = Client(settings(checks=checks), transport, clock=time.clock, env={}, sleep=time.sleep)
+    client = Agent(settings(checks=checks), transport, clock=time.clock, env={}, sleep=time.sleep)
     client.standalone.start()
     try:
         await asyncio.wait_for(time.sleeping.wait(), 20)
@@ -509,24 +509,25 @@ async def test_a_subdued_standalone_check_skips_its_ticks() -> None:
 async def test_a_standalone_check_that_cannot_be_scheduled_is_logged_and_the_others_run() -> None:
     checks = {"bad": {"command": "true", "standalone": True, "cron": "not a cron"},
               "good": {"command": "true", "standalone": True, "interval": 30}}
-    client = Client(settings(checks=checks), MemoryTransport(), env={})
+    client = Agent(settings(checks=checks), MemoryTransport(), env={})
     client.standalone.start()
     await client.standalone.stop()
     assert client.counts["standalone_unschedulable"] == 1
 
 
-async def test_run_client_runs_until_cancelled() -> None:
+async def test_a_started_agent_announces_itself_and_answers_a_roundrobin_request() -> None:
     transport = MemoryTransport()
     keepalives = await Pipe.open(transport, "keepalives")
     results = await Pipe.open(transport, "results")
-    task = asyncio.create_task(run_client(settings({"subscriptions": ["roundrobin:web"]}), transport))
-    assert (await keepalives.next())["name"] == "web-1"
-    # A direct pipe keeps the request until the client has subscribed.
+    # A direct pipe keeps the request until the agent has subscribed.
     await transport.publish("roundrobin:web", json.dumps({"name": "ping", "command": "echo pong"}).encode())
-    assert (await results.next())["check"]["output"] == "pong\n"
-    task.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await task
+    agent = Agent(settings({"subscriptions": ["roundrobin:web"]}), transport, env={})
+    await agent.start()
+    try:
+        assert (await keepalives.next())["name"] == "web-1"
+        assert (await results.next())["check"]["output"] == "pong\n"
+    finally:
+        await agent.stop()
 
 
 # --- docs/client.md --------------------------------------------------------------------------
@@ -576,7 +577,7 @@ async def test_the_client_doc_safe_mode_example_refuses_other_checks() -> None:
     block["client"]["socket"] = {"enabled": False}
     transport = MemoryTransport()
     results = await Pipe.open(transport, "results")
-    client = Client(block, transport, env={})
+    client = Agent(block, transport, env={})
     await ask(client, {"name": "other", "command": "true"})
     check = (await results.next())["check"]
     assert f"`{check['output']}`" in " ".join(DOC.read_text().split())

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from pipeline.agent.agent import Client
+from pipeline.agent.agent import Agent
 from pipeline.transport.memory import MemoryTransport
 from tests.conftest import require_service
 
@@ -32,7 +32,7 @@ async def through_the_client(checks: dict[str, str]) -> dict[str, dict[str, Any]
     transport = MemoryTransport()
     results = await transport.subscribe("results")
     settings = {"client": {"name": "nagios-host", "subscriptions": ["nagios"], "socket": {"enabled": False}}}
-    client = Client(settings, transport, env={})
+    client = Agent(settings, transport, env={})
     await client.start()
     received: dict[str, dict[str, Any]] = {}
     try:

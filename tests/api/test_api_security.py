@@ -13,7 +13,7 @@ import aiohttp
 import pytest
 
 from pipeline.api import api_config, api_config_errors, start_api
-from pipeline.api.config import ApiConfig
+from pipeline.api.settings import ApiConfig
 from pipeline.errors import ConfigErrors
 from pipeline.store.memory import MemoryStore
 from tests.api.support import FakeClock, Harness, RecordingTransport, start_harness

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from prometheus_client import CollectorRegistry
 
-from pipeline.agent.agent import Client
+from pipeline.agent.agent import Agent
 from pipeline.config.validate import validate
 from pipeline.metrics.extract import (
     FORMATS,
@@ -428,7 +428,7 @@ def test_every_json_example_in_the_metrics_doc_is_valid_configuration(index: int
 async def run_check(settings: dict[str, Any], name: str, processor: ResultProcessor) -> dict[str, Any] | None:
     transport = MemoryTransport()
     results = await transport.subscribe("results")
-    await Client(settings, transport).run_check({**settings["checks"][name], "name": name})
+    await Agent(settings, transport).run_check({**settings["checks"][name], "name": name})
     async for message in results:
         async with message.process():
             return await processor.process_message(message.body)

@@ -17,7 +17,7 @@ from pipeline.registry import Registry
 from pipeline.schedule.timing import first_tick
 from pipeline.server.keepalives import KeepaliveConsumer, KeepaliveMonitor, keepalive_definition
 from pipeline.server.monitors import TtlMonitor
-from pipeline.server.publisher import CheckRequestPublisher, subscription_pipe
+from pipeline.server.publisher import CheckRequestPublisher
 from pipeline.server.results import ResultProcessor
 from pipeline.store.memory import MemoryStore
 from pipeline.transport.base import PipeKind, Subscription
@@ -94,13 +94,6 @@ class Server:
 # -- check request publisher -------------------------------------------------------------------------
 CPU = {"command": "check-cpu.sh", "subscribers": ["linux", "roundrobin:pool", "client:db-1"], "interval": 60,
        "handlers": ["mail"], "team": {"name": "ops"}}
-
-
-def test_subscriptions_map_to_pipes_as_the_client_subscribes_them() -> None:
-    assert subscription_pipe("linux") == ("linux", "fanout")
-    assert subscription_pipe("client:db-1") == ("client:db-1", "fanout")
-    assert subscription_pipe("roundrobin:pool") == ("roundrobin:pool", "direct")
-    assert subscription_pipe("direct:pool") == ("direct:pool", "direct")
 
 
 async def test_a_request_is_the_definition_without_subscribers_and_interval_on_each_subscription_pipe() -> None:
