@@ -15,6 +15,7 @@ from collections.abc import Sequence
 
 import pipeline
 from pipeline.cli import daemons
+from pipeline.cli import init as initcli
 from pipeline.cli import ops as opscli
 from pipeline.config.load import LoadedConfig, load_settings, redact
 from pipeline.errors import ConfigErrors
@@ -57,6 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.set_defaults(handler=run_command)
     daemons.register(commands, common)
     opscli.register(commands, common)
+    initcli.register(commands)
     return parser
 
 
