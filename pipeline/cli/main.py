@@ -17,6 +17,7 @@ import pipeline
 from pipeline.cli import daemons
 from pipeline.cli import init as initcli
 from pipeline.cli import ops as opscli
+from pipeline.cli import status as statuscli
 from pipeline.config.load import LoadedConfig, load_settings, redact
 from pipeline.errors import ConfigErrors
 from pipeline.logs import LEVELS, setup_logging
@@ -59,6 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     daemons.register(commands, common)
     opscli.register(commands, common)
     initcli.register(commands)
+    statuscli.register(commands, common)
     return parser
 
 
