@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -53,3 +54,14 @@ def wait_for(predicate: Callable[[], Any], timeout: float, poll: float = 0.1) ->
             return found
         time.sleep(poll)
     raise AssertionError("timed out waiting")
+
+
+def make_certificate(directory: Path) -> tuple[Path, Path]:
+    """A self-signed certificate and key for 127.0.0.1 (openssl), for TLS listeners in tests."""
+    cert, key = directory / "test.crt", directory / "test.key"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert),
+         "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
+        check=True, capture_output=True,
+    )
+    return cert, key

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ssl
-import subprocess
 import threading
 from email import message_from_bytes
 from email.message import Message
@@ -14,16 +13,9 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from tests.conftest import free_port
+from tests.helpers import make_certificate
 
-
-def make_certificate(directory: Path) -> tuple[Path, Path]:
-    cert, key = directory / "smtp.crt", directory / "smtp.key"
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert),
-         "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
-        check=True, capture_output=True,
-    )
-    return cert, key
+__all__ = ["SmtpServer", "make_certificate"]
 
 
 class Mailbox:
