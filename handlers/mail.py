@@ -79,7 +79,8 @@ class MailHandler(Handler):
         self.ca_file = smtp.get("ca_file")
         if self.ca_file is not None and not isinstance(self.ca_file, str):
             raise DefinitionError("smtp.ca_file", "must be the path of a PEM file", self.ca_file)
-        self.sender = options.text(definition, "from", f"ogi@{socket.getfqdn()}")
+        # getfqdn may ask DNS: only when `from` is not given
+        self.sender = options.text(definition, "from") if "from" in definition else f"ogi@{socket.getfqdn()}"
         to = definition.get("to")
         if isinstance(to, str):
             to = [to]
