@@ -18,8 +18,10 @@ install: $(STAMP)
 	@echo "ogi is installed: $(abspath $(BIN))/ogi ($$($(BIN)/ogi --version))"
 	@echo "put it on PATH with:  export PATH=\"$(abspath $(BIN)):\$$PATH\""
 
+# Each run gets its own folder for the demo's event file (the `show` handler writes to $$TMPDIR).
 run: $(STAMP)
-	$(BIN)/ogi run -c examples/config.json -d examples/conf.d
+	@dir=$$(mktemp -d "$${TMPDIR:-/tmp}/ogi-demo.XXXXXX") && echo "events of this run: $$dir/ogi-demo-events.json" && \
+	TMPDIR=$$dir exec $(BIN)/ogi run -c examples/config.json -d examples/conf.d
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
