@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test bench lint typecheck clean services
+.PHONY: run test bench lint typecheck clean services install
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "ogi needs Python 3.11 or newer (set PYTHON=...)"; exit 1; }
@@ -13,8 +13,15 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q -e '.[dev]'
 	touch $(STAMP)
 
+# ogi and every ogi-metrics-*/ogi-check-* plugin into the checkout's .venv, and where they are.
+install: $(STAMP)
+	@echo "ogi is installed: $(abspath $(BIN))/ogi ($$($(BIN)/ogi --version))"
+	@echo "put it on PATH with:  export PATH=\"$(abspath $(BIN)):\$$PATH\""
+
+# Each run gets its own folder for the demo's event file (the `show` handler writes to $$TMPDIR).
 run: $(STAMP)
-	$(BIN)/ogi run -c examples/config.json -d examples/conf.d
+	@dir=$$(mktemp -d "$${TMPDIR:-/tmp}/ogi-demo.XXXXXX") && echo "events of this run: $$dir/ogi-demo-events.json" && \
+	TMPDIR=$$dir exec $(BIN)/ogi run -c examples/config.json -d examples/conf.d
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
@@ -28,7 +35,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.api
 
 lint: $(STAMP)
-	$(BIN)/ruff check pipeline handlers mutators plugins tests bench
+	$(BIN)/ruff check pipeline handlers mutators filters plugins tests bench
 	$(BIN)/mypy
 
 typecheck: lint

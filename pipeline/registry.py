@@ -33,11 +33,13 @@ KINDS: tuple[Kind, ...] = ("handlers", "mutators", "filters")
 BUILTINS: dict[Kind, dict[str, str]] = {
     "handlers": {
         "graphite": "handlers.graphite:GraphiteHandler",
+        "mail": "handlers.mail:MailHandler",
         "pipe": "handlers.pipe:PipeHandler",
         "prometheus": "handlers.prometheus:PrometheusHandler",
         "tcp": "handlers.tcp:TcpHandler",
         "transport": "handlers.transport:TransportHandler",
         "udp": "handlers.udp:UdpHandler",
+        "webhook": "handlers.webhook:WebhookHandler",
     },
     "mutators": {
         "json": "mutators.json:JsonMutator",

@@ -15,7 +15,9 @@ from collections.abc import Sequence
 
 import pipeline
 from pipeline.cli import daemons
+from pipeline.cli import init as initcli
 from pipeline.cli import ops as opscli
+from pipeline.cli import status as statuscli
 from pipeline.cli.signals import EarlyStop, hold_early_signals
 from pipeline.config.load import LoadedConfig, load_settings, redact
 from pipeline.errors import ConfigErrors
@@ -58,6 +60,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.set_defaults(handler=run_all_in_one)
     daemons.register(commands, common)
     opscli.register(commands, common)
+    initcli.register(commands)
+    statuscli.register(commands, common)
     return parser
 
 

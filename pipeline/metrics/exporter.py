@@ -20,6 +20,7 @@ import asyncio
 import gzip
 import logging
 import math
+import ssl
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,6 +30,8 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import generate_latest
 
 from pipeline.errors import ConfigError, ConfigErrors
+from pipeline.metrics.access import KEYS as ACCESS_KEYS
+from pipeline.metrics.access import Access, access
 from pipeline.metrics.graphite_mapping import series_id
 from pipeline.store.base import SeriesSample, Store
 
@@ -49,6 +52,12 @@ SERIES_HELP = "Last value of a metric from check output, kept by ogi"
 
 def listener(settings: dict[str, Any]) -> tuple[str, int] | None:
     """`(bind, port)` of the top-level `metrics` object, None when absent; ConfigErrors when wrong."""
+    found = listener_access(settings)
+    return None if found is None else found[:2]
+
+
+def listener_access(settings: dict[str, Any]) -> tuple[str, int, Access] | None:
+    """`(bind, port, access)` of the `metrics` object, None when absent; ConfigErrors when wrong."""
     metrics = settings.get("metrics")
     if metrics is None:
         return None
@@ -61,13 +70,14 @@ def listener(settings: dict[str, Any]) -> tuple[str, int] | None:
         errors.append(ConfigError("metrics.bind", "must be an address to listen on", bind))
     if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
         errors.append(ConfigError("metrics.port", "must be an integer port number (0-65535)", port))
+    found = access(metrics, errors)
     errors += [
-        ConfigError(f"metrics.{key}", "unknown key (metrics takes bind and port)")
-        for key in sorted(set(metrics) - {"bind", "port"})
+        ConfigError(f"metrics.{key}", "unknown key (metrics takes bind, port, user, password and ssl)")
+        for key in sorted(set(metrics) - {"bind", "port"} - ACCESS_KEYS)
     ]
     if errors:
         raise ConfigErrors(errors)
-    return bind, port
+    return bind, port, found
 
 
 def format_value(value: float) -> str:
@@ -243,11 +253,12 @@ class Runner:
     runner: web.AppRunner
     bind: str
     port: int
+    tls: bool = False
 
     @property
     def url(self) -> str:
         host = f"[{self.bind}]" if ":" in self.bind else self.bind
-        return f"http://{host}:{self.port}/metrics"
+        return f"{'https' if self.tls else 'http'}://{host}:{self.port}/metrics"
 
     async def stop(self) -> None:
         await self.runner.cleanup()
@@ -255,13 +266,18 @@ class Runner:
 
 async def start_exporter(settings: dict[str, Any], store: Store, registry: CollectorRegistry | None) -> Runner:
     """Serve `/metrics` at the `metrics` object's address (defaults when absent); port 0 picks one."""
-    bind, port = listener(settings) or (DEFAULT_BIND, DEFAULT_PORT)
+    bind, port, rules = listener_access(settings) or (DEFAULT_BIND, DEFAULT_PORT, Access())
+    try:
+        tls = rules.ssl_context()
+    except (OSError, ssl.SSLError) as error:
+        raise ConfigErrors([ConfigError("metrics.ssl", f"cannot load the certificate and key: {error}")]) from error
     exporter = Exporter(store, registry)
-    app = web.Application()
+    auth = rules.middleware()
+    app = web.Application(middlewares=[auth] if auth is not None else [])
     app.router.add_get("/metrics", exporter.handle)
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
-    site = web.TCPSite(runner, bind, port)
+    site = web.TCPSite(runner, bind, port, ssl_context=tls)
     try:
         await site.start()
     except OSError:
@@ -269,5 +285,6 @@ async def start_exporter(settings: dict[str, Any], store: Store, registry: Colle
         raise
     addresses = runner.addresses
     bound = int(addresses[0][1]) if addresses else port
-    log.info("metrics listening", extra={"fields": {"bind": bind, "port": bound}})
-    return Runner(exporter, runner, bind, bound)
+    log.info("metrics listening", extra={"fields": {"bind": bind, "port": bound, "tls": tls is not None,
+                                                    "auth": auth is not None}})
+    return Runner(exporter, runner, bind, bound, tls is not None)

@@ -12,10 +12,12 @@ from typing import Any
 
 import pytest
 
+from handlers.mail import MailHandler
 from handlers.pipe import PipeHandler
 from handlers.tcp import TcpHandler
 from handlers.transport import TransportHandler
 from handlers.udp import UdpHandler
+from handlers.webhook import WebhookHandler
 from mutators.json import encode_event
 from pipeline.agent.execute import CommandFailed
 from pipeline.config.validate import validate
@@ -328,7 +330,8 @@ def test_a_bad_handler_definition_names_the_key(cls: type[Handler], definition: 
 
 
 def test_the_registry_finds_every_handler_type() -> None:
-    for name, cls in [("pipe", PipeHandler), ("tcp", TcpHandler), ("udp", UdpHandler), ("transport", TransportHandler)]:
+    for name, cls in [("pipe", PipeHandler), ("tcp", TcpHandler), ("udp", UdpHandler), ("transport", TransportHandler),
+                      ("mail", MailHandler), ("webhook", WebhookHandler)]:
         assert default_registry.get("handlers", name) is cls
         assert cls.type_name == name
 

@@ -30,3 +30,18 @@ def test_every_json_block_in_the_distributed_docs_is_a_valid_configuration():
         settings = json.loads(block)
         errors, _ = validate(settings, default_registry)
         assert errors == []
+
+
+def test_the_configuration_in_the_operations_doc_is_valid_and_matches_ogi_init(tmp_path) -> None:
+    from pipeline.cli.init import write
+
+    blocks = re.findall(r"```json\n(.*?)```", (ROOT / "docs" / "operations.md").read_text(), re.S)
+    assert len(blocks) == 1
+    settings = json.loads(blocks[0])
+    errors, _ = validate(settings, default_registry)
+    assert errors == []
+    write(tmp_path, "all")
+    written, _ = load_settings([str(tmp_path / "config.json")], [str(tmp_path / "conf.d")])
+    for key in ("transport", "rabbitmq", "store", "redis", "metrics"):
+        assert settings[key] == written.settings[key]
+    assert set(settings["handlers"]) == set(written.settings["handlers"])

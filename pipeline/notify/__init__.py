@@ -1,0 +1,1 @@
+"""In-process notifications: templates, counters and the formats of the `mail` and `webhook` handlers."""
