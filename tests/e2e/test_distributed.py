@@ -12,8 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import free_port, require_service
-from tests.helpers import events_in
+from tests.helpers import events_in, free_port, require_service
 from tests.helpers import wait_for as _wait_for
 
 OGI = str(Path(sys.executable).parent / "ogi")

@@ -17,7 +17,7 @@ from redis._parsers.resp2 import _AsyncRESP2Parser
 from redis.asyncio.connection import Connection
 
 from pipeline.store.redis_wire import exchange, pack
-from tests.conftest import require_service
+from tests.helpers import require_service
 
 DB = 14
 
