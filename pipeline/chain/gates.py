@@ -9,21 +9,16 @@ an event is a few dict lookups and calls.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
-from pipeline.expr.expression import ExpressionError, ExpressionRuntimeError, compile_expression
+from pipeline.expr.expression import EVAL_PREFIX, ExpressionError, ExpressionRuntimeError, compile_expression
 from pipeline.expr.values import ruby_eq, to_s, truthy
 from pipeline.expr.when import WhenError, Window, compile_when
 from pipeline.extension import Context, DefinitionError, Filter
 from pipeline.model import JSON, Event, severity_name
 
-__all__ = ["AttributeFilter", "gate", "first_rejecting", "EVAL_PREFIX"]
-
-#: Sensu's marker for an expression value, with the blanks after it.
-EVAL_PREFIX = re.compile(r"eval:\s*")
-
+__all__ = ["AttributeFilter", "gate", "first_rejecting"]
 
 def gate(handler: JSON, event: Event) -> str | None:
     """The first of Sensu's gates that stops `event` for `handler`, or None when it may go on.

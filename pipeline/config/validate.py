@@ -13,7 +13,6 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from pipeline.config.load import path_index, path_key
 from pipeline.config.validate_chain import (
     BOOL,
     INT,
@@ -27,7 +26,7 @@ from pipeline.config.validate_chain import (
     ChainValidator,
     Rule,
 )
-from pipeline.errors import ConfigError, ConfigErrors
+from pipeline.errors import ConfigError, ConfigErrors, path_index, path_key
 from pipeline.metrics.exporter import listener
 from pipeline.model import valid_name
 from pipeline.registry import Registry

@@ -13,10 +13,8 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from pipeline.chain.gates import EVAL_PREFIX
-from pipeline.config.load import path_index, path_key
-from pipeline.errors import ConfigError
-from pipeline.expr.expression import ExpressionError, compile_expression
+from pipeline.errors import ConfigError, path_index, path_key
+from pipeline.expr.expression import EVAL_PREFIX, ExpressionError, compile_expression
 from pipeline.expr.when import WhenError, compile_when
 from pipeline.model import SEVERITY_NAMES
 from pipeline.registry import Registry

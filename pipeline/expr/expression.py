@@ -13,6 +13,7 @@ The tokenizer is lexer.py, the Ruby-flavoured values and operators (`truthy`, `r
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -29,9 +30,11 @@ from pipeline.expr.values import (
     truthy,
 )
 
-__all__ = ["Expression", "ExpressionError", "ExpressionRuntimeError", "compile_expression", "MAX_LENGTH"]
+__all__ = ["EVAL_PREFIX", "Expression", "ExpressionError", "ExpressionRuntimeError", "compile_expression", "MAX_LENGTH"]
 
 MAX_LENGTH = 1000
+#: Sensu's marker for an expression value in a filter attribute, with the blanks after it.
+EVAL_PREFIX = re.compile(r"eval:\s*")
 #: Deepest tree (and parser recursion) accepted; real filters nest a handful of levels.
 MAX_DEPTH = 64
 

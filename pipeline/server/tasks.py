@@ -27,7 +27,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from pipeline import SENSU_COMPAT_VERSION
-from pipeline.agent.definition import first_ipv4
+from pipeline.hostaddr import first_ipv4
 from pipeline.model import JSON, Clock, system_clock
 from pipeline.store.base import Store, StoreError
 
