@@ -28,7 +28,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.api
 
 lint: $(STAMP)
-	$(BIN)/ruff check pipeline handlers mutators plugins tests bench
+	$(BIN)/ruff check pipeline handlers mutators filters plugins tests bench
 	$(BIN)/mypy
 
 typecheck: lint
