@@ -1,6 +1,6 @@
 """Start-up validation of merged settings: every error at once, each naming its JSON path and value.
 
-The rules follow Sensu 1.x's settings validators (reference §2, §5), with one addition ogi
+The rules follow Sensu 1.x's settings validators (docs/configuration.md "What is checked at start-up"), with one addition ogi
 users asked for: a handler, filter or mutator name that nothing defines is an error at
 start-up instead of a log line at the first event. Custom attributes on checks and clients
 pass untouched; type-specific handler keys are checked by the handler classes themselves.
