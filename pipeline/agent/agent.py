@@ -148,10 +148,6 @@ class Client:
         self._subscriptions.clear()
         self._loops.clear()
 
-    def start_standalone(self) -> None:
-        """Schedule the standalone checks (start() does this; for embedding and tests)."""
-        self.standalone.start()
-
     async def stop_standalone(self) -> None:
         await self.standalone.stop()
 

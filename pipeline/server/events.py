@@ -46,11 +46,6 @@ def _is_int(value: Any) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def append_history(history: list[str], status: int) -> list[str]:
-    """The history after one more status: statuses as strings, the last 21 kept."""
-    return [*history, str(status)][-HISTORY_LENGTH:]
-
-
 def total_state_change(history: list[str]) -> int:
     """Sensu's weighted percentage of state changes over the last 21 statuses, 0..101.
 
