@@ -35,13 +35,13 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry
 
+from bench.carbon import Carbon, available
 from pipeline import jsoncodec
 from pipeline.chain.engine import Engine
 from pipeline.extension import Context
 from pipeline.registry import default_registry
 from pipeline.server.results import ResultProcessor
 from pipeline.store.memory import MemoryStore
-from tests.e2e.carbon import Carbon, available
 
 TARGET = 100_000
 

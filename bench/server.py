@@ -37,6 +37,7 @@ import aio_pika
 import redis
 
 from bench.amqp_publisher import ConfirmingPublisher
+from bench.vhost import fresh_vhost
 from pipeline import heap, jsoncodec
 from pipeline.extension import Handler
 from pipeline.model import Event
@@ -44,7 +45,6 @@ from pipeline.registry import default_registry
 from pipeline.server.server import Server
 from pipeline.store.redis import RedisStore
 from pipeline.transport.rabbitmq import RabbitMQTransport
-from tests.contract.transport_fixtures import fresh_vhost
 
 REDIS_DB = 9
 RAW_TARGET_SHARE = 0.80

@@ -3,10 +3,23 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
 _UNSET: Any = object()
+_PLAIN_KEY = re.compile(r"^[A-Za-z_][\w-]*\Z")
+
+
+def path_key(base: str, key: str) -> str:
+    """`base.key`, or `base["key"]` when the key holds dots or other punctuation."""
+    if _PLAIN_KEY.match(key):
+        return f"{base}.{key}" if base else key
+    return f"{base}[{json.dumps(key)}]"
+
+
+def path_index(base: str, index: int) -> str:
+    return f"{base}[{index}]"
 
 
 @dataclass

@@ -1,46 +1,117 @@
-"""Shared test helpers.
+"""The fixtures the suites share; plain helpers are in tests/helpers.py (nothing imports a conftest).
 
-Tests that need a real peer (RabbitMQ, Redis, carbon, Prometheus) call `require_service`: on a
-machine without it they skip with the reason, but with OGI_REQUIRE_SERVICES=1 (set by .ci/run)
-a missing service fails the run instead, so CI can never go green by skipping.
+- `clock`: a FakeClock; `store`: the memory store and the Redis store (a database of the shared
+  Redis, flushed around each test), so a test taking `store` runs against both; `memory_store`
+  for tests that move the clock past an expiry (Redis expires keys on its own clock);
+  `backend`: the store with its kind and a way to let time pass for it (the Store contract).
+- `api` / `memory_api`: the HTTP API on a test server over that store (tests/api/support.py).
+- `rabbitmq_vhost`: a fresh vhost on the shared RabbitMQ for one test module;
+  `private_rabbitmq` / `private_redis`: a broker or a redis-server of the test's own.
+
+A fixture needing a real service skips without it, and fails with OGI_REQUIRE_SERVICES=1.
 """
 
 from __future__ import annotations
 
 import os
-import socket
+import shutil
+import tempfile
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-EXAMPLES = ROOT / "examples"
+from bench.vhost import fresh_vhost
+from pipeline.store.base import Store
+from pipeline.store.memory import MemoryStore
+from tests.api.support import Harness, start_harness
+from tests.contract import Backend
+from tests.contract.transport_fixtures import RABBITMQ_SERVER, PrivateRabbitMQ, require_rabbitmq
+from tests.helpers import FakeClock, claim_redis_db, free_port, require_service
+from tests.peers import PrivateRedis, alive
+
+#: The Redis database store tests run in, claimed for this run (other checkouts may be testing too).
+REDIS_DB = claim_redis_db()
 
 
-def services_required() -> bool:
-    return os.environ.get("OGI_REQUIRE_SERVICES") == "1"
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
 
 
-def port_answers(host: str, port: int, timeout: float = 1.0) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=timeout):
-            return True
-    except OSError:
-        return False
-
-
-def require_service(name: str, host: str = "127.0.0.1", port: int | None = None, available: bool | None = None) -> None:
-    """Skip (or, in CI, fail) unless the named service is there."""
-    ok = available if available is not None else (port is not None and port_answers(host, port))
-    if ok:
+@pytest.fixture(params=["memory", "redis"])
+async def store(request: pytest.FixtureRequest, clock: FakeClock) -> AsyncIterator[Store]:
+    if request.param == "memory":
+        yield MemoryStore(clock=clock)
         return
-    reason = f"{name} is not available on {host}:{port}" if port else f"{name} is not available"
-    if services_required():
-        pytest.fail(f"{reason}, and OGI_REQUIRE_SERVICES=1 forbids skipping")
-    pytest.skip(reason)
+    require_service("redis", port=6379)
+    from pipeline.store.redis import RedisStore
+
+    redis_store = RedisStore({"host": "127.0.0.1", "port": 6379, "db": REDIS_DB}, clock=clock)
+    await redis_store.client.flushdb()
+    try:
+        yield redis_store
+    finally:
+        await redis_store.client.flushdb()
+        await redis_store.close()
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+@pytest.fixture
+def memory_store(clock: FakeClock) -> MemoryStore:
+    return MemoryStore(clock=clock)
+
+
+@pytest.fixture
+def backend(store: Store, clock: FakeClock) -> Backend:
+    return Backend("memory" if isinstance(store, MemoryStore) else "redis", store, clock)
+
+
+@pytest.fixture
+async def api(store: Store, clock: FakeClock) -> AsyncIterator[Harness]:
+    harness = await start_harness(store, clock)
+    yield harness
+    await harness.client.close()
+
+
+@pytest.fixture
+async def memory_api(memory_store: MemoryStore, clock: FakeClock) -> AsyncIterator[Harness]:
+    harness = await start_harness(memory_store, clock)
+    yield harness
+    await harness.client.close()
+
+
+@pytest.fixture(scope="module")
+def rabbitmq_vhost() -> Iterator[str]:
+    require_rabbitmq()
+    with fresh_vhost() as name:
+        yield name
+
+
+@pytest.fixture
+def private_rabbitmq() -> Iterator[PrivateRabbitMQ]:
+    require_service("rabbitmq-server", available=os.path.exists(RABBITMQ_SERVER) and os.geteuid() == 0)
+    node = PrivateRabbitMQ()
+    try:
+        node.start()
+        yield node
+    finally:
+        node.destroy()
+
+
+@pytest.fixture
+def private_redis() -> Iterator[PrivateRedis]:
+    """A started redis-server of the test's own (Debian package redis-server); stopped afterwards."""
+    require_service("redis-server (Debian package redis-server)", available=shutil.which("redis-server") is not None)
+    directory = tempfile.mkdtemp(prefix="ogi-redis-")
+    server = PrivateRedis(directory, free_port())
+    try:
+        server.start()
+        yield server
+    finally:
+        try:
+            pid = int(Path(server.pidfile).read_text())
+        except (OSError, ValueError):
+            pid = 0
+        if pid and alive(pid):
+            server.stop()
+        shutil.rmtree(directory, ignore_errors=True)

@@ -14,7 +14,7 @@ keepalive every 20 s. Pipes keep Sensu's layout:
 A check request is the check definition plus `name` and `issued`. The local definition of
 that name overrides the request; with `safe_mode` a check not defined locally is answered
 with status 3 instead of being run; a check still running is not started again; tokens are
-filled in from the client definition (pipeline/agent/tokens.py) before the command runs. A request
+filled in from the client definition (pipeline/expr/tokens.py) before the command runs. A request
 that is not JSON, has no valid name or no command is logged, counted and skipped.
 
 `Agent.counts` counts what happened: requests, requests_malformed, skipped_running,
@@ -37,7 +37,7 @@ from pipeline.agent.definition import client_definition, keepalive_payload, sock
 from pipeline.agent.execute import DEFAULT_OUTPUT_CAP, execute_check
 from pipeline.agent.socket_input import SocketInput
 from pipeline.agent.standalone import Standalone
-from pipeline.agent.tokens import prepare_check
+from pipeline.expr.tokens import prepare_check
 from pipeline.model import JSON, MAX_MESSAGE_SIZE, Clock, system_clock, valid_name
 from pipeline.transport.base import PipeKind, Subscription, Transport
 from pipeline.transport.pipes import keepalives_pipe, request_pipe, results_pipe
@@ -185,10 +185,6 @@ class Agent:
         subscription = await self.transport.subscribe(pipe, kind, queue)
         task = asyncio.create_task(self._consume(pipe, subscription), name=f"subscription:{pipe}")
         self._subscribed[pipe] = (subscription, task)
-
-    def start_standalone(self) -> None:
-        """Schedule the standalone checks (start() does this; for embedding and tests)."""
-        self.standalone.start()
 
     async def stop_standalone(self) -> None:
         await self.standalone.stop()

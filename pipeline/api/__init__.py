@@ -1,4 +1,4 @@
-"""The HTTP API, compatible with Sensu 1.x's (reference §7), on aiohttp.
+"""The HTTP API, compatible with Sensu 1.x's (docs/api.md), on aiohttp.
 
 One module per resource (clients, checks, events, results, aggregates, stashes, silenced,
 system for info/health/settings), `http.py` for what handlers share, `middleware.py` for auth,

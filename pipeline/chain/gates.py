@@ -9,21 +9,16 @@ an event is a few dict lookups and calls.
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any, ClassVar
 
-from pipeline.expr.expression import ExpressionError, ExpressionRuntimeError, compile_expression
+from pipeline.expr.expression import EVAL_PREFIX, ExpressionError, ExpressionRuntimeError, compile_expression
 from pipeline.expr.values import ruby_eq, to_s
 from pipeline.expr.when import WhenError, Window, compile_when
 from pipeline.extension import Context, DefinitionError, Filter
 from pipeline.model import JSON, Event, severity_name, truthy
 
-__all__ = ["AttributeFilter", "gate", "first_rejecting", "EVAL_PREFIX"]
-
-#: Sensu's marker for an expression value, with the blanks after it.
-EVAL_PREFIX = re.compile(r"eval:\s*")
-
+__all__ = ["AttributeFilter", "gate"]
 
 def gate(handler: JSON, event: Event) -> str | None:
     """The first of Sensu's gates that stops `event` for `handler`, or None when it may go on.
@@ -49,14 +44,6 @@ def gate(handler: JSON, event: Event) -> str | None:
             return "severities"
     if event.get("silenced") and not handler.get("handle_silenced"):
         return "silenced"
-    return None
-
-
-async def first_rejecting(filters: Sequence[Filter], event: Event) -> str | None:
-    """Run filters in order; the name of the first that drops the event, or None."""
-    for f in filters:
-        if not await f.allows(event):
-            return f.name
     return None
 
 

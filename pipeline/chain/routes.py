@@ -15,8 +15,7 @@ from typing import Any, TypeGuard
 
 from pipeline.chain.gates import AttributeFilter
 from pipeline.chain.stagemetrics import FILTER, HANDLER, MUTATOR, StageMetrics, StageStat
-from pipeline.config.load import path_key
-from pipeline.errors import ConfigError
+from pipeline.errors import ConfigError, path_key
 from pipeline.extension import Context, DefinitionError, Extension, Filter, Handler, Mutator
 from pipeline.model import is_number
 from pipeline.registry import Kind, Registry, UnknownType

@@ -1,6 +1,6 @@
 """Operator commands over the HTTP API: `ogi events|clients|checks|results|resolve|request|silence|stash`.
 
-They speak Sensu 1.x's API (reference §7), so they work against ogi's API and against a Sensu
+They speak Sensu 1.x's API (docs/api.md), so they work against ogi's API and against a Sensu
 1.x API alike. `pipeline/cli/ops_api.py` finds the API and calls it; `pipeline/cli/ops_format.py`
 makes the tables. docs/operators.md shows every command.
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pipeline.errors import ConfigError, ConfigErrors
+from pipeline.errors import ConfigError, ConfigErrors, path_index, path_key
 
 if TYPE_CHECKING:
     from pipeline.config.settings import Settings
@@ -34,19 +34,7 @@ REDACT_KEYS: tuple[str, ...] = (
     "private_key", "secret", "routing_key", "webhook_url", "community",
 )
 
-_PLAIN_KEY = re.compile(r"^[A-Za-z_][\w-]*\Z")
 _TOKEN = re.compile(r'\.?([A-Za-z_][\w-]*)|\[(\d+)\]|\[("(?:[^"\\]|\\.)*")\]')
-
-
-def path_key(base: str, key: str) -> str:
-    """`base.key`, or `base["key"]` when the key holds dots or other punctuation."""
-    if _PLAIN_KEY.match(key):
-        return f"{base}.{key}" if base else key
-    return f"{base}[{json.dumps(key)}]"
-
-
-def path_index(base: str, index: int) -> str:
-    return f"{base}[{index}]"
 
 
 def parent_path(path: str) -> str | None:

@@ -1,6 +1,7 @@
 """The one validation pass: every error at once, each naming its JSON path and value.
 
-The rules follow Sensu 1.x's settings validators, with what ogi users asked for on top: a
+The rules follow Sensu 1.x's settings validators (docs/configuration.md "What is checked
+at start-up"), with what ogi users asked for on top: a
 handler, filter or mutator name that nothing defines is an error at start-up instead of a log
 line at the first event. Custom attributes on checks and clients pass untouched. This module
 checks the top level, the checks and the client; `validate_chain.py` the handlers, filters,
@@ -17,7 +18,6 @@ from typing import Any
 
 from pipeline.chain.routes import RouteTable
 from pipeline.chain.stagemetrics import StageMetrics
-from pipeline.config.load import path_index, path_key
 from pipeline.config.rules import (
     BOOL,
     CHECK_RULES,
@@ -31,7 +31,7 @@ from pipeline.config.rules import (
 )
 from pipeline.config.settings import Settings, build_settings, sections
 from pipeline.config.validate_chain import ChainValidator
-from pipeline.errors import ConfigError
+from pipeline.errors import ConfigError, path_index, path_key
 from pipeline.extension import Context
 from pipeline.model import valid_name
 from pipeline.registry import Registry

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from pipeline.chain.gates import EVAL_PREFIX, AttributeFilter
-from pipeline.config.load import parent_path, path_index, path_key
+from pipeline.chain.gates import AttributeFilter
+from pipeline.config.load import parent_path
 from pipeline.config.rules import BOOL, POS_NUM, STR, STR_LIST, Collector, Rule, names_hint
-from pipeline.errors import ConfigError
-from pipeline.expr.expression import ExpressionError, compile_expression
+from pipeline.errors import ConfigError, path_index, path_key
+from pipeline.expr.expression import EVAL_PREFIX, ExpressionError, compile_expression
 from pipeline.extension import Context, DefinitionError, Extension, Handler
 from pipeline.model import SEVERITY_NAMES
 from pipeline.registry import Kind, Registry

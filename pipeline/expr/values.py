@@ -1,10 +1,10 @@
-"""Ruby-flavoured values for `pipeline/expr/expression.py` and attribute filters.
+"""Ruby-flavoured values and operators for `pipeline/expr/expression.py` and attribute filters.
 
 Sensu's configs were written against Ruby semantics, so the operators and methods here
 behave as Ruby's do where users could notice: only `nil` and `false` are false, `1 == true`
 is false, integer division floors, `to_s` of `nil` is "" and of `true` is "true", `"12ab".to_i`
 is 12. Anything Ruby would raise on (comparing a string with a number, a method a type lacks,
-division by zero) raises `ExpressionRuntimeError`.
+division by zero) raises `ExpressionRuntimeError`. The methods are in methods.py.
 """
 
 from __future__ import annotations
@@ -17,15 +17,11 @@ import warnings
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
-from pipeline.model import dig
+from pipeline.model import dig, is_number
 
 
 class ExpressionRuntimeError(Exception):
     """An expression failed while evaluating (a type mismatch, division by zero, ...)."""
-
-
-def _num(v: Any) -> bool:
-    return isinstance(v, int | float) and not isinstance(v, bool)
 
 
 def ruby_type(v: Any) -> str:
@@ -33,7 +29,7 @@ def ruby_type(v: Any) -> str:
         return "nil"
     if isinstance(v, bool):
         return "boolean"
-    if _num(v):
+    if is_number(v):
         return "number"
     if isinstance(v, str):
         return "string"
@@ -56,8 +52,8 @@ def ruby_eq(a: Any, b: Any) -> bool:
         return isinstance(b, dict) and a.keys() == b.keys() and all(ruby_eq(a[k], b[k]) for k in a)
     if isinstance(b, list | dict):
         return False
-    if _num(a) or _num(b):
-        return _num(a) and _num(b) and a == b
+    if is_number(a) or is_number(b):
+        return is_number(a) and is_number(b) and a == b
     return bool(a == b)
 
 
@@ -173,16 +169,18 @@ def _type_error(op: str, a: Any, b: Any) -> ExpressionRuntimeError:
 
 
 def _add(a: Any, b: Any) -> Any:
-    if (_num(a) and _num(b)) or (isinstance(a, str) and isinstance(b, str)) or (
-        isinstance(a, list) and isinstance(b, list)
-    ):
+    if is_number(a) and is_number(b):
+        return a + b
+    if isinstance(a, str) and isinstance(b, str):
+        return a + b
+    if isinstance(a, list) and isinstance(b, list):
         return a + b
     raise _type_error("+", a, b)
 
 
 def _arith(op: str, fn: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
     def apply(a: Any, b: Any) -> Any:
-        if not (_num(a) and _num(b)):
+        if not (is_number(a) and is_number(b)):
             raise _type_error(op, a, b)
         if op in "/%" and b == 0:
             raise ExpressionRuntimeError("division by zero")
@@ -197,14 +195,14 @@ def _div(a: Any, b: Any) -> Any:
 
 def _order(op: str, fn: Callable[[Any, Any], bool]) -> Callable[[Any, Any], bool]:
     def compare(a: Any, b: Any) -> bool:
-        if (_num(a) and _num(b)) or (isinstance(a, str) and isinstance(b, str)):
+        if (is_number(a) and is_number(b)) or (isinstance(a, str) and isinstance(b, str)):
             return fn(a, b)
         raise _type_error(op, a, b)
 
     return compare
 
 
-def _match(a: Any, b: Any) -> int | None:
+def regex_match(a: Any, b: Any) -> int | None:
     """Ruby's `=~`: the index of the first match, or nil."""
     if isinstance(a, re.Pattern):
         a, b = b, a
@@ -218,7 +216,7 @@ def _match(a: Any, b: Any) -> int | None:
     return m.start() if m else None
 
 
-def _in(a: Any, b: Any) -> bool:
+def contains(a: Any, b: Any) -> bool:
     if isinstance(b, list):
         return any(ruby_eq(a, x) for x in b)
     if isinstance(b, str) and isinstance(a, str):
@@ -239,10 +237,10 @@ def _index(a: Any, i: Any) -> Any:
 BINARY: dict[str, Callable[[Any, Any], Any]] = {
     "==": lambda a, b: ruby_eq(a, b),
     "!=": lambda a, b: not ruby_eq(a, b),
-    "=~": _match,
-    "!~": lambda a, b: _match(a, b) is None,
-    "in": _in,
-    "not in": lambda a, b: not _in(a, b),
+    "=~": regex_match,
+    "!~": lambda a, b: regex_match(a, b) is None,
+    "in": contains,
+    "not in": lambda a, b: not contains(a, b),
     "<": _order("<", operator.lt),
     "<=": _order("<=", operator.le),
     ">": _order(">", operator.gt),
@@ -257,186 +255,12 @@ BINARY: dict[str, Callable[[Any, Any], Any]] = {
 
 
 def negate(v: Any) -> Any:
-    if not _num(v):
+    if not is_number(v):
         raise ExpressionRuntimeError(f"cannot negate {ruby_type(v)}")
     return -v
 
 
 def plus(v: Any) -> Any:
-    if not _num(v):
+    if not is_number(v):
         raise ExpressionRuntimeError(f"cannot apply unary '+' to {ruby_type(v)}")
     return v
-
-
-# -- methods --------------------------------------------------------------------------------------
-def _no_method(name: str, recv: Any) -> ExpressionRuntimeError:
-    return ExpressionRuntimeError(f"undefined method {name!r} for {ruby_type(recv)}")
-
-
-def _str_method(fn: Callable[..., Any]) -> Callable[..., Any]:
-    def call(name: str, recv: Any, *args: Any) -> Any:
-        if not isinstance(recv, str):
-            raise _no_method(name, recv)
-        return fn(recv, *args)
-
-    return call
-
-
-def _start_with(name: str, recv: Any, *args: Any) -> bool:
-    if not isinstance(recv, str):
-        raise _no_method(name, recv)
-    for arg in args:
-        if isinstance(arg, re.Pattern):
-            if arg.match(recv):
-                return True
-        elif isinstance(arg, str):
-            if recv.startswith(arg):
-                return True
-        else:
-            raise ExpressionRuntimeError(f"{name}: expected a string or regex, got {ruby_type(arg)}")
-    return False
-
-
-def _end_with(name: str, recv: Any, *args: Any) -> bool:
-    if not isinstance(recv, str):
-        raise _no_method(name, recv)
-    for arg in args:
-        if not isinstance(arg, str):
-            raise ExpressionRuntimeError(f"{name}: expected a string, got {ruby_type(arg)}")
-        if recv.endswith(arg):
-            return True
-    return False
-
-
-def _include(name: str, recv: Any, item: Any) -> bool:
-    if isinstance(recv, str):
-        if not isinstance(item, str):
-            raise ExpressionRuntimeError(f"{name}: expected a string, got {ruby_type(item)}")
-        return item in recv
-    if isinstance(recv, list | dict):
-        return _in(item, recv)
-    raise _no_method(name, recv)
-
-
-def _size(name: str, recv: Any) -> int:
-    if isinstance(recv, str | list | dict):
-        return len(recv)
-    raise _no_method(name, recv)
-
-
-_INT_PREFIX = re.compile(r"\s*[+-]?[0-9]+(?:_[0-9]+)*")
-_FLOAT_PREFIX = re.compile(r"\s*[+-]?(?:[0-9]+(?:_[0-9]+)*(?:\.[0-9]+)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
-
-
-def _to_i(name: str, recv: Any) -> int:
-    if recv is None:
-        return 0
-    if isinstance(recv, str):
-        m = _INT_PREFIX.match(recv)
-        return int(m.group()) if m else 0
-    if _num(recv):
-        if isinstance(recv, float) and not math.isfinite(recv):
-            raise ExpressionRuntimeError(f"{to_s(recv)} has no integer value")
-        return int(recv)
-    raise _no_method(name, recv)
-
-
-def _to_f(name: str, recv: Any) -> float:
-    if recv is None:
-        return 0.0
-    if isinstance(recv, str):
-        m = _FLOAT_PREFIX.match(recv)
-        return float(m.group()) if m else 0.0
-    if _num(recv):
-        return float(recv)
-    raise _no_method(name, recv)
-
-
-def _match_p(name: str, recv: Any, pattern: Any) -> bool:
-    if isinstance(pattern, str):
-        pattern = compile_regex((pattern,), 0, None)
-    if recv is None:
-        return False
-    return _match(recv, pattern) is not None
-
-
-def _empty(name: str, recv: Any) -> bool:
-    if isinstance(recv, str | list | dict):
-        return not recv
-    raise _no_method(name, recv)
-
-
-def _num_method(fn: Callable[[Any], Any], integral: bool = False) -> Callable[..., Any]:
-    def call(name: str, recv: Any) -> Any:
-        if not _num(recv):
-            raise _no_method(name, recv)
-        if integral and isinstance(recv, float) and not math.isfinite(recv):
-            raise ExpressionRuntimeError(f"{to_s(recv)} has no integer value")
-        return fn(recv)
-
-    return call
-
-
-def _round(x: float) -> int:
-    if isinstance(x, int):
-        return x
-    # Ruby rounds halves away from zero, Python to even.
-    return int(math.copysign(math.floor(abs(x) + 0.5), x))
-
-
-def _ends(which: int) -> Callable[..., Any]:
-    def call(name: str, recv: Any) -> Any:
-        if not isinstance(recv, list):
-            raise _no_method(name, recv)
-        return recv[which] if recv else None
-
-    return call
-
-
-def _split(name: str, recv: Any, sep: Any = None) -> list[str]:
-    if not isinstance(recv, str):
-        raise _no_method(name, recv)
-    if sep is None or sep == " ":
-        return recv.split()
-    if isinstance(sep, re.Pattern):
-        return sep.split(recv)
-    if isinstance(sep, str):
-        return recv.split(sep) if sep else list(recv)
-    raise ExpressionRuntimeError(f"split: expected a string or regex, got {ruby_type(sep)}")
-
-
-def _between(name: str, recv: Any, low: Any, high: Any) -> bool:
-    return bool(BINARY[">="](recv, low) and BINARY["<="](recv, high))
-
-
-def _has_key(name: str, recv: Any, key: Any) -> bool:
-    if not isinstance(recv, dict):
-        raise _no_method(name, recv)
-    return isinstance(key, str) and key in recv
-
-
-_lower, _upper = _str_method(str.lower), _str_method(str.upper)
-
-#: name -> (fewest arguments, most arguments, implementation(name, receiver, *arguments)).
-METHODS: dict[str, tuple[int, int, Callable[..., Any]]] = {
-    "start_with?": (1, 8, _start_with), "startswith": (1, 8, _start_with),
-    "end_with?": (1, 8, _end_with), "endswith": (1, 8, _end_with),
-    "include?": (1, 1, _include),
-    "downcase": (0, 0, _lower), "lower": (0, 0, _lower),
-    "upcase": (0, 0, _upper), "upper": (0, 0, _upper),
-    "strip": (0, 0, _str_method(str.strip)),
-    "length": (0, 0, _size), "size": (0, 0, _size),
-    "to_i": (0, 0, _to_i), "to_f": (0, 0, _to_f), "to_s": (0, 0, lambda name, recv: to_s(recv)),
-    "match?": (1, 1, _match_p),
-    "empty?": (0, 0, _empty),
-    "nil?": (0, 0, lambda name, recv: recv is None),
-    "zero?": (0, 0, _num_method(lambda x: x == 0)),
-    "abs": (0, 0, _num_method(abs)),
-    "round": (0, 0, _num_method(_round, integral=True)),
-    "floor": (0, 0, _num_method(math.floor, integral=True)),
-    "ceil": (0, 0, _num_method(math.ceil, integral=True)),
-    "first": (0, 0, _ends(0)), "last": (0, 0, _ends(-1)),
-    "split": (0, 1, _split),
-    "between?": (2, 2, _between),
-    "key?": (1, 1, _has_key), "has_key?": (1, 1, _has_key),
-}

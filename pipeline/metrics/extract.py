@@ -18,7 +18,7 @@ from math import isfinite
 from typing import Any
 
 from pipeline import jsoncodec
-from pipeline.agent.tokens import substitute
+from pipeline.expr.tokens import substitute
 from pipeline.metrics.formats import Parsed, graphite, influx, nagios, opentsdb, prometheus
 from pipeline.model import Check, Client, Clock, Point, system_clock
 

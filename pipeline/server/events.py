@@ -1,7 +1,7 @@
 """What one check result means: history, flapping, occurrences, the event and its fate.
 
 Pure functions, values in and values out: no I/O, and the time comes in as a value. The rules are
-Sensu 1.x's (reference §3.5-§3.10); `pipeline/server/results.py` feeds them from the store.
+Sensu 1.x's (docs/events.md "Which results create, resolve or flap an event"); `pipeline/server/results.py` feeds them from the store.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ FLAPPING: str = Action.FLAPPING.value
 
 
 class Decision(Enum):
-    """What the registry does with an event (reference §3.10)."""
+    """What the registry does with an event (docs/events.md "Which events are stored, deleted or only handled")."""
 
     STORE = "store"
     DELETE = "delete"
@@ -39,11 +39,6 @@ class Decision(Enum):
 
 def _is_int(value: Any) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)
-
-
-def append_history(history: list[str], status: int) -> list[str]:
-    """The history after one more status: statuses as strings, the last 21 kept."""
-    return [*history, str(status)][-HISTORY_LENGTH:]
 
 
 def total_state_change(history: list[str]) -> int:
@@ -132,7 +127,7 @@ def build_event(
     now: float,
     new_id: Callable[[], str],
 ) -> Event:
-    """The event for one result (reference §3.6-§3.7), not yet silenced.
+    """The event for one result (docs/events.md "Occurrences", "History and flapping"), not yet silenced.
 
     `history` already ends with this result's status; `stored` is the open event before it.
     The id, occurrences and watermark carry over from the stored event; a run of equal
@@ -181,7 +176,7 @@ def build_event(
 
 
 def decide(event: Event, stored: Event | None = None) -> Decision:
-    """Store, delete, only process, or drop the event (reference §3.10).
+    """Store, delete, only process, or drop the event (docs/events.md "Which events are stored, deleted or only handled").
 
     STORE and DELETE also send the event to the handlers. `stored` is not needed: `build_event`
     already made an OK without an open event a `create`, which is never a resolve.

@@ -1,6 +1,6 @@
 """The server's periodic tasks, and the TTL monitor.
 
-Sensu 1.x runs three elected tasks on its servers (reference §1): `check_request_publisher`
+Sensu 1.x runs three elected tasks on its servers (docs/redis.md "Task election"): `check_request_publisher`
 (pipeline/server/publisher.py), `client_monitor` (the keepalive monitor, pipeline/server/keepalives.py) and
 `check_result_monitor` (the TTL monitor, here). Each is an object with `async run()`, which
 loops until cancelled, and a single step (`tick(now)`, `publish_due(now)`) that tests call

@@ -1,6 +1,6 @@
 """From one check result on the `results` pipe to a stored event handed to the engine.
 
-`ResultProcessor` follows Sensu 1.x's server (reference §3): intake limits, the client (created
+`ResultProcessor` follows Sensu 1.x's server (docs/events.md): intake limits, the client (created
 when unknown, a proxy client for `source`), the merge with the server's check definition,
 aggregates, the stored result and history, the event, silencing, and the registry decision.
 Bad input is dropped with one log line and counted; it never raises.
@@ -155,7 +155,7 @@ def validate_result(result: Any) -> None:
 
 
 def new_client(name: str, now: float, proxy: bool) -> Client:
-    """The client Sensu creates for a result from a name it has never seen (reference §3.2)."""
+    """The client Sensu creates for a result from a name it has never seen (docs/events.md "Clients made from results")."""
     client: Client = {
         "name": name,
         "address": "unknown",
@@ -239,7 +239,7 @@ class ResultProcessor:
         return await self.process_result(result)
 
     async def process_result(self, result: Any) -> Event | None:
-        """Process one parsed result (reference §3 steps 2-10).
+        """Process one parsed result (docs/events.md, and ARCHITECTURE.md "The path of one result").
 
         Returns the event when it goes to the handlers, None when it is dropped or needs
         nothing (a standard OK without an open event, or an OK under `auto_resolve: false`).
@@ -281,7 +281,7 @@ class ResultProcessor:
                 check = proxy_check
             now = self.clock()
             event = build_event(client, check, recorded.history, recorded.last_ok, recorded.event, now, _uuid)
-            # An OK that creates nothing (metrics, mostly) is never looked up (reference §3.8).
+            # An OK that creates nothing (metrics, mostly) is never looked up (docs/events.md "What the server keeps per check").
             if check["status"] != 0 or event["action"] != CREATE:
                 await self._silence(event, client, check, now)
 
@@ -301,7 +301,7 @@ class ResultProcessor:
 
     def _merge(self, sent: Check, sender: str) -> tuple[Check, Check | None]:
         """The check for a client that is not a proxy, and for one that is (None: the same)."""
-        # Shallow merge, the result winning, as Sensu's Hash#merge (reference §3.3).
+        # Shallow merge, the result winning, as Sensu's Hash#merge (docs/events.md "Clients made from results").
         definition = self._definitions().get(sent["name"])
         if isinstance(definition, dict) and not truthy(sent.get("standalone")):
             check = {**definition, **sent}

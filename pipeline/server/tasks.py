@@ -1,6 +1,6 @@
 """Server task election: each of Sensu's three server tasks runs on one server at a time.
 
-Sensu 1.x's scheme (reference §1), over the Store's task locks: every `interval` (10 s) a
+Sensu 1.x's scheme (docs/redis.md "Task election"), over the Store's task locks: every `interval` (10 s) a
 server refreshes the locks of the tasks it holds (a lock it finds taken by another server
 means the task was lost: it is cancelled at once) and tries to take the others, in order.
 A task is first tried `interval × tasks held` after the server began waiting for it, so at
@@ -27,7 +27,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from pipeline import SENSU_COMPAT_VERSION
-from pipeline.agent.definition import first_ipv4
+from pipeline.hostaddr import first_ipv4
 from pipeline.model import JSON, Clock, system_clock
 from pipeline.store.base import Store, StoreError
 

@@ -13,7 +13,7 @@ from typing import Any, NamedTuple
 
 from pipeline.model import JSON, Check, Client, Event
 
-#: Sensu's task lock goes stale this long after its last refresh (reference §1).
+#: Sensu's task lock goes stale this long after its last refresh (docs/redis.md "Task election").
 TASK_LOCK_STALE = 30.0
 #: The value of `client:<name>:signature` after an API delete with `invalidate=true`: it
 #: matches no signature, so the client's keepalives (and, once it is deleted, its results) are dropped.
@@ -133,7 +133,7 @@ class Store(ABC):
         """The client and its signature key (see `get_signature`), in one round trip where the store can."""
         return await self.get_client(name), await self.get_signature(name)
 
-    # -- signatures (`client:<name>:signature`, reference §1) ---------------------------
+    # -- signatures (`client:<name>:signature`, docs/redis.md "Key layout") ---------------------------
     @abstractmethod
     async def get_signature(self, name: str) -> str | None:
         """The signature a client's keepalives must carry: None when none was claimed, "" for
@@ -296,7 +296,7 @@ class Store(ABC):
     # -- server tasks and registry ----------------------------------------------------
     @abstractmethod
     async def acquire_task(self, task: str, owner: str, now: float) -> bool:
-        """Try to take the lock of a server task (Sensu's election, reference §1).
+        """Try to take the lock of a server task (Sensu's election, docs/redis.md "Key layout").
 
         Won when the lock is free, when `owner` holds it already, or when it was last
         refreshed `TASK_LOCK_STALE` seconds or more before `now` (taken over only if nobody

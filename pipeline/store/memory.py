@@ -1,7 +1,7 @@
 """The embedded store: Sensu 1.x's Redis data model in process memory.
 
 It is what `ogi run` uses and the reference the Redis store is tested against, so it keeps the
-semantics of Sensu's keys (reference §1): JSON documents stored as text (what goes in is what
+semantics of Sensu's keys (docs/redis.md "Key layout"): JSON documents stored as text (what goes in is what
 a Redis GET would give back, and callers never share state with the store), history trimmed
 to 21, `last_ok`, the `ttl` index, aggregate member sets, and silences that expire.
 """

@@ -1,4 +1,4 @@
-"""Redis key names: Sensu 1.x's layout (reference §1), plus the two hashes only ogi writes.
+"""Redis key names: Sensu 1.x's layout (docs/redis.md "Key layout"), plus the two hashes only ogi writes.
 
 A Sensu 1.x server and ogi read and write the same keys, which is what lets ogi replace a
 Sensu server in place. The `ogi:` keys hold what Sensu has no key for.
@@ -118,7 +118,7 @@ end
 return 0
 """
 
-# One result (reference §3.5) in one command, atomic as Sensu's MULTI, replying with what
+# One result (docs/events.md "What the server keeps per check") in one command, atomic as Sensu's MULTI, replying with what
 # the event needs: the history joined by commas, last OK and the open event. Replies of a
 # few strings instead of one per status are what make a result cheap to read back.
 # The script builds the key names from the client and check names (the functions above,
@@ -197,7 +197,7 @@ local history, last_ok, event = record(3, kept)
 return {{1, client, key, history, last_ok, event}}
 """
 
-# A keepalive's signature claim (reference §1, Sensu's SETNX then GET): KEYS = [client:<c>:signature],
+# A keepalive's signature claim (docs/redis.md "Key layout", Sensu's SETNX then GET): KEYS = [client:<c>:signature],
 # ARGV = [the keepalive's signature or ""]. Replies with the key's value after the claim.
 CLAIM_SIGNATURE = """
 if redis.call('SETNX', KEYS[1], ARGV[1]) == 1 then return ARGV[1] end

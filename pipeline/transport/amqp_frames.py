@@ -7,11 +7,20 @@ connection's reader hands a run of deliveries to their channel in one turn of th
 and the consumers of those deliveries share one Redis pipeline and one ack. Frames and errors
 are what aiormq's own receiver gives. `install()` makes aiormq use it for
 connections opened from then on.
+
+Measured: 30 -> 11 us of CPU per delivery (/work/scratch/frames_bench.py, commit 2e83a84); with
+batched processing the server went from 267 to 207 us per result at a steady 2,954/s.
+
+It replaces aiormq's `FrameReceiver` and reads its `reader`/`started` attributes: tested with
+aiormq 7.2 (pyproject.toml pins `aiormq<7.3`). On any other aiormq, or when those internals are
+not there, `install()` leaves aiormq's own receiver in place and says so once in the log.
 """
 
 from __future__ import annotations
 
 import asyncio
+import importlib.metadata
+import logging
 from struct import error as StructError
 from struct import pack, unpack_from
 
@@ -111,6 +120,37 @@ def _deliver(data: bytes, at: int) -> commands.Basic.Deliver:
     return deliver
 
 
-def install() -> None:
-    """Connections aiormq opens from now on read their frames through BulkFrameReceiver."""
+#: The aiormq releases whose FrameReceiver this module was tested against.
+TESTED_AIORMQ = ("7.2.",)
+log = logging.getLogger("ogi")
+_warned = False
+
+
+def supported(version: str | None = None) -> bool:
+    """Whether the installed aiormq is one this reader was tested with, its internals as expected."""
+    if version is None:
+        try:
+            version = importlib.metadata.version("aiormq")
+        except importlib.metadata.PackageNotFoundError:
+            return False
+    receiver = getattr(aiormq.connection, "FrameReceiver", None)
+    return (version.startswith(TESTED_AIORMQ) and receiver is not None
+            and hasattr(receiver, "get_frame") and hasattr(aiormq.connection, "ReceivedFrame"))
+
+
+def install(version: str | None = None) -> bool:
+    """Connections aiormq opens from now on read their frames through BulkFrameReceiver.
+
+    False (aiormq's own receiver stays) when the installed aiormq is not one this was tested with.
+    """
+    global _warned
+    if aiormq.connection.FrameReceiver is BulkFrameReceiver:
+        return True
+    if not supported(version):
+        if not _warned:
+            _warned = True
+            log.warning("aiormq is not a version the bulk frame reader was tested with; using aiormq's own",
+                        extra={"fields": {"tested": list(TESTED_AIORMQ)}})
+        return False
     aiormq.connection.FrameReceiver = BulkFrameReceiver  # type: ignore[misc]
+    return True

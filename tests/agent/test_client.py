@@ -15,10 +15,11 @@ import pytest
 
 import pipeline
 from pipeline.agent.agent import Agent, fit_message, subscription_pipe
-from pipeline.agent.definition import client_definition, first_ipv4, keepalive_payload
-from pipeline.agent.tokens import prepare_check, unsafe_message, unsafe_tokens
+from pipeline.agent.definition import client_definition, keepalive_payload
 from pipeline.config.validate import validate
 from pipeline.errors import ConfigErrors
+from pipeline.expr.tokens import prepare_check, unsafe_message, unsafe_tokens
+from pipeline.hostaddr import first_ipv4
 from pipeline.registry import default_registry
 from pipeline.schedule.cron import next_cron, parse_cron
 from pipeline.schedule.timing import first_delay

@@ -17,7 +17,7 @@ import pytest
 
 from pipeline.agent.agent import Agent
 from pipeline.transport.memory import MemoryTransport
-from tests.conftest import require_service
+from tests.helpers import require_service
 
 PLUGINS = "/usr/lib/nagios/plugins"
 

@@ -19,9 +19,7 @@ from aio_pika.abc import AbstractChannel, AbstractRobustConnection
 
 from pipeline.agent.agent import subscription_pipe
 from pipeline.transport.rabbitmq import RabbitMQTransport
-from tests.contract.transport_fixtures import rabbitmq_vhost, settings_for
-
-__all__ = ["rabbitmq_vhost"]  # a fixture, used by name
+from tests.contract.transport_fixtures import settings_for
 
 GUARD = 10.0
 #: What a Ruby sensu-client 1.9 publishes to `results` after running a check.

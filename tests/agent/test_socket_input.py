@@ -16,7 +16,7 @@ from pipeline.agent.agent import Agent
 from pipeline.agent.socket_input import WATCHDOG_DELAY, SocketInput
 from pipeline.model import MAX_MESSAGE_SIZE
 from pipeline.transport.memory import MemoryTransport
-from tests.conftest import require_service
+from tests.helpers import require_service
 
 NOW = 1_700_000_000.0
 

@@ -1,20 +1,15 @@
-"""Shared harness for the API tests (no tests here): a store fixture, a seeded app, snapshots.
+"""Shared harness for the API tests (no tests here): a seeded app on a test server, snapshots.
 
-The `store` fixture gives the memory store, and the Redis store (db 14, flushed) once
-pipeline/store/redis.py exists and Redis answers, so every endpoint test runs against both.
-Tests that move a fake clock past an expiry use `memory_store` only: Redis expires keys on
-its own clock.
+The `store`, `api` and `memory_api` fixtures that use it are in tests/conftest.py: every
+endpoint test taking `api` runs against the memory store and the Redis store.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import json
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
-import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from multidict import CIMultiDictProxy
@@ -23,23 +18,17 @@ from pipeline.api import build_app
 from pipeline.api.http import API
 from pipeline.model import JSON
 from pipeline.store.base import Store
-from pipeline.store.memory import MemoryStore
 from pipeline.transport.base import PipeKind
 from pipeline.transport.memory import MemoryTransport
-from tests.conftest import require_service
 from tests.helpers import FakeClock
 
 START = 1_700_000_000.0
-REDIS_DB = 14
-STORE_KINDS = ["memory"] + (["redis"] if importlib.util.find_spec("pipeline.store.redis") else [])
 
 CHECKS: JSON = {
     "disk": {"command": "check-disk -w 80", "subscribers": ["linux"], "interval": 60, "handlers": ["default"]},
     "ntp": {"command": "check-ntp", "subscribers": ["roundrobin:infra"], "interval": 300},
     "backup": {"command": "check-backup", "standalone": True, "interval": 3600},
 }
-
-
 
 
 class RecordingTransport(MemoryTransport):
@@ -55,34 +44,6 @@ class RecordingTransport(MemoryTransport):
 
     def bodies(self, pipe: str) -> list[Any]:
         return [body for sent_pipe, _, body in self.sent if sent_pipe == pipe]
-
-
-async def make_store(kind: str, clock: FakeClock) -> Store:
-    if kind == "memory":
-        return MemoryStore(clock=clock)
-    require_service("redis", port=6379)
-    from pipeline.store.redis import RedisStore
-
-    store = RedisStore({"host": "127.0.0.1", "port": 6379, "db": REDIS_DB}, clock=clock)
-    await store.client.flushdb()
-    return store
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture(params=STORE_KINDS)
-async def store(request: pytest.FixtureRequest, clock: FakeClock) -> AsyncIterator[Store]:
-    made = await make_store(request.param, clock)
-    yield made
-    await made.close()
-
-
-@pytest.fixture
-async def memory_store(clock: FakeClock) -> MemoryStore:
-    return MemoryStore(clock=clock)
 
 
 @dataclass
@@ -125,20 +86,6 @@ async def start_harness(store: Store, clock: FakeClock, settings: JSON | None = 
     client: TestClient[web.Request, web.Application] = TestClient(TestServer(app))
     await client.start_server()
     return Harness(client, store, transport, clock, app, settings)
-
-
-@pytest.fixture
-async def api(store: Store, clock: FakeClock) -> AsyncIterator[Harness]:
-    harness = await start_harness(store, clock)
-    yield harness
-    await harness.client.close()
-
-
-@pytest.fixture
-async def memory_api(memory_store: MemoryStore, clock: FakeClock) -> AsyncIterator[Harness]:
-    harness = await start_harness(memory_store, clock)
-    yield harness
-    await harness.client.close()
 
 
 # -- seeding ------------------------------------------------------------------------------------

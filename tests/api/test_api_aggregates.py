@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from tests.api.support import Harness, result_doc, seed, seed_result
 
-pytest_plugins = ("tests.api.support",)
-
 
 async def test_aggregates_are_listed_by_name(api: Harness) -> None:
     await seed(api.store)

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from tests.api.support import START, Harness, seed
 
-pytest_plugins = ("tests.api.support",)
-
 
 async def test_the_check_list_holds_the_defined_checks_with_their_names_but_not_standalone_ones(
     api: Harness,

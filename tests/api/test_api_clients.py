@@ -23,7 +23,6 @@ class Recorder:
     async def process(self, event: Event) -> None:
         self.events.append(event)
 
-pytest_plugins = ("tests.api.support",)
 
 
 async def test_the_client_list_holds_every_client_in_name_order(api: Harness) -> None:

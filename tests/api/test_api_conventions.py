@@ -15,8 +15,6 @@ from pipeline.store import base as store_base
 from pipeline.store.memory import MemoryStore
 from tests.api.support import FakeClock, Harness, RecordingTransport, seed, snapshot, start_harness
 
-pytest_plugins = ("tests.api.support",)
-
 UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
 CORS = {
     "Access-Control-Allow-Origin": "*",

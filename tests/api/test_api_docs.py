@@ -20,7 +20,7 @@ import pytest
 from pipeline.api.openapi import document
 from pipeline.store.memory import MemoryStore
 from tests.api.support import CHECKS, START, FakeClock, seed, start_harness
-from tests.conftest import ROOT
+from tests.helpers import ROOT
 
 DOC = ROOT / "docs" / "api.md"
 BLOCK = re.compile(r"^```(http[^\n]*)\n(.*?)^```", re.M | re.S)

@@ -19,8 +19,6 @@ from tests.api.support import (
     start_harness,
 )
 
-pytest_plugins = ("tests.api.support",)
-
 
 @pytest.mark.parametrize("base", ["/events", "/incidents"])
 async def test_every_open_event_is_listed(api: Harness, base: str) -> None:

@@ -8,8 +8,6 @@ from typing import Any
 from pipeline.api.openapi import document
 from tests.api.support import Harness
 
-pytest_plugins = ("tests.api.support",)
-
 
 def served_operations(api: Harness) -> set[tuple[str, str]]:
     operations = set()

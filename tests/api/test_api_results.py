@@ -6,8 +6,6 @@ from pipeline.model import Event
 from pipeline.server.results import ResultProcessor
 from tests.api.support import START, Harness, seed
 
-pytest_plugins = ("tests.api.support",)
-
 
 async def test_a_posted_result_is_published_as_client_sensu_api_with_issued_and_executed(api: Harness) -> None:
     reply = await api.call("POST", "/results", {"name": "backup", "output": "backup failed", "status": 2,

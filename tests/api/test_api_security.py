@@ -17,7 +17,7 @@ from pipeline.api.settings import ApiConfig
 from pipeline.errors import ConfigErrors
 from pipeline.store.memory import MemoryStore
 from tests.api.support import FakeClock, Harness, RecordingTransport, start_harness
-from tests.conftest import free_port
+from tests.helpers import free_port
 
 AUTH_SETTINGS = {"api": {"user": "admin", "password": "s3cret:with-colon"}}
 

@@ -6,8 +6,6 @@ import pytest
 
 from tests.api.support import START, Harness
 
-pytest_plugins = ("tests.api.support",)
-
 NOW = int(START)
 
 

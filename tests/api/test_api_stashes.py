@@ -6,8 +6,6 @@ import pytest
 
 from tests.api.support import Harness
 
-pytest_plugins = ("tests.api.support",)
-
 
 async def test_a_stash_posted_with_its_path_is_created_and_listed_with_its_expiry(api: Harness) -> None:
     reply = await api.call("POST", "/stashes", {"path": "silence/web-01/disk", "content": {"by": "ops"},

@@ -8,8 +8,6 @@ from pipeline.api.system import settings_digest
 from pipeline.store.memory import MemoryStore
 from tests.api.support import CHECKS, FakeClock, Harness, RecordingTransport, start_harness
 
-pytest_plugins = ("tests.api.support",)
-
 
 async def test_info_gives_versions_the_settings_digest_queues_and_connections(api: Harness) -> None:
     reply = await api.call("GET", "/info")

@@ -8,9 +8,6 @@ import aio_pika
 import pytest
 
 from bench.amqp_publisher import ConfirmingPublisher
-from tests.contract.transport_fixtures import rabbitmq_vhost
-
-__all__ = ["rabbitmq_vhost"]  # fixture, used by name
 
 
 async def test_every_body_arrives_in_order_persistent_and_confirmed(rabbitmq_vhost: str) -> None:

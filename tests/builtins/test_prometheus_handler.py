@@ -23,8 +23,7 @@ from pipeline.metrics.graphite_mapping import (
 from pipeline.registry import default_registry
 from pipeline.store.base import SeriesSample
 from pipeline.store.memory import MemoryStore
-from tests.conftest import ROOT, free_port
-from tests.helpers import FakeClock
+from tests.helpers import ROOT, FakeClock, free_port
 
 NOW = 1_800_000_000.0
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from pipeline.chain.gates import AttributeFilter, first_rejecting, gate
+from pipeline.chain.gates import AttributeFilter, gate
 from pipeline.expr.when import WhenError, compile_when, in_window, parse_time
 from pipeline.extension import Context, DefinitionError
 from pipeline.registry import default_registry
@@ -219,16 +219,6 @@ async def test_a_filter_applies_inside_its_when_window() -> None:
 async def test_a_filter_outside_its_when_window_lets_every_event_pass() -> None:
     definition = {"attributes": {"client": {"environment": "dev"}}, "when": NIGHTS}
     assert await build(definition, clock=local(1, 12)).allows(make_event()) is True
-
-
-async def test_several_filters_run_in_order_and_the_first_drop_wins() -> None:
-    production = build({"attributes": {"client": {"environment": "prod"}}}, name="production")
-    not_disk = build({"attributes": {"check": {"name": "disk"}}, "negate": True}, name="not_disk")
-    critical = build({"attributes": {"check": {"status": 2}}}, name="critical")
-    assert await first_rejecting([production, critical], make_event()) is None
-    assert await first_rejecting([production, not_disk, critical], make_event()) == "not_disk"
-    assert await first_rejecting([critical, production], make_event(client={"environment": "dev"})) == "production"
-    assert await first_rejecting([], make_event()) is None
 
 
 # (definition, error path, what the message says)

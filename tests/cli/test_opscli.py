@@ -43,7 +43,7 @@ from pipeline.extension import Context
 from pipeline.server.results import ResultProcessor
 from pipeline.store.memory import MemoryStore
 from pipeline.transport.memory import MemoryTransport
-from tests.conftest import free_port
+from tests.helpers import free_port
 
 # --- running a command ---------------------------------------------------------------------------
 

@@ -11,9 +11,8 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import free_port
 from tests.e2e.test_ogi_run import OGI
-from tests.helpers import wait_for
+from tests.helpers import free_port, wait_for
 
 DAEMONS = ["run", "server", "client", "api"]
 #: A line each daemon logs at debug level once SIGTRAP turned debug on (the API logs none).
@@ -144,7 +143,7 @@ def test_server_workers_get_the_signals_of_the_first_process(tmp_path: Path) -> 
 
 def test_the_docs_name_every_signal_the_daemons_handle_and_the_systemd_unit_reloads() -> None:
     from pipeline.cli.signals import OTHER_SIGNALS, STOP_SIGNALS
-    from tests.conftest import ROOT
+    from tests.helpers import ROOT
 
     configuration = (ROOT / "docs" / "configuration.md").read_text()
     table = configuration[configuration.index("## Signals and reloading"):]

@@ -12,8 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import free_port
-from tests.helpers import wait_for
+from tests.helpers import free_port, wait_for
 
 OGI = str(Path(sys.executable).parent / "ogi")
 

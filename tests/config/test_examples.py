@@ -6,7 +6,7 @@ import re
 from pipeline.config.load import load_settings
 from pipeline.config.validate import validate
 from pipeline.registry import default_registry
-from tests.conftest import EXAMPLES, ROOT
+from tests.helpers import EXAMPLES, ROOT
 
 
 def test_the_examples_that_make_run_starts_load_without_errors():

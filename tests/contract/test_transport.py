@@ -18,9 +18,7 @@ import pytest
 
 from pipeline.transport.base import Message, Subscription, Transport
 from pipeline.transport.memory import MemoryTransport
-from tests.contract.transport_fixtures import rabbitmq_vhost, require_rabbitmq, settings_for
-
-__all__ = ["rabbitmq_vhost"]  # a fixture, used by name
+from tests.contract.transport_fixtures import require_rabbitmq, settings_for
 
 T = TypeVar("T")
 #: Generous bound on a wait that should end at once; a hang fails the test instead of blocking the run.

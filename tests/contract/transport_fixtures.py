@@ -17,49 +17,18 @@ import subprocess
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
+from bench.vhost import RABBITMQCTL, rabbitmqctl
+from tests.helpers import free_port, port_answers, require_service
 
-from tests.conftest import free_port, port_answers, require_service
-
-RABBITMQCTL = shutil.which("rabbitmqctl") or "/usr/sbin/rabbitmqctl"
 RABBITMQ_SERVER = shutil.which("rabbitmq-server") or "/usr/sbin/rabbitmq-server"
-
-
-def rabbitmqctl(*args: str, node: str | None = None, timeout: float = 60) -> str:
-    command = [RABBITMQCTL, *(["-n", node] if node else []), *args]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False)
-    if done.returncode != 0:
-        raise RuntimeError(f"{' '.join(command)} failed: {done.stderr.strip() or done.stdout.strip()}")
-    return done.stdout
 
 
 def require_rabbitmq() -> None:
     require_service("rabbitmq", port=5672)
     require_service("rabbitmqctl", available=os.path.exists(RABBITMQCTL))
-
-
-@contextlib.contextmanager
-def fresh_vhost(prefix: str = "ogi-test-") -> Iterator[str]:
-    """A new vhost on the shared broker, guest allowed everything, deleted afterwards."""
-    name = f"{prefix}{uuid.uuid4().hex[:10]}"
-    rabbitmqctl("add_vhost", name)
-    try:
-        rabbitmqctl("set_permissions", "-p", name, "guest", ".*", ".*", ".*")
-        yield name
-    finally:
-        with contextlib.suppress(Exception):
-            rabbitmqctl("delete_vhost", name)
-
-
-@pytest.fixture(scope="module")
-def rabbitmq_vhost() -> Iterator[str]:
-    require_rabbitmq()
-    with fresh_vhost() as name:
-        yield name
 
 
 def settings_for(vhost: str, port: int = 5672, **transport: Any) -> dict[str, Any]:
@@ -132,14 +101,3 @@ class PrivateRabbitMQ:
             if self.process.poll() is None:
                 os.killpg(self.process.pid, signal.SIGKILL)  # our own session only
         shutil.rmtree(self.dir, ignore_errors=True)
-
-
-@pytest.fixture
-def private_rabbitmq() -> Iterator[PrivateRabbitMQ]:
-    require_service("rabbitmq-server", available=os.path.exists(RABBITMQ_SERVER) and os.geteuid() == 0)
-    node = PrivateRabbitMQ()
-    try:
-        node.start()
-        yield node
-    finally:
-        node.destroy()

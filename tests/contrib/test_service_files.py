@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, require_service
+from tests.helpers import ROOT, require_service
 
 UNITS = sorted((ROOT / "contrib" / "systemd").glob("*.service"))
 OGI = ROOT / ".venv" / "bin" / "ogi"

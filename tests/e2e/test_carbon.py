@@ -17,14 +17,14 @@ from typing import Any
 import pytest
 from prometheus_client import CollectorRegistry
 
+from bench.carbon import Carbon, available
 from pipeline import jsoncodec
 from pipeline.chain.engine import Engine
 from pipeline.extension import Context
 from pipeline.registry import default_registry
 from pipeline.server.results import ResultProcessor
 from pipeline.store.memory import MemoryStore
-from tests.conftest import require_service
-from tests.e2e.carbon import Carbon, available
+from tests.helpers import require_service
 
 
 @pytest.fixture

@@ -12,12 +12,11 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import free_port, require_service
-from tests.helpers import events_in
+from tests.helpers import claim_redis_db, events_in, free_port, require_service
 from tests.helpers import wait_for as _wait_for
 
 OGI = str(Path(sys.executable).parent / "ogi")
-REDIS_DB = 11
+REDIS_DB = claim_redis_db()
 
 
 def wait_for(predicate: Any, timeout: float = 30.0) -> Any:

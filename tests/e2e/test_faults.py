@@ -27,9 +27,8 @@ import redis
 
 from pipeline.jsoncodec import dumps
 from pipeline.transport.rabbitmq import RabbitMQTransport
-from tests.e2e.peers import PrivateRabbitMQ, PrivateRedis, private_rabbitmq, private_redis
-
-__all__ = ["private_rabbitmq", "private_redis"]
+from tests.contract.transport_fixtures import PrivateRabbitMQ
+from tests.peers import PrivateRedis
 
 OGI = str(Path(sys.executable).parent / "ogi")
 #: Results per second the publisher aims at (each spawns a handler process).

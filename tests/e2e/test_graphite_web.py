@@ -25,9 +25,9 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import free_port, port_answers, require_service
-from tests.e2e.carbon import SYSTEM_PYTHON, Carbon
-from tests.e2e.carbon import available as carbon_available
+from bench.carbon import SYSTEM_PYTHON, Carbon
+from bench.carbon import available as carbon_available
+from tests.helpers import free_port, port_answers, require_service
 from tests.metrics.test_grafana import (
     all_panels,
     doc_render_targets,

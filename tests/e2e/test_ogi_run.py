@@ -13,8 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import free_port
-from tests.helpers import events_in
+from tests.helpers import events_in, free_port
 from tests.helpers import wait_for as _wait_for
 
 OGI = [sys.executable, "-m", "pipeline.cli.main"] if not (Path(sys.executable).parent / "ogi").exists() else [

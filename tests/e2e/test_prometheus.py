@@ -26,7 +26,7 @@ from pipeline.extension import Context
 from pipeline.metrics.exporter import start_exporter
 from pipeline.server.results import ResultProcessor
 from pipeline.store.memory import MemoryStore
-from tests.conftest import free_port, port_answers, require_service
+from tests.helpers import free_port, port_answers, require_service
 
 pytestmark = pytest.mark.services
 

@@ -9,9 +9,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tests.conftest import free_port
 from tests.e2e.test_ogi_run import OGI
-from tests.helpers import events_in, wait_for
+from tests.helpers import events_in, free_port, wait_for
 
 #: The new check's interval: its results must come within two of them after the reload.
 NEW_INTERVAL = 3

@@ -32,7 +32,7 @@ from pipeline.server.results import ResultProcessor
 from pipeline.server.server import ResultConsumer
 from pipeline.store.memory import MemoryStore
 from pipeline.transport.memory import MemoryTransport
-from tests.conftest import free_port
+from tests.helpers import free_port
 
 
 def run_ogi(*argv: str) -> tuple[int, str, str]:

@@ -25,7 +25,7 @@ from pipeline.metrics.graphite_mapping import series_id
 from pipeline.server.results import ResultProcessor
 from pipeline.store.base import SeriesSample
 from pipeline.store.memory import MemoryStore
-from tests.conftest import ROOT, free_port
+from tests.helpers import ROOT, free_port
 
 NOW = 1_800_000_000.0
 

@@ -31,7 +31,7 @@ from pipeline.metrics.exporter import Exporter
 from pipeline.metrics.graphite_mapping import Mapper, compile_rules, parse_series_id
 from pipeline.server.results import ResultProcessor
 from pipeline.store.memory import MemoryStore
-from tests.conftest import ROOT
+from tests.helpers import ROOT
 
 GRAFANA = ROOT / "contrib" / "grafana"
 DATASOURCES = GRAFANA / "provisioning" / "datasources" / "ogi.yaml"

@@ -26,8 +26,7 @@ from pipeline.registry import Registry
 from pipeline.server.results import ResultProcessor
 from pipeline.store.memory import MemoryStore
 from pipeline.transport.memory import MemoryTransport
-from tests.conftest import require_service
-from tests.helpers import RecordingEngine
+from tests.helpers import RecordingEngine, require_service
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "tests" / "data" / "metrics"

@@ -12,8 +12,7 @@ from typing import Any
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
-from tests.conftest import free_port
-from tests.helpers import make_certificate
+from tests.helpers import free_port, make_certificate
 
 __all__ = ["SmtpServer", "make_certificate"]
 

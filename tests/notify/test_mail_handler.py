@@ -15,7 +15,7 @@ from pipeline.chain.engine import Engine
 from pipeline.extension import Context, DefinitionError, Handler
 from pipeline.model import Event
 from pipeline.registry import Registry
-from tests.conftest import free_port
+from tests.helpers import free_port
 from tests.notify.smtp_server import SmtpServer, make_certificate
 
 EVENT: dict[str, Any] = {

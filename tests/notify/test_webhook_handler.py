@@ -14,7 +14,7 @@ from prometheus_client import CollectorRegistry
 from handlers.webhook import WebhookFailed, WebhookHandler
 from mutators.json import encode_event
 from pipeline.extension import Context, DefinitionError
-from tests.conftest import free_port
+from tests.helpers import free_port
 
 EVENT: dict[str, Any] = {
     "id": "0b6d2a43-8d4e-4b8e-a0b5-53a3c0c0e001",

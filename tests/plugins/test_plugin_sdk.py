@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from plugins import sdk
 from plugins.sdk import CRITICAL, OK, UNKNOWN, WARNING, Range, format_number, perfdata, status_line, status_of
-from tests.conftest import ROOT
+from tests.helpers import ROOT
 
 # --- ranges: the monitoring-plugins guidelines' table (ecosystem.md §1) -----------------------------
 

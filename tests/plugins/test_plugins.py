@@ -30,7 +30,7 @@ from plugins import (
 )
 from plugins.check_http_json import lookup, matches
 from plugins.check_metric import aggregate
-from tests.conftest import ROOT
+from tests.helpers import ROOT
 
 BIN = Path(sys.executable).parent
 #: console script suffix -> the default scheme's last node

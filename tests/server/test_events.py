@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
+from pipeline.model import HISTORY_LENGTH
 from pipeline.server.events import (
     Decision,
-    append_history,
     build_event,
     decide,
     is_flapping,
@@ -45,7 +45,7 @@ class Run:
         for status in statuses:
             self.now += 60
             check = {**self.check, "status": status, "output": f"status {status}", "executed": int(self.now)}
-            self.history = append_history(self.history, status)
+            self.history = [*self.history, str(status)][-HISTORY_LENGTH:]
             if status == 0:
                 self.last_ok = int(self.now)
             event = build_event(CLIENT, check, self.history, self.last_ok, self.stored, self.now, self.new_id)
@@ -64,27 +64,6 @@ class Run:
 
 
 # -- history --------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("history", "status", "expected"),
-    [
-        ([], 0, ["0"]),
-        (["0", "1"], 2, ["0", "1", "2"]),
-        ([str(i % 4) for i in range(21)], 3, [str(i % 4) for i in range(1, 21)] + ["3"]),
-        (["1"] * 30, 0, ["1"] * 20 + ["0"]),
-    ],
-    ids=["the first status starts the history", "statuses are kept as strings in order",
-         "the oldest status falls out past 21", "an over-long history is cut to the last 21"],
-)
-def test_history_keeps_the_last_21_statuses_as_strings(history: list[str], status: int, expected: list[str]) -> None:
-    assert append_history(history, status) == expected
-
-
-def test_appending_to_a_history_does_not_change_the_callers_list() -> None:
-    history = ["0"]
-    append_history(history, 1)
-    assert history == ["0"]
 
 
 # -- total state change ----------------------------------------------------------------

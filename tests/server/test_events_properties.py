@@ -7,9 +7,9 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
+from pipeline.model import HISTORY_LENGTH
 from pipeline.server.events import (
     Decision,
-    append_history,
     build_event,
     decide,
     total_state_change,
@@ -35,7 +35,7 @@ def replay(check: dict[str, Any], sequence: list[int]) -> tuple[list[dict[str, A
     events, decisions = [], []
     counter = iter(range(10_000))
     for step, status in enumerate(sequence):
-        history = append_history(history, status)
+        history = [*history, str(status)][-HISTORY_LENGTH:]
         event = build_event(CLIENT, {**check, "status": status}, history, None, stored, 1000.0 + step,
                             lambda: f"id-{next(counter)}")
         decision = decide(event, stored)
@@ -52,7 +52,7 @@ def replay(check: dict[str, Any], sequence: list[int]) -> tuple[list[dict[str, A
 def test_history_never_exceeds_21_and_ends_with_the_newest_status(sequence: list[int]) -> None:
     history: list[str] = []
     for status in sequence:
-        history = append_history(history, status)
+        history = [*history, str(status)][-HISTORY_LENGTH:]
         assert len(history) <= 21
         assert history[-1] == str(status)
 

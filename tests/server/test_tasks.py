@@ -10,8 +10,7 @@ import pytest
 from pipeline.server.tasks import TASK_NAMES, TaskElection
 from pipeline.store.base import Store, StoreUnavailable
 from pipeline.store.memory import MemoryStore
-from tests.conftest import require_service
-from tests.helpers import T0, FakeClock
+from tests.helpers import T0, FakeClock, require_service
 
 PUBLISHER, CLIENTS, TTL = TASK_NAMES
 

@@ -17,8 +17,7 @@ from redis._parsers.resp2 import _AsyncRESP2Parser
 from redis.asyncio.connection import Connection
 
 from pipeline.store.redis_wire import exchange, pack
-from tests.conftest import require_service
-from tests.helpers import claim_redis_db
+from tests.helpers import claim_redis_db, require_service
 
 DB = claim_redis_db()
 

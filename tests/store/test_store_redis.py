@@ -29,8 +29,9 @@ from pipeline.store.factory import store_from_settings
 from pipeline.store.memory import MemoryStore
 from pipeline.store.redis import RedisStore
 from pipeline.store.redis_conn import connect
-from tests.conftest import ROOT, free_port, require_service
-from tests.helpers import claim_redis_db
+from tests.helpers import ROOT, claim_redis_db, free_port, require_service
+from tests.peers import PrivateRedis
+from tests.peers import alive as _alive
 
 DB = claim_redis_db()
 NOW = 1_700_000_000.0
@@ -332,45 +333,6 @@ def test_every_json_block_in_docs_redis_md_is_accepted() -> None:
 
 
 # -- faults: a private redis-server ----------------------------------------------------------------
-
-
-class PrivateRedis:
-    """A redis-server of this test's own on a free port, never the shared one."""
-
-    def __init__(self, directory: str, port: int) -> None:
-        self.directory = directory
-        self.port = port
-        self.pidfile = os.path.join(directory, f"redis-{port}.pid")
-
-    def start(self, *extra: str) -> None:
-        subprocess.run(
-            ["redis-server", "--bind", "127.0.0.1", "--port", str(self.port), "--save", "", "--appendonly", "no",
-             "--daemonize", "yes", "--dir", self.directory, "--pidfile", self.pidfile, *extra],
-            check=True, capture_output=True,
-        )
-        self._wait(lambda: subprocess.run(["redis-cli", "-p", str(self.port), "ping"], capture_output=True,
-                                          text=True).stdout.strip() == "PONG")
-
-    def stop(self) -> None:
-        pid = int(Path(self.pidfile).read_text())
-        os.kill(pid, signal.SIGTERM)
-        self._wait(lambda: not _alive(pid))
-
-    @staticmethod
-    def _wait(condition: Any) -> None:
-        for _ in range(200):
-            if condition():
-                return
-            subprocess.run(["sleep", "0.05"])
-        raise RuntimeError("redis-server did not change state")
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
 
 
 @pytest.fixture

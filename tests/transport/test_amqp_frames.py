@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import aiormq.connection
 import pamqp.frame
 import pytest
 from aiormq.connection import FrameReceiver
@@ -15,7 +16,10 @@ from pamqp import commands, header
 from pamqp.body import ContentBody
 from pamqp.heartbeat import Heartbeat
 
+from pipeline.transport import amqp_frames
 from pipeline.transport.amqp_frames import BulkFrameReceiver
+from pipeline.transport.rabbitmq import RabbitMQTransport
+from tests.contract.transport_fixtures import settings_for
 
 
 def delivery(tag: int, body: bytes, channel: int = 1, redelivered: bool = False,
@@ -107,3 +111,32 @@ async def test_a_frame_without_its_end_octet_is_invalid() -> None:
 async def test_a_broker_answering_with_its_protocol_header_is_a_protocol_error() -> None:
     with pytest.raises(ProtocolSyntaxError):
         await frames_of(BulkFrameReceiver, [b"AMQP\x00\x00\x09\x01"])
+
+
+def test_only_a_tested_aiormq_gets_the_bulk_reader() -> None:
+    assert amqp_frames.supported("7.2.4")
+    assert not amqp_frames.supported("7.3.0")
+    assert not amqp_frames.supported("6.8.1")
+
+
+async def test_on_an_untested_aiormq_the_transport_reads_through_aiormqs_own_receiver(
+        rabbitmq_vhost: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    # As on a machine with an aiormq this was not tested with: aiormq's receiver stays in place.
+    monkeypatch.setattr(aiormq.connection, "FrameReceiver", FrameReceiver)
+    monkeypatch.setattr(amqp_frames, "TESTED_AIORMQ", ("0.0.",))
+    assert amqp_frames.install() is False
+    transport = RabbitMQTransport(settings_for(rabbitmq_vhost))
+    try:
+        subscription = await transport.subscribe("results-fallback")
+        for i in range(3):
+            await transport.publish("results-fallback", f"r{i}".encode())
+        got = []
+        iterator = aiter(subscription)
+        while len(got) < 3:
+            message = await asyncio.wait_for(anext(iterator), 10)
+            async with message.process():
+                got.append(message.body)
+        assert got == [b"r0", b"r1", b"r2"]
+        assert aiormq.connection.FrameReceiver is FrameReceiver
+    finally:
+        await transport.close()

@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 import aio_pika
 import pytest
 
+from bench.vhost import fresh_vhost, rabbitmqctl
 from pipeline.config.load import load_config
 from pipeline.config.validate import validate
 from pipeline.errors import ConfigErrors
@@ -29,19 +30,13 @@ from pipeline.transport.amqp_settings import Broker, amqp_settings
 from pipeline.transport.base import Message
 from pipeline.transport.memory import MemoryTransport
 from pipeline.transport.rabbitmq import RabbitMQTransport, TopologyConflict
-from tests.conftest import ROOT, free_port
 from tests.contract.transport_fixtures import (
     PrivateRabbitMQ,
-    fresh_vhost,
     list_table,
-    private_rabbitmq,
-    rabbitmq_vhost,
-    rabbitmqctl,
     require_rabbitmq,
     settings_for,
 )
-
-__all__ = ["private_rabbitmq", "rabbitmq_vhost"]  # fixtures, used by name
+from tests.helpers import ROOT, free_port
 
 T = TypeVar("T")
 GUARD = 10.0

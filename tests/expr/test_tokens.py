@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pipeline.agent.tokens import prepare_check, substitute, unsafe_tokens
+from pipeline.expr.tokens import prepare_check, substitute, unsafe_tokens
 
 CLIENT = {
     "name": "web-1",
