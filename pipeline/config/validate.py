@@ -35,7 +35,7 @@ from pipeline.schedule.cron import CronError, parse_cron
 
 KNOWN_TOP_LEVEL = (
     "client", "checks", "handlers", "filters", "mutators", "transport", "store", "rabbitmq", "redis",
-    "api", "metrics", "sensu", "extensions",
+    "api", "metrics", "sensu", "extensions", "dashboard",
 )
 _AGGREGATE_RE = re.compile(r"^[\w.:|-]+\Z")
 _TOKEN_RE = re.compile(r":::.*?:::")
@@ -211,7 +211,10 @@ def service_errors(settings: dict[str, Any]) -> list[ConfigError]:
     from pipeline.store.factory import store_name
     from pipeline.store.redis_conn import redis_settings_errors
 
+    from pipeline.api.ui import dashboard_config_errors
+
     errors = list(api_config_errors(settings))
+    errors.extend(dashboard_config_errors(settings))
     try:
         store_name(settings)
     except ConfigErrors as wrong:
