@@ -208,10 +208,9 @@ def service_errors(settings: dict[str, Any]) -> list[ConfigError]:
     is connected."""
     # Imported here: pipeline.api imports this module, and redis-py is only loaded when checking.
     from pipeline.api import api_config_errors
+    from pipeline.api.ui import dashboard_config_errors
     from pipeline.store.factory import store_name
     from pipeline.store.redis_conn import redis_settings_errors
-
-    from pipeline.api.ui import dashboard_config_errors
 
     errors = list(api_config_errors(settings))
     errors.extend(dashboard_config_errors(settings))
