@@ -9,6 +9,7 @@ cross-site form cannot send.
 from __future__ import annotations
 
 import asyncio
+import base64
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from urllib.parse import quote
@@ -51,11 +52,13 @@ def proxy_handler(config: DashboardConfig) -> Callable[[web.Request], Awaitable[
         require_page_call(request)
         url = f"{site.url}/{quote(request.match_info['path'], safe='/:@!$&()*+,;=-._~')}"
         body = await request.read() if request.can_read_body else None
-        auth = aiohttp.BasicAuth(site.user, site.password) if site.user is not None and site.password is not None else None
         headers = {"Content-Type": "application/json"} if body is not None else {}
+        if site.user is not None and site.password is not None:
+            token = base64.b64encode(f"{site.user}:{site.password}".encode()).decode()
+            headers["Authorization"] = f"Basic {token}"
         try:
             async with request.app[SESSION].request(
-                request.method, url, params=request.query, data=body, headers=headers, auth=auth,
+                request.method, url, params=request.query, data=body, headers=headers,
                 timeout=aiohttp.ClientTimeout(total=site.timeout), ssl=site.verify_tls,
                 allow_redirects=False,
             ) as answer:
