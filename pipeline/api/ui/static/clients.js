@@ -1,5 +1,5 @@
 // Clients: keepalive age (stale first), subscriptions, version, address, open events; the client page.
-import { del, gather, get, settings } from "./api.js";
+import { del, gather, get } from "./api.js";
 import { age, badge, enc, firstLine, h, jsonBlock, link, message, now, replace, siteTag, when } from "./dom.js";
 import { eventHref } from "./events.js";
 import { graphSection } from "./event.js";
@@ -70,7 +70,6 @@ export function clientView(root, ctx, site, name) {
       } }, "Delete client")),
     panel, status, details, graphs);
 
-  let graphed = false;
   async function refresh() {
     const [client, events, results] = await Promise.all([
       get(site, `clients/${enc(name)}`), get(site, `events/${enc(name)}`), get(site, `results/${enc(name)}`)]);
@@ -91,15 +90,16 @@ export function clientView(root, ctx, site, name) {
           h("td", {}, link(`#/event/${enc(site)}/${enc(name)}/${enc(r.check?.name)}`, r.check?.name)),
           h("td", {}, badge(r.check?.status)), h("td", {}, firstLine(r.check?.output)), h("td", {}, when(r.check?.executed))))))),
       h("h2", {}, "Definition"), jsonBlock(client));
-    if (site === "local" && settings.graph_source !== "none") {
-      const names = (results || []).map((r) => r.check?.name).filter(Boolean).slice(0, 4);
-      const parts = await Promise.all(names.map(async (check) => {
-        try { return h("section", {}, h("h3", {}, check), await graphSection(site, name, check)); }
-        catch (error) { return message("error", `${check}: ${error.message}`); }
-      }));
-      replace(graphs, h("h2", {}, "Graphs"), parts);
-      graphed = true;
+    if (site === "local") {
+      const names = (results || []).map((r) => r.check?.name).filter(Boolean).slice(0, 20);
+      const parts = (await Promise.all(names.map(async (check) => {
+        try {
+          const chart = await graphSection(site, name, check, true);
+          return chart && h("section", {}, h("h3", {}, check), chart);
+        } catch (error) { return message("error", `${check}: ${error.message}`); }
+      }))).filter(Boolean);
+      replace(graphs, h("h2", {}, "Graphs"), parts.length ? parts : h("p", { class: "muted" }, "No check of this client has metric series."));
     }
   }
-  return { refresh, graphed };
+  return { refresh };
 }

@@ -72,12 +72,14 @@ export function firstLine(text, limit = 160) {
 // A long text shown escaped and cut, with a button to see all of it.
 export const OUTPUT_SHOWN = 65536;
 
-export function outputBlock(text) {
+// `expanded` is an object the caller keeps, so a live refresh does not cut the text again.
+export function outputBlock(text, expanded = {}) {
   const full = String(text ?? "");
-  const pre = h("pre", { class: "output" }, full.length > OUTPUT_SHOWN ? full.slice(0, OUTPUT_SHOWN) : full);
-  if (full.length <= OUTPUT_SHOWN) return pre;
+  const cut = full.length > OUTPUT_SHOWN && !expanded.all;
+  const pre = h("pre", { class: "output" }, cut ? full.slice(0, OUTPUT_SHOWN) : full);
+  if (!cut) return pre;
   const more = h("button", { type: "button", class: "link" }, `Show all ${full.length.toLocaleString()} characters`);
-  more.addEventListener("click", () => { pre.textContent = full; more.remove(); });
+  more.addEventListener("click", () => { expanded.all = true; pre.textContent = full; more.parentElement.remove(); });
   return h("div", {}, pre, h("p", { class: "muted" }, `Cut at ${OUTPUT_SHOWN.toLocaleString()} characters. `, more));
 }
 

@@ -1,14 +1,17 @@
 // One event: full output, history strip, last_ok, silenced_by, the check definition, a graph, actions.
-import { get, post, settings } from "./api.js";
+import { get, post } from "./api.js";
 import { age, badge, enc, h, jsonBlock, link, message, now, outputBlock, replace, siteTag, when } from "./dom.js";
 import { accumulate, historySeries, historyStrip, lineChart } from "./graph.js";
 import { silenceForm } from "./silence.js";
 
-export async function graphSection(site, client, check) {
+// metricsOnly: null when the check has no metric series (the client page graphs those alone).
+export async function graphSection(site, client, check, metricsOnly = false) {
   if (site !== "local") return h("p", { class: "muted" }, "Graphs are drawn for the local site only.");
   const data = await get("local", `ui/graph?client=${enc(client)}&check=${enc(check)}`);
   const metrics = data.source === "ogi" ? accumulate(`${client}/${check}`, data.series) : data.series;
   const hours = data.hours;
+  if (metricsOnly && !metrics.length) return null;
+  if (metricsOnly) return h("div", { class: "graphs", "data-source": data.source }, lineChart(metrics, `metrics of ${check} on ${client}`));
   return h("div", { class: "graphs", "data-source": data.source },
     data.error ? message("error", data.error) : null,
     metrics.length ? h("div", {}, h("h3", {}, `Metrics (${data.source === "ogi" ? "last values ogi holds, gathered while this page is open" : `${data.source}, last ${hours} h`})`),
@@ -23,6 +26,8 @@ export function eventView(root, ctx, site, client, check) {
   const details = h("div", {});
   const graph = h("section", { "aria-label": "Graphs" });
   let event = null;
+  let shownSignature = "";
+  const expanded = {};
   const actions = h("div", { class: "actions" },
     h("button", { type: "button", id: "silence-event", onclick: () => replace(panel, silenceForm(
       [{ site, subscription: `client:${client}`, check }],
@@ -50,6 +55,11 @@ export function eventView(root, ctx, site, client, check) {
       event = null;
     }
     try { definition = await get(site, `checks/${enc(check)}`); } catch { definition = null; }
+    // Redrawn only when something changed (or a minute passed, for the ages), so a refresh
+    // keeps the reader's text selection and scroll inside the output.
+    const signature = JSON.stringify([event, definition, Math.floor(now() / 60)]);
+    if (signature === shownSignature) return refreshGraph();
+    shownSignature = signature;
     if (!event) {
       replace(details, message("ok", "No open event: the check is OK or the event was resolved."));
     } else {
@@ -63,10 +73,14 @@ export function eventView(root, ctx, site, client, check) {
           h("dt", {}, "Executed"), h("dd", {}, when(c.executed)),
           h("dt", {}, "Silenced by"), h("dd", { id: "silenced-by" }, event.silenced_by?.length ? event.silenced_by.join(", ") : "not silenced"),
           h("dt", {}, "History"), h("dd", {}, historyStrip(c.history))),
-        h("h2", {}, "Output"), outputBlock(c.output),
+        h("h2", {}, "Output"), outputBlock(c.output, expanded),
         h("h2", {}, "Check definition"), jsonBlock(definition || Object.fromEntries(
           Object.entries(c).filter(([key]) => !["output", "history", "executed", "issued", "status", "duration", "total_state_change"].includes(key)))));
     }
+    await refreshGraph();
+  }
+
+  async function refreshGraph() {
     try {
       replace(graph, await graphSection(site, client, check));
     } catch (error) {

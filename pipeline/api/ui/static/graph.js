@@ -28,7 +28,7 @@ function label(value) {
   if (a >= 1e9) return (value / 1e9).toFixed(1) + "G";
   if (a >= 1e6) return (value / 1e6).toFixed(1) + "M";
   if (a >= 1e4) return (value / 1e3).toFixed(1) + "k";
-  return Number.isInteger(value) ? String(value) : value.toFixed(2);
+  return Number.isInteger(value) ? String(value) : String(Number(value.toPrecision(4)));
 }
 
 // series: [{name, points: [[epoch, value], ...]}]
@@ -40,7 +40,7 @@ export function lineChart(series, title) {
   let [v0, v1] = [Math.min(...all.map((p) => p[1])), Math.max(...all.map((p) => p[1]))];
   if (t0 === t1) { t0 -= 60; t1 += 60; }
   if (v0 === v1) { v0 -= 1; v1 += 1; }
-  const W = 640, H = 220, L = 52, R = 10, T = 10, B = 26;
+  const W = 640, H = 180, L = 52, R = 10, T = 10, B = 26;
   const x = (t) => L + ((t - t0) / (t1 - t0)) * (W - L - R);
   const y = (v) => T + (1 - (v - v0) / (v1 - v0)) * (H - T - B);
   const svg = s("svg", { viewBox: `0 0 ${W} ${H}`, class: "chart", role: "img", "aria-label": title });
