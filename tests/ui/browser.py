@@ -160,6 +160,21 @@ def until(chrome: Any, predicate: Callable[[Any], Any], timeout: float = 20.0) -
     return WebDriverWait(chrome, timeout, poll_frequency=0.2).until(predicate)
 
 
+def click(chrome: Any, css: str) -> None:
+    """Click an element the live refresh may redraw between finding and clicking it."""
+    from selenium.common.exceptions import StaleElementReferenceException
+    from selenium.webdriver.common.by import By
+
+    def clicked(c: Any) -> bool:
+        try:
+            c.find_element(By.CSS_SELECTOR, css).click()
+        except StaleElementReferenceException:
+            return False
+        return True
+
+    until(chrome, clicked)
+
+
 def rows(chrome: Any) -> list[str]:
     """The events table's rows as `client/check` keys, in the order shown."""
     from selenium.webdriver.common.by import By

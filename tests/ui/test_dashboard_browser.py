@@ -14,7 +14,7 @@ import pytest
 
 from tests.conftest import free_port
 from tests.helpers import wait_for
-from tests.ui.browser import OgiRun, console_errors, rows, screenshot, settle, until
+from tests.ui.browser import OgiRun, click, console_errors, rows, screenshot, settle, until
 
 pytest.importorskip("selenium", reason="selenium (the dev extras) drives the browser")
 from selenium.webdriver.common.by import By  # noqa: E402
@@ -107,9 +107,9 @@ def test_search_and_filters_narrow_the_list_and_survive_the_live_refresh(driver,
     Select(driver.find_element(By.ID, "filter-subscription")).select_by_value("db")
     until(driver, lambda c: rows(c) == ["east/db-east/replication"])
     Select(driver.find_element(By.ID, "filter-subscription")).select_by_value("")
-    driver.find_element(By.CSS_SELECTOR, 'button.sort[data-sort="client"]').click()
+    click(driver, 'button.sort[data-sort="client"]')
     until(driver, lambda c: rows(c)[0] == "east/db-east/replication")  # db-east sorts before web-1
-    driver.find_element(By.CSS_SELECTOR, 'button.sort[data-sort="severity"]').click()
+    click(driver, 'button.sort[data-sort="severity"]')
 
 
 def test_silencing_selected_events_from_the_page_creates_the_silence_in_the_api(driver, sites):
@@ -117,10 +117,10 @@ def test_silencing_selected_events_from_the_page_creates_the_silence_in_the_api(
     open_page(driver, local, "events")
     until(driver, lambda c: "east/db-east/replication" in rows(c))
     for key in ("local/web-1/disk", "east/db-east/replication"):
-        driver.find_element(By.CSS_SELECTOR, f'tr[data-key="{key}"] input[type="checkbox"]').click()
+        click(driver, f'tr[data-key="{key}"] input[type="checkbox"]')
     settle()  # a refresh keeps the selection
     assert "2 selected" in driver.find_element(By.CSS_SELECTOR, ".actions").text
-    driver.find_element(By.ID, "silence-selected").click()
+    click(driver, "#silence-selected")
     driver.find_element(By.ID, "silence-expire").send_keys("3600")
     driver.find_element(By.ID, "silence-reason").send_keys("disk swap planned")
     screenshot(driver, "dashboard-silence")
@@ -142,8 +142,8 @@ def test_resolving_from_the_page_removes_the_event(driver, sites):
     local.push({"name": "backup", "output": "backup failed: tape full", "status": 2})
     open_page(driver, local, "events")
     until(driver, lambda c: "local/web-1/backup" in rows(c))
-    driver.find_element(By.CSS_SELECTOR, 'tr[data-key="local/web-1/backup"] input[type="checkbox"]').click()
-    driver.find_element(By.ID, "resolve-selected").click()
+    click(driver, 'tr[data-key="local/web-1/backup"] input[type="checkbox"]')
+    click(driver, "#resolve-selected")
     until(driver, lambda c: "Resolved 1" in text(c))
     assert local.request("GET", "/events/web-1/backup")[0] == 404
     until(driver, lambda c: "local/web-1/backup" not in rows(c))
@@ -213,8 +213,7 @@ def test_checks_silences_aggregates_and_stashes_list_and_act(driver, sites):
     until(driver, lambda c: "linux:swap" in text(c))
     assert any(s["id"] == "linux:swap" for s in local.get("/silenced"))
     screenshot(driver, "dashboard-silenced")
-    row = driver.find_element(By.XPATH, "//tr[td[text()='linux:swap']]")
-    row.find_element(By.CSS_SELECTOR, "button.clear").click()
+    click(driver, 'tr[data-id="linux:swap"] button.clear')
     until(driver, lambda c: "Cleared linux:swap" in text(c))
     assert not any(s["id"] == "linux:swap" for s in local.get("/silenced"))
     open_page(driver, local, "stashes")

@@ -49,9 +49,9 @@ export function lineChart(series, title) {
     svg.append(s("line", { x1: L, x2: W - R, y1: y(v), y2: y(v), class: "grid" }));
     svg.append(s("text", { x: L - 4, y: y(v) + 4, "text-anchor": "end", class: "axis" }, label(v)));
   }
-  for (const t of [t0, (t0 + t1) / 2, t1]) {
+  for (const [t, anchor] of [[t0, "start"], [(t0 + t1) / 2, "middle"], [t1, "end"]]) {
     const d = new Date(t * 1000);
-    svg.append(s("text", { x: x(t), y: H - 8, "text-anchor": "middle", class: "axis" },
+    svg.append(s("text", { x: x(t), y: H - 8, "text-anchor": anchor, class: "axis" },
       `${String(d.getHours()).padStart(2, "0")}:${String(d.getMinutes()).padStart(2, "0")}`));
   }
   lines.forEach((one, i) => {

@@ -52,7 +52,7 @@ export function silencedView(root) {
   });
   async function refresh() {
     const entries = await gather("silenced");
-    replace(body, table(["Id", "Reason", "Creator", "Expires in", "On resolve", "Site", ""], entries.map((s) => h("tr", { class: s._stale ? "stale" : "" },
+    replace(body, table(["Id", "Reason", "Creator", "Expires in", "On resolve", "Site", ""], entries.map((s) => h("tr", { class: s._stale ? "stale" : "", "data-id": s.id },
       h("td", {}, s.id), h("td", {}, s.reason || ""), h("td", {}, s.creator || ""),
       h("td", {}, typeof s.expire === "number" && s.expire >= 0 ? age(s.expire) : "never"),
       h("td", {}, s.expire_on_resolve ? "yes" : "no"), h("td", {}, siteTag(s._site, s._stale)),
