@@ -22,6 +22,7 @@ from pipeline.api.http import API, Api
 from pipeline.api.middleware import basic_auth, body_cap, envelope, path_hygiene
 from pipeline.api.openapi import serve_openapi
 from pipeline.api.settings import ApiConfig, api_config
+from pipeline.api.ui import add_ui
 from pipeline.model import JSON, Clock, system_clock
 from pipeline.store.base import Store
 from pipeline.transport.base import Transport
@@ -107,6 +108,7 @@ def build_app(
             app.router.add_get(path, handler)  # HEAD too
         else:
             app.router.add_route(method, path, handler)
+    add_ui(app, settings)  # the dashboard at /ui/ (pipeline/api/ui/)
 
     async def cancel_background(_: web.Application) -> None:
         for task in list(api.tasks):

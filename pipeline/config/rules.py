@@ -11,8 +11,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from pipeline.config.load import path_index, path_key
-from pipeline.errors import ConfigError
+from pipeline.errors import ConfigError, path_index, path_key
 from pipeline.expr.when import WhenError, compile_when
 from pipeline.model import is_int, is_number
 

@@ -16,8 +16,8 @@ from types import MappingProxyType
 from typing import Any
 
 from pipeline.api.settings import ApiConfig, api_config
-from pipeline.config.load import path_key
-from pipeline.errors import ConfigError, ConfigErrors
+from pipeline.api.ui.settings import dashboard_config
+from pipeline.errors import ConfigError, ConfigErrors, path_key
 from pipeline.metrics.exporter import listener
 from pipeline.model import JSON, MAX_MESSAGE_SIZE, is_int, is_number
 from pipeline.store.factory import store_name
@@ -155,6 +155,7 @@ def sections(raw: JSON) -> tuple[dict[str, Any], list[ConfigError]]:
     parse("api", api_config, raw)
     parse("metrics_listener", listener, raw)
     parse("limits", limits, raw)
+    parse("dashboard", dashboard_config, raw)
     return found, errors
 
 

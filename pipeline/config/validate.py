@@ -38,7 +38,7 @@ from pipeline.registry import Registry
 from pipeline.schedule.cron import CronError, parse_cron
 from pipeline.schedule.timing import CheckSchedule, ScheduleError
 
-#: Sections that must be objects; `store`, `api`, `metrics`, `sensu`, `rabbitmq` and `redis` are
+#: Sections that must be objects; `store`, `api`, `metrics`, `sensu`, `rabbitmq`, `redis` and `dashboard` are
 #: checked by their own parsers (`settings.sections`).
 KNOWN_TOP_LEVEL = ("client", "checks", "handlers", "filters", "mutators", "transport", "extensions")
 _AGGREGATE_RE = re.compile(r"^[\w.:|-]+\Z")
