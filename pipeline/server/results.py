@@ -20,6 +20,7 @@ from prometheus_client.core import CounterMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from pipeline import SENSU_COMPAT_VERSION, jsoncodec
+from pipeline.chain.metric_routes import metric_handler_names
 from pipeline.model import (
     JSON,
     MAX_MESSAGE_SIZE,
@@ -65,7 +66,7 @@ REJECT_REASONS = (
 class EngineLike(Protocol):
     """What the result processor needs from the engine."""
 
-    async def process(self, event: Event) -> None: ...
+    async def process(self, event: Event, status: bool = True) -> None: ...
 
 
 class AcceptedCounter(Collector):
@@ -291,7 +292,11 @@ class ResultProcessor:
             elif decision is Decision.DELETE:
                 await self.store.delete_event(client_name, check["name"])
             if decision is Decision.NOTHING:
-                return None
+                # no status event, but its points still go to `output_metric_handlers`
+                if not metric_handler_names(check):
+                    return None
+                await self.engine.process(event, status=False)
+                return event
             if self.on_event is not None:
                 self.on_event(event)
             await self.engine.process(event)
