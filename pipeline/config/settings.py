@@ -72,6 +72,8 @@ class CheckDefinition(Definition):
     #: Where the points of every run go (Sensu Go's field; pipeline/chain/metric_routes.py).
     output_metric_handlers: tuple[str, ...] = ()
     output_metric_format: str | None = None
+    #: Sensu Go's rules setting the status from the points (pipeline/metrics/thresholds.py).
+    output_metric_thresholds: tuple[JSON, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -224,6 +226,7 @@ def _check(name: str, raw: JSON) -> CheckDefinition:
         publish=raw.get("publish") is not False, handlers=_strings(names),
         output_metric_handlers=_strings(raw.get("output_metric_handlers")),
         output_metric_format=raw.get("output_metric_format") or None,
+        output_metric_thresholds=tuple(r for r in raw.get("output_metric_thresholds") or () if isinstance(r, dict)),
     )
 
 

@@ -21,6 +21,7 @@ from prometheus_client.registry import Collector
 
 from pipeline import SENSU_COMPAT_VERSION, jsoncodec
 from pipeline.chain.metric_routes import metric_handler_names
+from pipeline.metrics.thresholds import apply_thresholds
 from pipeline.model import (
     JSON,
     MAX_MESSAGE_SIZE,
@@ -264,6 +265,9 @@ class ResultProcessor:
             # The check as recorded depends on whether the client is a proxy, which the store
             # tells only in the same round trip that records it: both versions go, it keeps one.
             check, proxy_check = self._merge(sent, result["client"])
+            if "output_metric_thresholds" in check:  # status from the points, before history and event
+                check = apply_thresholds(check)
+                proxy_check = None if proxy_check is None else apply_thresholds(proxy_check)
             checked = await self.store.record_checked(
                 client_name, result.get("signature"), check, truncate_for_store(check),
                 aggregate_names(check), None if proxy_check is None else truncate_for_store(proxy_check),
