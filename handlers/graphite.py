@@ -34,6 +34,7 @@ from pipeline.metrics.graphite_queue import (
     Shipper,
     sanitize,
 )
+from pipeline.metrics.prefix import PrefixTemplate
 from pipeline.model import JSON, Check, Client, Event
 
 DEFAULT_HOST = "127.0.0.1"
@@ -46,6 +47,8 @@ DEFAULT_INTERVAL = 1.0
 DEFAULT_TIMEOUT = 5.0
 #: Seconds `handle()` may wait for room in a full queue while carbon is up.
 DEFAULT_QUEUE_WAIT = 1.0
+#: Rendered prefixes (clients, mostly) whose formatter and path cache are kept.
+_PREFIX_CACHE_SIZE = 10_000
 
 
 class _Counters:
@@ -119,7 +122,9 @@ class GraphiteHandler(Handler):
         if not isinstance(tags, bool):
             raise DefinitionError("tags", "must be true or false", tags)
         self.host, self.port, self.protocol = host, port, protocol
-        self.prefix = sanitize(prefix.strip(".")) if prefix else None
+        #: a prefix with tokens is rendered per event (pipeline/metrics/prefix.py), else fixed here
+        self._template = PrefixTemplate(prefix) if prefix and ":::" in prefix else None
+        self.prefix = sanitize(prefix.strip(".")) if prefix and self._template is None else None
         self.tags = tags
         self.queue_size = _positive_int(definition, "queue_size", DEFAULT_QUEUE_SIZE)
         self.batch_size = _positive_int(definition, "batch_size", DEFAULT_BATCH_SIZE)
@@ -133,6 +138,7 @@ class GraphiteHandler(Handler):
         self._log_skipped = RateLimitedLog()
         self._log_dropped = RateLimitedLog()
         self.formatter = LineFormatter(self.prefix, tags)
+        self._formatters: dict[str | None, LineFormatter] = {}
         self.queue: PointQueue[str] = PointQueue(self.queue_size, min(self.batch_size, self.queue_size))
         self._shipper: Shipper | None = None  # started on the first point: no thread, no I/O before
         self._closed = False
@@ -193,21 +199,34 @@ class GraphiteHandler(Handler):
             self._waiting -= 1
         return len(rest)
 
+    def _formatter(self, check: Check, client: Client | None) -> LineFormatter:
+        """The formatter of this event's prefix: one per rendered prefix, each with its path cache."""
+        if self._template is None:
+            return self.formatter
+        prefix = self._template.render(check, client)
+        formatter = self._formatters.get(prefix)
+        if formatter is None:
+            if len(self._formatters) >= _PREFIX_CACHE_SIZE:
+                self._formatters.clear()
+            formatter = self._formatters[prefix] = LineFormatter(prefix, self.tags)
+        return formatter
+
     def _lines(self, check: Check, client: Client | None) -> tuple[list[str], int]:
         """The event's lines for carbon, and how many lines of output did not parse."""
         fmt = metric_format(check)
         output = check.get("output")
         if fmt is None or not isinstance(output, str) or not output:
             return [], 0
+        formatter = self._formatter(check, client)
         if fmt == "graphite_plaintext":
             # its points carry no tags of their own: the check's tags are the same on every line
             suffix = ""
             if self.tags and check.get("output_metric_tags"):
-                suffix = self.formatter.tag_suffix(metric_tags(check, client))
-            return self.formatter.plaintext(output, default_timestamp(check), suffix)
+                suffix = formatter.tag_suffix(metric_tags(check, client))
+            return formatter.plaintext(output, default_timestamp(check), suffix)
         extracted = extract_points(check, client)
         try:
-            lines, left_out = self.formatter.lines(extracted.points)
+            lines, left_out = formatter.lines(extracted.points)
         except Exception as err:  # a point of a shape the formatter cannot take: lose the event's points only
             self._on_dropped(len(extracted.points), f"cannot format: {err!r}")
             return [], extracted.skipped

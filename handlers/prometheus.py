@@ -205,6 +205,8 @@ class PrometheusHandler(Handler):
         extracted = extract_points(check, client)
         client_name = str(client.get("name", ""))
         check_name = str(check.get("name", ""))
+        host = client.get("hostname")
+        host = host if isinstance(host, str) else ""
         if extracted.skipped:
             self._lines_skipped.inc(extracted.skipped)
             self._log_lines("metric lines skipped", extracted.skipped,
@@ -217,7 +219,7 @@ class PrometheusHandler(Handler):
         dropped = unnamed = 0
         series_id = self.mapper.series_id
         for point in extracted.points:
-            sid = series_id(client_name, check_name, point.name, point.tags)
+            sid = series_id(client_name, check_name, point.name, point.tags, host)
             if sid:
                 samples[sid] = SeriesSample(float(point.value), now, expires)
             elif sid is None:

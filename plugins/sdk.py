@@ -1,7 +1,7 @@
 """The plugin SDK: Graphite metric output, Nagios statuses, ranges and perfdata, in a few lines per plugin.
 
-A metric plugin yields `(path, value)` pairs and gets `--scheme/-s` (default `<hostname>.<name>`, the host
-name's dots as `_`) and `path value timestamp` lines for free; a check plugin ends with `exit_with` (or
+A metric plugin yields `(path, value)` pairs and gets `--scheme/-s` (default `<client>.<name>`: the
+`OGI_CLIENT_NAME` the agent sets for every check, else the host name, dots as `_`) and `path value timestamp` lines for free; a check plugin ends with `exit_with` (or
 `ok`/`warning`/`critical`/`unknown`) and prints `LABEL STATUS: message | perfdata`. In both, an uncaught
 exception becomes one UNKNOWN line and exit code 3, never a traceback, and bad arguments are UNKNOWN too
 (the Nagios convention). Plugins run every few seconds, so this module imports only what a plugin needs
@@ -74,8 +74,13 @@ def hostname() -> str:
 
 
 def default_scheme(name: str) -> str:
-    """`<hostname>.<name>`: the Sensu plugins' default `--scheme`."""
-    return f"{hostname()}.{name}"
+    """`<client>.<name>`: the client's name the agent passes in `OGI_CLIENT_NAME`, else the host name.
+
+    Series named by the client match the client label and the dashboards on hosts whose name
+    differs from the client's; run by hand, a plugin falls back to Sensu's `<hostname>.<name>`.
+    """
+    client = os.environ.get("OGI_CLIENT_NAME")
+    return f"{node(client) if client else hostname()}.{name}"
 
 
 def graphite_line(path: str, value: Number, timestamp: int | None = None) -> str:
@@ -267,7 +272,7 @@ class MetricPlugin(Plugin):
     def parser(cls) -> argparse.ArgumentParser:
         parser = super().parser()
         parser.add_argument("-s", "--scheme", default=None,
-                            help=f"path prefix (default: <hostname>.{cls.name}, the host name's dots as _)")
+                            help=f"path prefix (default: $OGI_CLIENT_NAME.{cls.name}, else <hostname>.{cls.name}; dots as _)")
         return parser
 
     @property

@@ -79,9 +79,12 @@ class RecordingEngine:
 
     def __init__(self) -> None:
         self.events: list[Event] = []
+        #: Per event: True when it went to the status handlers, False for metric handlers only.
+        self.statuses: list[bool] = []
 
-    async def process(self, event: Event) -> None:
+    async def process(self, event: Event, status: bool = True) -> None:
         self.events.append(event)
+        self.statuses.append(status)
 
 
 def events_in(path: Path) -> list[dict[str, Any]]:

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pipeline import jsoncodec
+from pipeline.agent.check_env import check_env
 from pipeline.extension import DefinitionError
 from pipeline.model import JSON, Clock, system_clock
 
@@ -376,6 +377,7 @@ async def execute_check(
         result.update(duration=0.0, output=output, status=UNKNOWN_STATUS)
         return result
     stdin = jsoncodec.dumps({"client": client, "check": check}) if check.get("stdin") is True else None
-    ran = await run_command(str(check["command"]), stdin=stdin, timeout=timeout, limit=limit, output_cap=output_cap)
+    ran = await run_command(str(check["command"]), stdin=stdin, timeout=timeout, limit=limit, output_cap=output_cap,
+                            env=check_env(client, check, command_env()))
     result.update(duration=round(ran.duration, 3), output=ran.output, status=ran.status)
     return result

@@ -18,11 +18,11 @@ from typing import Any, cast
 
 from pipeline.chain.deadlines import Pool, Watchdog
 from pipeline.chain.gates import gate
+from pipeline.chain.metric_routes import event_names
 from pipeline.chain.routes import (
     TIMEOUT_GRACE,
     Route,
     RouteTable,
-    handler_names,
 )
 from pipeline.chain.stagemetrics import DROPPED, ERROR, GATE, OK, PASSED, TIMEOUT, StageMetrics, StageStat
 from pipeline.config.settings import Settings, settings_of
@@ -35,7 +35,9 @@ __all__ = ["Engine"]
 #: Distinct handler-name lists remembered; results choose their own handlers, so bound it.
 _PLAN_CACHE_SIZE = 4096
 
-_Plan = tuple[list[Route], frozenset[Mutator]]
+#: The routes, the mutators more than one of them shares, and the routes that skip the gates
+#: (metric handlers: points flow whatever the event's status, silencing or flapping).
+_Plan = tuple[list[Route], frozenset[Mutator], frozenset[Route]]
 #: Per event, each shared mutator's payload: the bytes (an inline mutator) or the task making them.
 _Payloads = dict[Mutator, "bytes | None | asyncio.Future[bytes | None]"]
 _MISSING: Any = object()
@@ -76,32 +78,36 @@ class Engine:
         self._retiring: set[asyncio.Task[None]] = set()
         self._pool = Pool(typed.limits.handler_concurrency)
         self._watchdog = Watchdog()
-        self._plans: dict[tuple[str, ...], _Plan] = {}
+        self._plans: dict[tuple[tuple[str, ...], tuple[str, ...]], _Plan] = {}
         self._gate_passed = self.metrics.stat(GATE, "all")
         self._gates: dict[str, StageStat] = {}
         self._closed = False
 
-    def handlers_for(self, names: tuple[str, ...]) -> list[str]:
-        """The leaf handler names an event naming `names` goes to, in order."""
-        return [route.name for route in self._plan(names)[0]]
+    def handlers_for(self, names: tuple[str, ...], metric: tuple[str, ...] = ()) -> list[str]:
+        """The leaf handler names an event naming `names` (and metric handlers `metric`) goes to, in order."""
+        return [route.name for route in self._plan((names, metric))[0]]
 
-    async def process(self, event: Event) -> None:
-        """Handle one event with all its handlers; returns when each has finished or failed."""
+    async def process(self, event: Event, status: bool = True) -> None:
+        """Handle one event with all its handlers; returns when each has finished or failed.
+
+        `status` false: the event goes only to the check's `output_metric_handlers` (an OK
+        that Sensu 1.x would not hand to `handlers`, pipeline/chain/metric_routes.py).
+        """
         self.metrics.events_processed += 1
         check = event.get("check")
-        names = handler_names(check if isinstance(check, dict) else {})
+        names = event_names(check if isinstance(check, dict) else {}, status)
         plan = self._plans.get(names)
         if plan is None:
             plan = self._plan(names)
-        routes, shared = plan
+        routes, shared, ungated = plan
         generation = self._current  # taken with the plan, before any await: a reload cannot split them
         generation.events += 1
         try:
             if len(routes) == 1:
                 # the common case runs in the caller's task: no task creation per event
-                await self._run(routes[0], event, None)
+                await self._run(routes[0], event, None, routes[0] not in ungated)
             elif routes:
-                await self._run_all(routes, shared, event)
+                await self._run_all(routes, shared, ungated, event)
         finally:
             generation.events -= 1
             if generation.idle is not None and not generation.events:
@@ -129,15 +135,18 @@ class Engine:
         await generation.idle.wait()
         await self._close_all(generation.table)
 
-    async def _run_all(self, routes: list[Route], shared: frozenset[Mutator], event: Event) -> None:
+    async def _run_all(
+        self, routes: list[Route], shared: frozenset[Mutator], ungated: frozenset[Route], event: Event
+    ) -> None:
         """Run several routes at once: the first in the caller's task (one task fewer), the rest in tasks."""
         payloads: _Payloads | None = {} if shared else None
         tasks = [
-            asyncio.create_task(self._run(r, event, payloads if r.mutator in shared else None)) for r in routes[1:]
+            asyncio.create_task(self._run(r, event, payloads if r.mutator in shared else None, r not in ungated))
+            for r in routes[1:]
         ]
         first = routes[0]
         try:
-            await self._run(first, event, payloads if first.mutator in shared else None)
+            await self._run(first, event, payloads if first.mutator in shared else None, first not in ungated)
             for task in tasks:
                 await task
         except asyncio.CancelledError:
@@ -148,8 +157,11 @@ class Engine:
                     future.cancel()  # shielded from each route, so cancel it here
             raise
 
-    def _plan(self, names: tuple[str, ...]) -> _Plan:
-        routes = self._table.resolve(names)
+    def _plan(self, names: tuple[tuple[str, ...], tuple[str, ...]]) -> _Plan:
+        status, metric = names
+        metric_routes = self._table.resolve(metric) if metric else []
+        # a handler named in both lists runs once, ungated: its points must not depend on the status
+        routes = [r for r in self._table.resolve(status) if r not in metric_routes] + metric_routes
         seen: set[Mutator] = set()
         shared: set[Mutator] = set()
         for route in routes:
@@ -157,11 +169,11 @@ class Engine:
                 (shared if route.mutator in seen else seen).add(route.mutator)
         if len(self._plans) >= _PLAN_CACHE_SIZE:
             self._plans.clear()
-        plan = self._plans[names] = (routes, frozenset(shared))
+        plan = self._plans[names] = (routes, frozenset(shared), frozenset(metric_routes))
         return plan
 
     async def _run(
-        self, route: Route, event: Event, payloads: _Payloads | None
+        self, route: Route, event: Event, payloads: _Payloads | None, gated: bool = True
     ) -> None:
         """Gates; then, holding a pool slot, filters, mutator and handler under the route's timeout.
 
@@ -170,7 +182,7 @@ class Engine:
         """
         try:
             start = perf_counter()
-            stopped = gate(route.definition, event)
+            stopped = gate(route.definition, event) if gated else None
             elapsed = perf_counter() - start
             if stopped is not None:
                 self._gate(stopped).add(DROPPED, elapsed)

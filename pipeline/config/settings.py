@@ -69,6 +69,11 @@ class CheckDefinition(Definition):
     standalone: bool = False
     publish: bool = True
     handlers: tuple[str, ...] = ("default",)
+    #: Where the points of every run go (Sensu Go's field; pipeline/chain/metric_routes.py).
+    output_metric_handlers: tuple[str, ...] = ()
+    output_metric_format: str | None = None
+    #: Sensu Go's rules setting the status from the points (pipeline/metrics/thresholds.py).
+    output_metric_thresholds: tuple[JSON, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -107,6 +112,7 @@ class Settings:
     store_name: str | None = None
     redis: RedisSettings | None = None
     api: ApiConfig = field(default_factory=lambda: api_config({}))
+    dashboard: DashboardConfig = field(default_factory=lambda: dashboard_config({}))
     metrics_listener: tuple[str, int] | None = None
     limits: Limits = field(default_factory=Limits)
     dashboard: DashboardConfig | None = None
@@ -219,6 +225,9 @@ def _check(name: str, raw: JSON) -> CheckDefinition:
         name=name, raw=raw, command=raw.get("command"), interval=raw.get("interval"), cron=raw.get("cron"),
         subscribers=_strings(raw.get("subscribers")), standalone=raw.get("standalone") is True,
         publish=raw.get("publish") is not False, handlers=_strings(names),
+        output_metric_handlers=_strings(raw.get("output_metric_handlers")),
+        output_metric_format=raw.get("output_metric_format") or None,
+        output_metric_thresholds=tuple(r for r in raw.get("output_metric_thresholds") or () if isinstance(r, dict)),
     )
 
 

@@ -31,6 +31,7 @@ from pipeline.config.rules import (
 )
 from pipeline.config.settings import Settings, build_settings, sections
 from pipeline.config.validate_chain import ChainValidator
+from pipeline.config.validate_metrics import check_metrics
 from pipeline.errors import ConfigError, path_index, path_key
 from pipeline.extension import Context
 from pipeline.model import valid_name
@@ -121,6 +122,7 @@ class _Validator(ChainValidator):
             if _published(check):
                 self.error(path_key(path, "proxy_requests"), PROXY_UNSUPPORTED)
         self.handler_refs(check, path)
+        check_metrics(self, check, path)
         if len(self.errors) == before and (_published(check) or _standalone(check)):
             # The scheduler the server and the agent use: a check it cannot schedule never runs.
             try:
@@ -216,6 +218,10 @@ def handler_references(settings: dict[str, Any]) -> list[tuple[str, str]]:
         if isinstance(check_def, dict):
             path = path_key("checks", name)
             found += _named(check_def, path) if "handlers" in check_def or "handler" in check_def else [("default", path)]
+            metric = check_def.get("output_metric_handlers")
+            where = path_key(path, "output_metric_handlers")
+            found += [(n, path_index(where, i)) for i, n in enumerate(metric if isinstance(metric, list) else [])
+                      if isinstance(n, str)]
     client = settings.get("client")
     for key in ("keepalive", "registration", "deregistration"):
         if isinstance(client, dict) and isinstance(client.get(key), dict):

@@ -186,22 +186,23 @@ class Mapper:
 
     def __init__(self, rules: list[Rule]) -> None:
         self.rules = rules
-        self._cache: dict[tuple[str, str, str, Labels], str | None] = {}
+        self._cache: dict[tuple[str, str, str, Labels, str], str | None] = {}
 
-    def series_id(self, client: str, check: str, path: str, tags: Labels = ()) -> str | None:
-        key = (client, check, path, tags)
+    def series_id(self, client: str, check: str, path: str, tags: Labels = (), host: str = "") -> str | None:
+        """`host`: the client's `hostname` attribute, a leading node the default naming strips too."""
+        key = (client, check, path, tags, host)
         cache = self._cache
         try:
             return cache[key]
         except KeyError:
             pass
-        found = self._map(client, check, path, tags)
+        found = self._map(client, check, path, tags, host)
         if len(cache) >= self.CACHE_SIZE:
             cache.clear()
         cache[key] = found
         return found
 
-    def _map(self, client: str, check: str, path: str, tags: Labels) -> str | None:
+    def _map(self, client: str, check: str, path: str, tags: Labels, host: str = "") -> str | None:
         labels: dict[str, str] = {}
         for key, value in tags:
             label = sanitize_label_name(key)
@@ -218,7 +219,7 @@ class Mapper:
             metric = sanitize_metric_name(name)
             break
         else:
-            metric = sanitize_metric_name(default_name_path(path, client))
+            metric = sanitize_metric_name(default_name_path(path, client, host))
         if metric is None:
             return None
         labels["client"] = client
@@ -226,9 +227,13 @@ class Mapper:
         return series_id(metric, labels)
 
 
-def default_name_path(path: str, client: str) -> str:
-    """The path without a leading node equal to the client's name (dots as `_`)."""
-    head, dot, rest = path.partition(".")
-    if dot and rest and head == client.replace(".", "_"):
-        return rest
+def default_name_path(path: str, client: str, host: str = "") -> str:
+    """The path without a leading node equal to the client's name or `host` (dots as `_`, or kept,
+    as Sensu's Ruby plugins print `Socket.gethostname`)."""
+    for name in (client, host):
+        if not name:
+            continue
+        for lead in (name.replace(".", "_") + ".", name + "."):
+            if path.startswith(lead) and len(path) > len(lead):
+                return path[len(lead):]
     return path

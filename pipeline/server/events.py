@@ -189,9 +189,9 @@ def decide(event: Event, stored: Event | None = None) -> Decision:
     resolves = action == RESOLVE and (check.get("auto_resolve") is not False or truthy(force_resolve))
     if resolves or (action == FLAPPING and truthy(force_resolve)):
         return Decision.DELETE
-    # ogi: a check that names an `output_metric_format` carries metrics on every run, so a
-    # standard Nagios check yields its status event and its metrics from one result.
-    if check.get("type") == "metric" or bool(check.get("output_metric_format")):
+    # Sensu 1.x: a metric check is handled on every run. The points of any other check go to
+    # its `output_metric_handlers` on every run (pipeline/chain/metric_routes.py), not here.
+    if check.get("type") == "metric":
         return Decision.PROCESS_ONLY
     return Decision.NOTHING
 

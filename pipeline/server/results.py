@@ -20,6 +20,8 @@ from prometheus_client.core import CounterMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from pipeline import SENSU_COMPAT_VERSION, jsoncodec
+from pipeline.chain.metric_routes import metric_handler_names
+from pipeline.metrics.thresholds import apply_thresholds
 from pipeline.model import (
     JSON,
     MAX_MESSAGE_SIZE,
@@ -65,7 +67,7 @@ REJECT_REASONS = (
 class EngineLike(Protocol):
     """What the result processor needs from the engine."""
 
-    async def process(self, event: Event) -> None: ...
+    async def process(self, event: Event, status: bool = True) -> None: ...
 
 
 class AcceptedCounter(Collector):
@@ -263,6 +265,9 @@ class ResultProcessor:
             # The check as recorded depends on whether the client is a proxy, which the store
             # tells only in the same round trip that records it: both versions go, it keeps one.
             check, proxy_check = self._merge(sent, result["client"])
+            if "output_metric_thresholds" in check:  # status from the points, before history and event
+                check = apply_thresholds(check)
+                proxy_check = None if proxy_check is None else apply_thresholds(proxy_check)
             checked = await self.store.record_checked(
                 client_name, result.get("signature"), check, truncate_for_store(check),
                 aggregate_names(check), None if proxy_check is None else truncate_for_store(proxy_check),
@@ -291,7 +296,11 @@ class ResultProcessor:
             elif decision is Decision.DELETE:
                 await self.store.delete_event(client_name, check["name"])
             if decision is Decision.NOTHING:
-                return None
+                # no status event, but its points still go to `output_metric_handlers`
+                if not metric_handler_names(check):
+                    return None
+                await self.engine.process(event, status=False)
+                return event
             if self.on_event is not None:
                 self.on_event(event)
             await self.engine.process(event)

@@ -458,7 +458,8 @@ async def test_a_nagios_check_yields_its_status_event_and_its_perfdata_points_fr
     assert resolve is not None and resolve["check"]["status"] == 0 and resolve["action"] == "resolve"
     assert [p.name for p in extract_points(resolve["check"], resolve["client"]).points] == ["procs"]
     ok = await run_check(settings, "procs", processor)
-    assert ok is not None and ok["check"]["status"] == 0, "a metric check's OK results are handled too"
+    assert ok is not None and ok["check"]["status"] == 0, "an OK's points go to the output_metric_handlers too"
     assert [p.name for p in extract_points(ok["check"], ok["client"]).points] == ["procs"]
     assert await processor.store.get_event("web-1", "procs") is None
     assert [e["action"] for e in engine.events] == ["create", "resolve", "create"]
+    assert engine.statuses == [True, True, False], "the last OK goes to the metric handlers only"

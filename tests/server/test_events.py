@@ -266,7 +266,7 @@ def test_a_flapping_ok_is_a_flapping_event_not_a_resolve() -> None:
         ({"status": 0, "auto_resolve": False, "force_resolve": True}, "resolve", Decision.DELETE),
         ({"status": 0, "auto_resolve": False, "type": "metric"}, "resolve", Decision.PROCESS_ONLY),
         ({"status": 0, "type": "metric"}, "create", Decision.PROCESS_ONLY),
-        ({"status": 0, "output_metric_format": "nagios_perfdata"}, "create", Decision.PROCESS_ONLY),
+        ({"status": 0, "output_metric_format": "nagios_perfdata"}, "create", Decision.NOTHING),
         ({"status": 0, "output_metric_format": ""}, "create", Decision.NOTHING),
         ({"status": 0}, "create", Decision.NOTHING),
     ],
@@ -276,7 +276,7 @@ def test_a_flapping_ok_is_a_flapping_event_not_a_resolve() -> None:
          "a resolve deletes the event", "auto_resolve false keeps the event and handles nothing",
          "force_resolve overrides auto_resolve false", "a metric OK under auto_resolve false is still handled",
          "a metric OK is handled but not stored",
-         "a standard OK carrying an output_metric_format is handled for its metrics, not stored",
+         "a standard OK carrying an output_metric_format is not a status event (its points go to output_metric_handlers)",
          "an empty output_metric_format carries no metrics",
          "a standard OK without an event needs nothing"],
 )
