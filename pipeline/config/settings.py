@@ -115,7 +115,6 @@ class Settings:
     dashboard: DashboardConfig = field(default_factory=lambda: dashboard_config({}))
     metrics_listener: tuple[str, int] | None = None
     limits: Limits = field(default_factory=Limits)
-    dashboard: DashboardConfig | None = None
     client: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
     checks: Mapping[str, CheckDefinition] = field(default_factory=lambda: MappingProxyType({}))
     handlers: Mapping[str, HandlerDefinition] = field(default_factory=lambda: MappingProxyType({}))
