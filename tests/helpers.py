@@ -105,15 +105,19 @@ def wait_for(predicate: Callable[[], Any], timeout: float, poll: float = 0.1) ->
     raise AssertionError("timed out waiting")
 
 
-_HELD_LOCKS: list[int] = []
+_HELD_LOCKS: list[tuple[int, int]] = []
 
 
 def claim_redis_db() -> int:
     """A Redis database number (1-15) that no other test run on this machine holds.
 
-    Several checkouts may run the suite at once against the one local Redis; each test module
-    that flushes a database claims its own through a lock file held until the process ends.
+    Several checkouts may run the suite at once against the one local Redis. A test run claims
+    one database through a lock file held until the process ends, and every suite of the run
+    shares it (they run one after another and flush it before use). When all are taken it
+    waits for one.
     """
+    if _HELD_LOCKS:
+        return _HELD_LOCKS[0][1]
     for number in range(1, 16):
         fd = os.open(f"/tmp/ogi-test-redis-db-{number}.lock", os.O_CREAT | os.O_RDWR, 0o666)
         try:
@@ -121,9 +125,14 @@ def claim_redis_db() -> int:
         except BlockingIOError:
             os.close(fd)
             continue
-        _HELD_LOCKS.append(fd)
+        _HELD_LOCKS.append((fd, number))
         return number
-    raise RuntimeError("every Redis database 1-15 is held by another test run")
+    # Every database is taken: wait for one rather than share it (runs end within minutes).
+    number = os.getpid() % 15 + 1
+    fd = os.open(f"/tmp/ogi-test-redis-db-{number}.lock", os.O_CREAT | os.O_RDWR, 0o666)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    _HELD_LOCKS.append((fd, number))
+    return number
 
 
 def make_certificate(directory: Path) -> tuple[Path, Path]:

@@ -10,7 +10,7 @@ import pytest
 from pipeline.server.tasks import TASK_NAMES, TaskElection
 from pipeline.store.base import Store, StoreUnavailable
 from pipeline.store.memory import MemoryStore
-from tests.helpers import T0, FakeClock, require_service
+from tests.helpers import T0, FakeClock, claim_redis_db, require_service
 
 PUBLISHER, CLIENTS, TTL = TASK_NAMES
 
@@ -174,7 +174,7 @@ async def redis_store() -> AsyncIterator[Store]:
     require_service("redis", port=6379)
     from pipeline.store.redis import RedisStore
 
-    store = RedisStore({"db": 13})
+    store = RedisStore({"db": claim_redis_db()})
     await store.client.flushdb()
     yield store
     await store.client.flushdb()
