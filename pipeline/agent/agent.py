@@ -12,8 +12,10 @@ keepalive every 20 s. Pipes keep Sensu's layout:
   `sensu.server.results_pipe`/`keepalives_pipe` rename both (pipeline/transport/pipes.py).
 
 A check request is the check definition plus `name` and `issued`. The local definition of
-that name overrides the request; with `safe_mode` a check not defined locally is answered
-with status 3 instead of being run; a check still running is not started again; tokens are
+that name overrides the request (not a proxy request, which the server filled in for its
+`source`); with `safe_mode` a check not defined locally is answered with status 3 instead of
+being run, and only a local definition's hooks run; the hook for the result's status runs
+after the check (pipeline/agent/hooks.py); a check still running is not started again; tokens are
 filled in from the client definition (pipeline/expr/tokens.py) before the command runs. A request
 that is not JSON, has no valid name or no command is logged, counted and skipped.
 
@@ -35,6 +37,7 @@ import pipeline
 from pipeline import jsoncodec
 from pipeline.agent.definition import client_definition, keepalive_payload, socket_options
 from pipeline.agent.execute import DEFAULT_OUTPUT_CAP, execute_check
+from pipeline.agent.hooks import run_hook
 from pipeline.agent.socket_input import SocketInput
 from pipeline.agent.standalone import Standalone
 from pipeline.expr.tokens import prepare_check
@@ -214,7 +217,11 @@ class Agent:
             self._malformed("no valid check name", name=name)
             return None
         local = self.checks.get(name)
+        if "proxy_requests" in request:
+            local = None if not self.safe_mode else local  # a proxy request is run as the server filled it in
         check = {**request, **local} if local is not None else request
+        if self.safe_mode and "hooks" in request and (local is None or "hooks" not in local):
+            check = {k: v for k, v in check.items() if k != "hooks"}  # only local commands run in safe mode
         command = check.get("command")
         if not isinstance(command, str) or not command.strip():
             self._malformed("no command", name=name)
@@ -263,6 +270,7 @@ class Agent:
                 result = await execute_check(
                     prepared.check, self.definition, limit=self.spawn, clock=self.clock, output_cap=self.output_cap
                 )
+                result = await run_hook(result, self.definition, limit=self.spawn, clock=self.clock)
             else:
                 now = int(self.clock())
                 result = {**prepared.check, "executed": now, "duration": 0.0,
