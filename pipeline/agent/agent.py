@@ -2,7 +2,8 @@
 
 At start it sends a keepalive (so the server knows its attributes from the first result on),
 subscribes, schedules its standalone checks, opens its local input socket, then sends a
-keepalive every 20 s. Pipes keep Sensu's layout:
+keepalive every 20 s; on stop, a client with `deregister: true` publishes its deregistration
+(pipeline/agent/deregistration.py). Pipes keep Sensu's layout:
 
 - each subscription `NAME` is a fanout pipe read through this client's own queue
   `<name>-<version>-<start epoch>`; `roundrobin:NAME` (or `direct:NAME`) is a direct pipe
@@ -36,6 +37,7 @@ from typing import Any
 import pipeline
 from pipeline import jsoncodec
 from pipeline.agent.definition import client_definition, keepalive_payload, socket_options
+from pipeline.agent.deregistration import deregistration_check
 from pipeline.agent.execute import DEFAULT_OUTPUT_CAP, execute_check
 from pipeline.agent.hooks import run_hook
 from pipeline.agent.socket_input import SocketInput
@@ -150,7 +152,14 @@ class Agent:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         self._subscribed.clear()
-        self._loops.clear()
+        started, self._loops = bool(self._loops), []
+        deregistration = deregistration_check(self.definition, self.clock()) if started else None
+        if deregistration is not None:
+            try:  # last, so no keepalive or result of ours follows it and registers us again
+                await self.publish_result(deregistration)
+                log.info("deregistration published", extra={"fields": {"name": self.name}})
+            except Exception as error:
+                log.error("failed to publish the deregistration", extra={"fields": {"error": repr(error)}})
 
     async def reload(self, settings: JSON) -> None:
         """Use the checks and client definition of `settings` from now on (SIGHUP).

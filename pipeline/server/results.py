@@ -42,6 +42,7 @@ from pipeline.server.events import (
     truncate_for_store,
 )
 from pipeline.server.ordering import KeyedOrder
+from pipeline.server.registration import is_deregistration
 from pipeline.store.base import Store
 
 log = logging.getLogger("ogi")
@@ -290,12 +291,14 @@ class ResultProcessor:
                 await self.store.put_event(event)
             elif decision is Decision.DELETE:
                 await self.store.delete_event(client_name, check["name"])
-            if decision is Decision.NOTHING:
-                return None
-            if self.on_event is not None:
-                self.on_event(event)
-            await self.engine.process(event)
-            return event
+            if decision is not Decision.NOTHING:
+                if self.on_event is not None:
+                    self.on_event(event)
+                await self.engine.process(event)
+            if is_deregistration(result):
+                await self.store.delete_client(client_name)  # after its handlers had the event
+                log.info("client deregistered", extra={"fields": {"client": client_name}})
+            return None if decision is Decision.NOTHING else event
         finally:
             order.leave(key)
 

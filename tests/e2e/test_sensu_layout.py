@@ -1,0 +1,101 @@
+"""A client configured the Sensu way (handlers only on the server) starts, reports, registers and
+deregisters: `ogi server` and `ogi client` as processes over the real RabbitMQ and Redis."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.helpers import claim_redis_db, events_in, require_service
+from tests.helpers import wait_for as _wait_for
+
+OGI = str(Path(sys.executable).parent / "ogi")
+REDIS_DB = claim_redis_db()
+
+
+def wait_for(predicate: Any, timeout: float = 40.0) -> Any:
+    return _wait_for(predicate, timeout, poll=0.2)
+
+
+@pytest.fixture
+def backends() -> dict[str, Any]:
+    require_service("rabbitmq", port=5672)
+    require_service("redis", port=6379)
+    import redis
+
+    redis.Redis(db=REDIS_DB).flushdb()
+    return {"rabbitmq": {"host": "127.0.0.1", "port": 5672}, "redis": {"host": "127.0.0.1", "port": 6379, "db": REDIS_DB}}
+
+
+def start(args: list[str], log: Path) -> subprocess.Popen[bytes]:
+    return subprocess.Popen([OGI, *args, "-l", str(log)], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+
+
+def stop(process: subprocess.Popen[bytes]) -> int:
+    process.send_signal(signal.SIGTERM)
+    try:
+        return process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        return process.wait()
+
+
+def recorder(path: Path, code: int = 0) -> dict[str, Any]:
+    return {"type": "pipe", "command": f"cat >> {path}; echo >> {path}; exit {code}"}
+
+
+def test_a_sensu_style_client_starts_reports_registers_and_deregisters(tmp_path: Path, backends: Any) -> None:
+    import redis
+
+    name = f"host-{uuid.uuid4().hex[:8]}"
+    files = {key: tmp_path / key for key in ("mail", "pager", "registration", "deregistration")}
+    server_config = {
+        **backends,
+        "handlers": {
+            "mail": recorder(files["mail"]), "pager": recorder(files["pager"]),
+            "registration": recorder(files["registration"], code=1),  # fails: the client is registered anyway
+            "deregistration": recorder(files["deregistration"]),
+        },
+    }
+    # Every handler name here is defined only on the server, as on a Sensu fleet.
+    client_config = {
+        **backends,
+        "client": {"name": name, "subscriptions": [], "socket": {"enabled": False}, "deregister": True,
+                   "keepalive": {"handlers": ["pager"]}, "registration": {"handler": "registration"}},
+        "checks": {"disk": {"command": "echo disk full; exit 2", "standalone": True, "interval": 1,
+                            "handlers": ["mail"]}},
+    }
+    (tmp_path / "server.json").write_text(json.dumps(server_config))
+    (tmp_path / "client.json").write_text(json.dumps(client_config))
+    server = start(["server", "-c", str(tmp_path / "server.json")], tmp_path / "server.log")
+    client = start(["client", "-c", str(tmp_path / "client.json")], tmp_path / "client.log")
+    db = redis.Redis(db=REDIS_DB)
+    client_code = None
+    try:
+        mailed = wait_for(lambda: events_in(files["mail"]))
+        assert (mailed[0]["client"]["name"], mailed[0]["check"]["output"]) == (name, "disk full\n")
+        registered = wait_for(lambda: events_in(files["registration"]))
+        assert (registered[0]["check"]["name"], registered[0]["check"]["status"]) == ("registration", 1)
+        assert db.sismember("clients", name) and db.exists(f"client:{name}")
+        assert client.poll() is None, (tmp_path / "client.log").read_text()[-2000:]
+
+        client_code = stop(client)
+        deregistered = wait_for(lambda: events_in(files["deregistration"]))
+        assert (deregistered[0]["client"]["name"], deregistered[0]["check"]["output"]) == (
+            name, "client initiated deregistration")
+        wait_for(lambda: not db.exists(f"client:{name}"))
+        assert not db.sismember("clients", name)
+        assert not db.exists(f"events:{name}") and not db.exists(f"result:{name}")
+        assert not events_in(files["pager"]), "no keepalive alert for a client that left"
+    finally:
+        if client_code is None:
+            client_code = stop(client)
+        server_code = stop(server)
+    assert (client_code, server_code) == (0, 0), (tmp_path / "server.log").read_text()[-2000:]
