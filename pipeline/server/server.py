@@ -25,6 +25,7 @@ from pipeline.metrics.exporter import start_exporter
 from pipeline.model import MAX_MESSAGE_SIZE, Event, dig
 from pipeline.server.keepalives import KeepaliveConsumer, KeepaliveMonitor
 from pipeline.server.monitors import TtlMonitor
+from pipeline.server.proxy import ProxyRequests
 from pipeline.server.publisher import CheckRequestPublisher
 from pipeline.server.registration import Registrations
 from pipeline.server.results import ResultProcessor
@@ -197,6 +198,7 @@ class Server:
         self.registrations = Registrations(settings, self.engine, metrics=self.metrics)
         self.keepalives.on_registered = self.registrations.registered
         self.publisher = CheckRequestPublisher(settings, transport, metrics=self.metrics)
+        self.publisher.proxy = ProxyRequests(store, transport)
         self.monitors = (KeepaliveMonitor(settings, store, transport), TtlMonitor(settings, store, transport))
         tasks: dict[str, Callable[[], Coroutine[Any, Any, None]]] = {
             "check_request_publisher": self.publisher.run,
@@ -271,6 +273,8 @@ class Server:
         await asyncio.gather(*self._others, *self._timers, return_exceptions=True)
         await self.consumer.drain(self.shutdown_timeout)
         await self.registrations.close(self.shutdown_timeout)
+        if self.publisher.proxy is not None:
+            await self.publisher.proxy.close()
         if self._results is not None:
             self._results.cancel()
             await asyncio.gather(self._results, return_exceptions=True)

@@ -99,3 +99,41 @@ def test_a_sensu_style_client_starts_reports_registers_and_deregisters(tmp_path:
             client_code = stop(client)
         server_code = stop(server)
     assert (client_code, server_code) == (0, 0), (tmp_path / "server.log").read_text()[-2000:]
+
+
+def test_proxy_requests_reach_a_poller_and_events_come_back_for_each_device(tmp_path: Path, backends: Any) -> None:
+    import redis
+
+    tag = uuid.uuid4().hex[:8]
+    db = redis.Redis(db=REDIS_DB)
+    devices = {f"switch-{tag}-{n}": f"10.9.0.{n}" for n in (1, 2)}
+    for name, address in {**devices, f"router-{tag}": "10.9.0.9"}.items():  # Sensu's registry layout
+        kind = "router" if name.startswith("router") else "switch"
+        db.set(f"client:{name}", json.dumps({"name": name, "address": address, "device": kind,
+                                             "keepalives": False, "subscriptions": [f"client:{name}"]}))
+        db.sadd("clients", name)
+    events = tmp_path / "events"
+    server_config = {
+        **backends,
+        "checks": {"snmp_ports": {"command": "echo polled :::address:::; exit 1", "interval": 1,
+                                  "subscribers": [f"poller-{tag}"], "handlers": ["record"],
+                                  "proxy_requests": {"client_attributes": {"device": "switch"}}}},
+        "handlers": {"record": recorder(events)},
+    }
+    client_config = {**backends, "client": {"name": f"poller-{tag}", "subscriptions": [f"poller-{tag}"],
+                                            "socket": {"enabled": False}}}
+    (tmp_path / "server.json").write_text(json.dumps(server_config))
+    (tmp_path / "client.json").write_text(json.dumps(client_config))
+    server = start(["server", "-c", str(tmp_path / "server.json")], tmp_path / "server.log")
+    client = start(["client", "-c", str(tmp_path / "client.json")], tmp_path / "client.log")
+    try:
+        def seen() -> dict[str, str]:
+            return {e["client"]["name"]: e["check"]["output"] for e in events_in(events)}
+
+        found = wait_for(lambda: seen() if set(seen()) >= set(devices) else None)
+        assert {name: found[name] for name in devices} == {n: f"polled {a}\n" for n, a in devices.items()}
+        assert f"router-{tag}" not in found and f"poller-{tag}" not in found
+        assert all(e["check"]["origin"] == f"poller-{tag}" for e in events_in(events))
+    finally:
+        codes = [stop(client), stop(server)]
+    assert codes == [0, 0], (tmp_path / "server.log").read_text()[-2000:]
