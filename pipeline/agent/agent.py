@@ -2,7 +2,8 @@
 
 At start it sends a keepalive (so the server knows its attributes from the first result on),
 subscribes, schedules its standalone checks, opens its local input socket, then sends a
-keepalive every 20 s; on stop, a client with `deregister: true` publishes its deregistration
+keepalive every 20 s; the HTTP socket on 3031 (pipeline/agent/http_socket.py) opens with the
+3030 one; on stop, a client with `deregister: true` publishes its deregistration
 (pipeline/agent/deregistration.py). Pipes keep Sensu's layout:
 
 - each subscription `NAME` is a fanout pipe read through this client's own queue
@@ -35,13 +36,15 @@ from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from typing import Any
 
 import pipeline
-from pipeline import jsoncodec
+from pipeline import SENSU_COMPAT_VERSION, jsoncodec
 from pipeline.agent.definition import client_definition, keepalive_payload, socket_options
 from pipeline.agent.deregistration import deregistration_check
 from pipeline.agent.execute import DEFAULT_OUTPUT_CAP, execute_check
 from pipeline.agent.hooks import run_hook
+from pipeline.agent.http_socket import HttpOptions, HttpSocket
 from pipeline.agent.socket_input import SocketInput
 from pipeline.agent.standalone import Standalone
+from pipeline.config.load import redact
 from pipeline.expr.tokens import prepare_check
 from pipeline.model import JSON, MAX_MESSAGE_SIZE, Clock, system_clock, valid_name
 from pipeline.transport.base import PipeKind, Subscription, Transport
@@ -104,6 +107,7 @@ class Agent:
         self.counts: Counter[str] = Counter()
         self.standalone = Standalone(self)
         self.socket: SocketInput | None = None
+        self.http: HttpSocket | None = None
         self._running: set[str] = set()
         self._checks: set[asyncio.Task[Any]] = set()
         self._loops: list[asyncio.Task[None]] = []
@@ -135,12 +139,36 @@ class Agent:
                     "cannot open the client socket; results cannot be pushed to this client",
                     extra={"fields": {"bind": bind, "port": port, "error": str(exc)}},
                 )
+        await self._start_http()
         self._loops.append(asyncio.create_task(self._keepalives(), name="keepalives"))
         log.info("client started", extra={"fields": {"name": self.name, "subscriptions": self.subscriptions()}})
+
+    async def _start_http(self) -> None:
+        options = HttpOptions.of(self.definition)
+        if not options.enabled:
+            return
+        http = HttpSocket(options, self._publish_pushed, self.info,
+                          lambda: redact(self.settings), clock=self.clock)
+        try:
+            await http.start()
+            self.http = http
+        except OSError as exc:
+            self.counts["http_socket_unavailable"] += 1
+            log.error("cannot open the client HTTP socket",
+                      extra={"fields": {"bind": options.bind, "port": options.port, "error": str(exc)}})
+
+    def info(self) -> JSON:
+        """What `GET /info` on the HTTP socket answers."""
+        return {"sensu": {"version": SENSU_COMPAT_VERSION}, "ogi": {"version": pipeline.__version__},
+                "client": {"name": self.name, "started": self.started_at},
+                "results": self.counts["results"], "keepalives": self.counts["keepalives"]}
 
     async def stop(self) -> None:
         """Stop everything; running checks are cancelled (their process groups killed)."""
         await self.standalone.stop()
+        if self.http is not None:
+            await self.http.stop()
+            self.http = None
         if self.socket is not None:
             await self.socket.stop()
             self.socket = None

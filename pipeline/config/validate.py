@@ -163,6 +163,9 @@ class _Validator(ChainValidator):
         for key in ("socket", "http_socket"):
             if isinstance(client.get(key), dict):
                 self.apply(client[key], f"client.{key}", SOCKET_RULES)
+        if isinstance(client.get("http_socket"), dict):
+            self.apply(client["http_socket"], "client.http_socket",
+                       {"user": STR, "password": STR, "protect_all_endpoints": BOOL})
         keepalive = client.get("keepalive")
         if isinstance(keepalive, dict):
             self.apply(keepalive, "client.keepalive", {"handler": STR, "handlers": STR_LIST, "thresholds": OBJ})
