@@ -2,7 +2,9 @@
 
 At start it sends a keepalive (so the server knows its attributes from the first result on),
 subscribes, schedules its standalone checks, opens its local input socket, then sends a
-keepalive every 20 s. Pipes keep Sensu's layout:
+keepalive every 20 s; the HTTP socket on 3031 (pipeline/agent/http_socket.py) opens with the
+3030 one; on stop, a client with `deregister: true` publishes its deregistration
+(pipeline/agent/deregistration.py). Pipes keep Sensu's layout:
 
 - each subscription `NAME` is a fanout pipe read through this client's own queue
   `<name>-<version>-<start epoch>`; `roundrobin:NAME` (or `direct:NAME`) is a direct pipe
@@ -12,8 +14,10 @@ keepalive every 20 s. Pipes keep Sensu's layout:
   `sensu.server.results_pipe`/`keepalives_pipe` rename both (pipeline/transport/pipes.py).
 
 A check request is the check definition plus `name` and `issued`. The local definition of
-that name overrides the request; with `safe_mode` a check not defined locally is answered
-with status 3 instead of being run; a check still running is not started again; tokens are
+that name overrides the request (not a proxy request, which the server filled in for its
+`source`); with `safe_mode` a check not defined locally is answered with status 3 instead of
+being run, and only a local definition's hooks run; the hook for the result's status runs
+after the check (pipeline/agent/hooks.py); a check still running is not started again; tokens are
 filled in from the client definition (pipeline/expr/tokens.py) before the command runs. A request
 that is not JSON, has no valid name or no command is logged, counted and skipped.
 
@@ -32,11 +36,15 @@ from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from typing import Any
 
 import pipeline
-from pipeline import jsoncodec
+from pipeline import SENSU_COMPAT_VERSION, jsoncodec
 from pipeline.agent.definition import client_definition, keepalive_payload, socket_options
+from pipeline.agent.deregistration import deregistration_check
 from pipeline.agent.execute import DEFAULT_OUTPUT_CAP, execute_check
+from pipeline.agent.hooks import run_hook
+from pipeline.agent.http_socket import HttpOptions, HttpSocket
 from pipeline.agent.socket_input import SocketInput
 from pipeline.agent.standalone import Standalone
+from pipeline.config.load import redact
 from pipeline.expr.tokens import prepare_check
 from pipeline.model import JSON, MAX_MESSAGE_SIZE, Clock, system_clock, valid_name
 from pipeline.transport.base import PipeKind, Subscription, Transport
@@ -99,6 +107,7 @@ class Agent:
         self.counts: Counter[str] = Counter()
         self.standalone = Standalone(self)
         self.socket: SocketInput | None = None
+        self.http: HttpSocket | None = None
         self._running: set[str] = set()
         self._checks: set[asyncio.Task[Any]] = set()
         self._loops: list[asyncio.Task[None]] = []
@@ -130,12 +139,36 @@ class Agent:
                     "cannot open the client socket; results cannot be pushed to this client",
                     extra={"fields": {"bind": bind, "port": port, "error": str(exc)}},
                 )
+        await self._start_http()
         self._loops.append(asyncio.create_task(self._keepalives(), name="keepalives"))
         log.info("client started", extra={"fields": {"name": self.name, "subscriptions": self.subscriptions()}})
+
+    async def _start_http(self) -> None:
+        options = HttpOptions.of(self.definition)
+        if not options.enabled:
+            return
+        http = HttpSocket(options, self._publish_pushed, self.info,
+                          lambda: redact(self.settings), clock=self.clock)
+        try:
+            await http.start()
+            self.http = http
+        except OSError as exc:
+            self.counts["http_socket_unavailable"] += 1
+            log.error("cannot open the client HTTP socket",
+                      extra={"fields": {"bind": options.bind, "port": options.port, "error": str(exc)}})
+
+    def info(self) -> JSON:
+        """What `GET /info` on the HTTP socket answers."""
+        return {"sensu": {"version": SENSU_COMPAT_VERSION}, "ogi": {"version": pipeline.__version__},
+                "client": {"name": self.name, "started": self.started_at},
+                "results": self.counts["results"], "keepalives": self.counts["keepalives"]}
 
     async def stop(self) -> None:
         """Stop everything; running checks are cancelled (their process groups killed)."""
         await self.standalone.stop()
+        if self.http is not None:
+            await self.http.stop()
+            self.http = None
         if self.socket is not None:
             await self.socket.stop()
             self.socket = None
@@ -147,7 +180,14 @@ class Agent:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         self._subscribed.clear()
-        self._loops.clear()
+        started, self._loops = bool(self._loops), []
+        deregistration = deregistration_check(self.definition, self.clock()) if started else None
+        if deregistration is not None:
+            try:  # last, so no keepalive or result of ours follows it and registers us again
+                await self.publish_result(deregistration)
+                log.info("deregistration published", extra={"fields": {"name": self.name}})
+            except Exception as error:
+                log.error("failed to publish the deregistration", extra={"fields": {"error": repr(error)}})
 
     async def reload(self, settings: JSON) -> None:
         """Use the checks and client definition of `settings` from now on (SIGHUP).
@@ -214,7 +254,11 @@ class Agent:
             self._malformed("no valid check name", name=name)
             return None
         local = self.checks.get(name)
+        if "proxy_requests" in request:
+            local = None if not self.safe_mode else local  # a proxy request is run as the server filled it in
         check = {**request, **local} if local is not None else request
+        if self.safe_mode and "hooks" in request and (local is None or "hooks" not in local):
+            check = {k: v for k, v in check.items() if k != "hooks"}  # only local commands run in safe mode
         command = check.get("command")
         if not isinstance(command, str) or not command.strip():
             self._malformed("no command", name=name)
@@ -263,6 +307,7 @@ class Agent:
                 result = await execute_check(
                     prepared.check, self.definition, limit=self.spawn, clock=self.clock, output_cap=self.output_cap
                 )
+                result = await run_hook(result, self.definition, limit=self.spawn, clock=self.clock)
             else:
                 now = int(self.clock())
                 result = {**prepared.check, "executed": now, "duration": 0.0,

@@ -2,7 +2,8 @@
 
 A request goes out exactly as the scheduler's would (pipeline/server/publisher.py): the definition
 without `subscribers` and `interval`, plus `name`, `issued` and Sensu's `api_requested`
-(`{reason, creator}`), to each subscription's pipe.
+(`{reason, creator}`), to each subscription's pipe; a check with `proxy_requests` once per
+matching client (pipeline/server/proxy.py), in the background after the answer.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from aiohttp import web
 from pipeline import jsoncodec
 from pipeline.api.http import (
     API,
-    ApiError,
+    Api,
     bad_request,
     issued,
     listing,
@@ -27,6 +28,7 @@ from pipeline.api.http import (
     string_list_field,
 )
 from pipeline.model import truthy
+from pipeline.server.proxy import ProxyRequests
 from pipeline.server.publisher import check_request
 from pipeline.transport.pipes import request_pipe
 
@@ -79,11 +81,17 @@ async def request_check(request: web.Request) -> web.Response:
     targets = [s for s in check.get("subscribers") or [] if isinstance(s, str) and s]
     if not targets:
         raise bad_request(f"check {name} has no subscribers; name them in 'subscribers'")
-    if "proxy_requests" in check:
-        raise ApiError(501, f"check {name} has proxy_requests, which ogi does not publish yet")
     check["api_requested"] = {"reason": reason, "creator": creator}
-    body = jsoncodec.dumps(check_request(name, check, api.clock()))
+    payload = check_request(name, check, api.clock())
+    if "proxy_requests" in check:
+        api.spawn(_proxy_requests(api, check, payload))  # one per matching client, splayed: after the 202
+        return issued(api)
+    body = jsoncodec.dumps(payload)
     for subscription in dict.fromkeys(targets):
         pipe, kind = request_pipe(subscription)
         await api.transport.publish(pipe, body, kind)
     return issued(api)
+
+
+async def _proxy_requests(api: Api, check: dict[str, Any], payload: dict[str, Any]) -> None:
+    await ProxyRequests(api.store, api.transport).publish_all(check, payload)

@@ -51,7 +51,7 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
     server.set_defaults(handler=daemon(run_server))
     client = commands.add_parser("client", parents=[common], help="run this host's checks (RabbitMQ)",
                                  description="An ogi client: subscriptions, standalone checks, keepalives, socket.")
-    client.set_defaults(handler=daemon(run_client))
+    client.set_defaults(handler=daemon(run_client), role="client")  # handler names are the server's
     api = commands.add_parser("api", parents=[common], help="the HTTP API (Redis, RabbitMQ)",
                               description="The Sensu 1.x compatible HTTP API on api.bind:api.port.")
     api.set_defaults(handler=daemon(run_api))

@@ -52,6 +52,8 @@ def build_parser() -> argparse.ArgumentParser:
                                 description="Print OK, or every configuration error one per line (exit 1).")
     check.add_argument("--print-config", action="store_true",
                        help="print the merged configuration (secrets redacted) as JSON")
+    check.add_argument("--role", choices=("server", "client"), default="server",  # validate.ROLES
+                       help="judge it as `ogi client` would (handler names are the server's) or as a server (default)")
     check.set_defaults(handler=check_config)
 
     run = commands.add_parser("run", parents=[common], help="all of ogi in one process, in memory",
@@ -71,7 +73,7 @@ def load_or_report(args: argparse.Namespace, log: logging.Logger | None = None) 
     A daemon also logs them (with `-l FILE` stderr may go nowhere).
     """
     try:
-        loaded, warnings = load_settings(args.config, args.config_dir)
+        loaded, warnings = load_settings(args.config, args.config_dir, role=getattr(args, "role", "server"))
     except ConfigErrors as errors:
         for error in errors.errors:
             print(error, file=sys.stderr)

@@ -189,7 +189,8 @@ class Signals:
         assert self.reload is not None
         log.info("SIGHUP received: reloading the configuration")
         try:
-            loaded, warnings = await asyncio.to_thread(load_settings, self.args.config, self.args.config_dir)
+            loaded, warnings = await asyncio.to_thread(load_settings, self.args.config, self.args.config_dir,
+                                                       role=getattr(self.args, "role", "server"))
         except ConfigErrors as errors:
             for error in errors.errors:
                 log.error("invalid configuration: %s", error.message,

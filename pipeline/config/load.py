@@ -303,11 +303,13 @@ def _redact(value: Any, keys: frozenset[str]) -> Any:
 
 
 def load_settings(
-    files: list[str], dirs: list[str], registry: Registry | None = None, env: Mapping[str, str] | None = None
+    files: list[str], dirs: list[str], registry: Registry | None = None, env: Mapping[str, str] | None = None,
+    role: str = "server",
 ) -> tuple[LoadedConfig, list[str]]:
     """Load and validate in one pass; return (config with `typed` set, warnings) or raise every error with its file.
 
     Without files or directories the defaults apply (`/etc/ogi/...`, else `/etc/sensu/...`).
+    `role` is who reads it (`pipeline.config.validate.ROLES`): a `client` does not resolve handler names.
     """
     # Imported here, not at the top: validation imports this module's path helpers.
     from pipeline.config.validate import check
@@ -326,7 +328,7 @@ def load_settings(
                 + "; use -c FILE or -d DIR"
             )
     loaded = load_config(files, dirs, env)
-    typed, errors, more = check(loaded.settings, registry)
+    typed, errors, more = check(loaded.settings, registry, role)
     errors[:0] = registry.errors()  # clashing installed types: not in any file, but refused like one
     warnings.extend(more)
     if typed is None or errors:

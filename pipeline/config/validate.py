@@ -34,7 +34,7 @@ from pipeline.config.validate_chain import ChainValidator
 from pipeline.config.validate_metrics import check_metrics
 from pipeline.errors import ConfigError, path_index, path_key
 from pipeline.extension import Context
-from pipeline.model import valid_name
+from pipeline.model import is_int, valid_name
 from pipeline.registry import Registry
 from pipeline.schedule.cron import CronError, parse_cron
 from pipeline.schedule.timing import CheckSchedule, ScheduleError
@@ -44,7 +44,11 @@ from pipeline.schedule.timing import CheckSchedule, ScheduleError
 KNOWN_TOP_LEVEL = ("client", "checks", "handlers", "filters", "mutators", "transport", "extensions")
 _AGGREGATE_RE = re.compile(r"^[\w.:|-]+\Z")
 _TOKEN_RE = re.compile(r":::.*?:::")
-PROXY_UNSUPPORTED = "is not supported yet: the server would not publish this check (remove it, or run the check standalone)"
+#: Who reads the configuration. A `client` runs checks and never handles an event, so the
+#: handler names in its checks, keepalive, registration and deregistration are only names, as
+#: in Sensu 1.x: the server resolves them. `server` (also `ogi run`, `ogi api` and the default
+#: of `ogi check-config`) resolves every name and builds every route.
+ROLES = ("server", "client")
 
 
 class _Validator(ChainValidator):
@@ -69,7 +73,7 @@ class _Validator(ChainValidator):
             self.check(name, check, path)
             if "handler" not in check and "handlers" not in check:
                 defaulted.append(name)
-        if defaulted and "default" not in self.handlers and "default" not in self.handler_types:
+        if defaulted and self.resolve_handlers and "default" not in self.handlers and "default" not in self.handler_types:
             shown = ", ".join(defaulted[:10]) + (f" and {len(defaulted) - 10} more" if len(defaulted) > 10 else "")
             self.warnings.append(
                 f"checks {shown} name no handler, so they use \"default\", which is not defined: "
@@ -117,10 +121,7 @@ class _Validator(ChainValidator):
         self.hooks(check, path)
         proxy = check.get("proxy_requests")
         if isinstance(proxy, dict):
-            self.apply(proxy, path_key(path, "proxy_requests"), {"client_attributes": OBJ, "splay": BOOL,
-                                                                 "splay_coverage": INT})
-            if _published(check):
-                self.error(path_key(path, "proxy_requests"), PROXY_UNSUPPORTED)
+            self.proxy_requests(proxy, path_key(path, "proxy_requests"))
         self.handler_refs(check, path)
         check_metrics(self, check, path)
         if len(self.errors) == before and (_published(check) or _standalone(check)):
@@ -129,6 +130,18 @@ class _Validator(ChainValidator):
                 CheckSchedule.for_check(name, check, 0.0)
             except ScheduleError as error:
                 self.error(path_key(path, error.path), error.message, check.get(error.path.split(".")[0]))
+
+    def proxy_requests(self, proxy: dict[str, Any], path: str) -> None:
+        """Sensu's rules: `client_attributes` an object (its `eval:` values compile), `splay` a
+        boolean, `splay_coverage` an integer percentage 1-99."""
+        if "client_attributes" not in proxy:
+            self.error(path_key(path, "client_attributes"), "is required (an object matched against each client)")
+        self.apply(proxy, path, {"client_attributes": OBJ, "splay": BOOL, "splay_coverage": INT})
+        if isinstance(proxy.get("client_attributes"), dict):
+            self.expressions(proxy["client_attributes"], path_key(path, "client_attributes"))
+        coverage = proxy.get("splay_coverage")
+        if is_int(coverage) and not 1 <= coverage <= 99:
+            self.error(path_key(path, "splay_coverage"), "must be an integer percentage from 1 to 99", coverage)
 
     def hooks(self, check: dict[str, Any], path: str) -> None:
         if not isinstance(check.get("hooks"), dict):
@@ -152,6 +165,9 @@ class _Validator(ChainValidator):
         for key in ("socket", "http_socket"):
             if isinstance(client.get(key), dict):
                 self.apply(client[key], f"client.{key}", SOCKET_RULES)
+        if isinstance(client.get("http_socket"), dict):
+            self.apply(client["http_socket"], "client.http_socket",
+                       {"user": STR, "password": STR, "protect_all_endpoints": BOOL})
         keepalive = client.get("keepalive")
         if isinstance(keepalive, dict):
             self.apply(keepalive, "client.keepalive", {"handler": STR, "handlers": STR_LIST, "thresholds": OBJ})
@@ -165,6 +181,8 @@ class _Validator(ChainValidator):
 
     def routes(self) -> None:
         """Build the engine's route table over every handler name in use; report what it would skip."""
+        if not self.resolve_handlers:
+            return  # a client builds no route
         table = RouteTable(self.settings, self.context, self.registry, StageMetrics(), report=self.errors.append)
         table.build_all()
         for name, _where in handler_references(self.settings):
@@ -183,9 +201,14 @@ def _standalone(check: dict[str, Any]) -> bool:
     return check.get("standalone") is True and check.get("publish") is not False and isinstance(check.get("command"), str)
 
 
-def check(settings: dict[str, Any], registry: Registry) -> tuple[Settings | None, list[ConfigError], list[str]]:
-    """The whole pass: (typed settings, or None when there are errors; every error; warnings)."""
+def check(
+    settings: dict[str, Any], registry: Registry, role: str = "server"
+) -> tuple[Settings | None, list[ConfigError], list[str]]:
+    """The whole pass for a `role` (ROLES): (typed settings, or None when there are errors; every error; warnings)."""
+    if role not in ROLES:
+        raise ValueError(f"role must be one of {', '.join(ROLES)}, not {role!r}")
     v = _Validator(settings, registry, Context(settings=settings))
+    v.resolve_handlers = role != "client"
     v.top_level()
     v.checks()
     v.handler_definitions()
@@ -202,9 +225,11 @@ def check(settings: dict[str, Any], registry: Registry) -> tuple[Settings | None
     return build_settings(settings, found), [], v.warnings
 
 
-def validate(settings: dict[str, Any], registry: Registry) -> tuple[list[ConfigError], list[str]]:
+def validate(
+    settings: dict[str, Any], registry: Registry, role: str = "server"
+) -> tuple[list[ConfigError], list[str]]:
     """Every error and warning in merged settings; never stops at the first."""
-    _typed, errors, warnings = check(settings, registry)
+    _typed, errors, warnings = check(settings, registry, role)
     return errors, warnings
 
 

@@ -47,6 +47,9 @@ class ChainValidator(Collector):
         self.mutator_types = frozenset(registry.known("mutators"))
         #: Names built without a definition, and the problem found (None: it builds).
         self._undefined: dict[tuple[Kind, str], str | None] = {}
+        #: False for a client's configuration: its handler names are only names (Sensu's rule),
+        #: resolved by the server that handles the events.
+        self.resolve_handlers = True
 
     # -- building -----------------------------------------------------------------------------
 
@@ -93,7 +96,7 @@ class ChainValidator(Collector):
     # -- references ---------------------------------------------------------------------------
 
     def handler_ref(self, name: str, path: str) -> None:
-        if name in self.handlers:
+        if name in self.handlers or not self.resolve_handlers:
             return
         if name in CORE_HANDLER_TYPES:
             self.error(path, f"names a handler type, not a handler: define handlers.{name} first", name)

@@ -136,7 +136,10 @@ def prepare_check(check: JSON, client: JSON) -> Prepared:
 
     A refused check comes back unsubstituted, with the status and output to publish.
     """
-    substituted, unmatched = substitute(check, client)
+    # Hooks are filled in when one runs (pipeline/agent/hooks.py), so a token only a hook
+    # lacks is reported in that hook's entry, as Sensu does, and the check itself still runs.
+    body = {k: v for k, v in check.items() if k != "hooks"} if "hooks" in check else check
+    substituted, unmatched = substitute(body, client)
     if unmatched:
         return Prepared(check, status=3, output=UNMATCHED_OUTPUT + ", ".join(unmatched), handle=False)
     if check.get("unsafe_tokens") is not True:
@@ -145,6 +148,8 @@ def prepare_check(check: JSON, client: JSON) -> Prepared:
             found.update(unsafe_tokens(command, client))
         if found:
             return Prepared(check, status=3, output=unsafe_message(found))
+    if "hooks" in check:
+        substituted["hooks"] = check["hooks"]
     return Prepared(substituted)
 
 

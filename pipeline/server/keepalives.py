@@ -20,6 +20,7 @@ the age from the server's receipt time: clients' clocks do not matter, only serv
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter
@@ -95,11 +96,15 @@ class KeepaliveConsumer:
                                 registry=registry)
         for reason in KEEPALIVE_REJECT_REASONS:
             self.rejected.labels(reason)
+        #: Called with each client its first keepalive registered (pipeline/server/registration.py).
+        self.on_registered: Callable[[Client], object] | None = None
 
     async def receive(self, body: bytes) -> Client | None:
         """Record one keepalive message; None (logged and counted) when it is rejected."""
         try:
             client = parse_keepalive(body)
+            # Sensu registers a client when its keepalive creates the signature key (SETNX).
+            new = self.on_registered is not None and await self.store.get_signature(client["name"]) is None
             await self._claim_signature(client)
         except KeepaliveRejected as rejected:
             log.warning("keepalive dropped: %s", rejected.detail, extra={"fields": {"reason": rejected.reason}})
@@ -107,6 +112,8 @@ class KeepaliveConsumer:
             return None
         await self.store.record_keepalive(client, received=self.clock())
         self.accepted.inc()
+        if new and self.on_registered is not None:
+            self.on_registered(client)
         return client
 
     async def _claim_signature(self, client: Client) -> None:

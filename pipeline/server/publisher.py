@@ -6,7 +6,8 @@ except while it is subdued. The request is the definition without `subscribers` 
 `interval`, plus `name` and `issued`. It goes to each subscription's pipe: `roundrobin:NAME`
 (and Sensu's `direct:NAME`) to the direct pipe of that name, where one client of the group
 takes it; anything else, `client:NAME` included, to the fanout pipe of that name, where every
-subscribed client gets a copy.
+subscribed client gets a copy. A check with `proxy_requests` goes out once per matching client
+instead (pipeline/server/proxy.py).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from pipeline import jsoncodec
 from pipeline.model import JSON, Check, Clock, system_clock, truthy
 from pipeline.schedule.timing import CheckSchedule, ScheduleError
 from pipeline.server.monitors import Sleep
+from pipeline.server.proxy import ProxyRequests
 from pipeline.transport.base import PipeKind, Transport
 from pipeline.transport.pipes import request_pipe
 
@@ -83,6 +85,8 @@ class CheckRequestPublisher:
         self.schedules: dict[str, CheckSchedule] | None = None
         self._checks: dict[str, Check] = {}
         self._reloaded: asyncio.Event | None = None  # wakes run() when reload() brings new schedules
+        #: Publishes the checks with `proxy_requests` (set by the server, which has the client registry).
+        self.proxy: ProxyRequests | None = None
         registry = metrics if metrics is not None else CollectorRegistry()
         self.requests = Counter(
             "ogi_check_requests", "Check request ticks, by outcome", ["outcome"], registry=registry
@@ -99,10 +103,6 @@ class CheckRequestPublisher:
         schedules: dict[str, CheckSchedule] = {}
         self._checks = published_checks(self.settings)
         for name, check in self._checks.items():
-            if "proxy_requests" in check:
-                log.warning("check not published: proxy_requests are not supported yet",
-                            extra={"fields": {"check": name}})
-                continue
             try:
                 schedules[name] = CheckSchedule.for_check(name, check, now, self.tz)
             except ScheduleError as error:
@@ -113,6 +113,9 @@ class CheckRequestPublisher:
     async def publish(self, name: str, check: Check, now: float) -> list[Request]:
         """Publish one request for `check` to each of its subscriptions, now."""
         payload = check_request(name, check, now)
+        if "proxy_requests" in check and self.proxy is not None:
+            self.proxy.publish(check, payload)  # one per matching client, in the background
+            return []
         body = jsoncodec.dumps(payload)
         sent: list[Request] = []
         subscriptions = check.get("subscribers") or []

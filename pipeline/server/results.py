@@ -44,6 +44,7 @@ from pipeline.server.events import (
     truncate_for_store,
 )
 from pipeline.server.ordering import KeyedOrder
+from pipeline.server.registration import is_deregistration
 from pipeline.store.base import Store
 
 log = logging.getLogger("ogi")
@@ -297,13 +298,17 @@ class ResultProcessor:
                 await self.store.delete_event(client_name, check["name"])
             if decision is Decision.NOTHING:
                 # no status event, but its points still go to `output_metric_handlers`
-                if not metric_handler_names(check):
-                    return None
-                await self.engine.process(event, status=False)
-                return event
-            if self.on_event is not None:
-                self.on_event(event)
-            await self.engine.process(event)
+                if metric_handler_names(check):
+                    await self.engine.process(event, status=False)
+            else:
+                if self.on_event is not None:
+                    self.on_event(event)
+                await self.engine.process(event)
+            if is_deregistration(result):
+                await self.store.delete_client(client_name)  # after its handlers had the event
+                log.info("client deregistered", extra={"fields": {"client": client_name}})
+            if decision is Decision.NOTHING:
+                return event if metric_handler_names(check) else None
             return event
         finally:
             order.leave(key)

@@ -25,7 +25,9 @@ from pipeline.metrics.exporter import start_exporter
 from pipeline.model import MAX_MESSAGE_SIZE, Event, dig
 from pipeline.server.keepalives import KeepaliveConsumer, KeepaliveMonitor
 from pipeline.server.monitors import TtlMonitor
+from pipeline.server.proxy import ProxyRequests
 from pipeline.server.publisher import CheckRequestPublisher
+from pipeline.server.registration import Registrations
 from pipeline.server.results import ResultProcessor
 from pipeline.server.tasks import TaskElection
 from pipeline.store.base import Store, StoreUnavailable
@@ -193,7 +195,10 @@ class Server:
         )
         self.consumer = ResultConsumer(transport, self.processor)
         self.keepalives = KeepaliveConsumer(settings, store, transport, metrics=self.metrics)
+        self.registrations = Registrations(settings, self.engine, metrics=self.metrics)
+        self.keepalives.on_registered = self.registrations.registered
         self.publisher = CheckRequestPublisher(settings, transport, metrics=self.metrics)
+        self.publisher.proxy = ProxyRequests(store, transport)
         self.monitors = (KeepaliveMonitor(settings, store, transport), TtlMonitor(settings, store, transport))
         tasks: dict[str, Callable[[], Coroutine[Any, Any, None]]] = {
             "check_request_publisher": self.publisher.run,
@@ -255,6 +260,7 @@ class Server:
         self.settings = settings
         self.context = context
         self.processor.settings = settings
+        self.registrations.settings = settings
         for monitor in self.monitors:
             monitor.settings = settings
         self.publisher.reload(settings)
@@ -266,6 +272,9 @@ class Server:
             task.cancel()
         await asyncio.gather(*self._others, *self._timers, return_exceptions=True)
         await self.consumer.drain(self.shutdown_timeout)
+        await self.registrations.close(self.shutdown_timeout)
+        if self.publisher.proxy is not None:
+            await self.publisher.proxy.close()
         if self._results is not None:
             self._results.cancel()
             await asyncio.gather(self._results, return_exceptions=True)

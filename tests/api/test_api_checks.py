@@ -74,3 +74,18 @@ async def test_a_malformed_request_is_400_naming_the_field(api: Harness) -> None
         reply = await api.call("POST", "/request", body)
         assert reply.status == 400 and f"'{field}'" in reply.json["error"], body
     assert api.transport.sent == []
+
+
+async def test_a_request_for_a_proxy_check_goes_to_each_matching_client_after_the_answer(api: Harness) -> None:
+    from pipeline.api.http import API
+
+    api.settings["checks"] = {**api.settings["checks"], "ping": {
+        "command": "ping -c1 :::address:::", "subscribers": ["poller"], "interval": 60,
+        "proxy_requests": {"client_attributes": {"type": "router"}}}}
+    for name, kind in (("r1", "router"), ("r2", "router"), ("sw", "switch")):
+        await api.store.put_client({"name": name, "address": f"10.0.0.{len(name)}{name[-1]}", "type": kind})
+    reply = await api.call("POST", "/request", {"check": "ping"})
+    assert reply.status == 202
+    await api.app[API].drain()
+    assert sorted((p, r["source"], r["command"]) for p, _k, r in api.transport.sent) == [
+        ("poller", "r1", "ping -c1 10.0.0.21"), ("poller", "r2", "ping -c1 10.0.0.22")]

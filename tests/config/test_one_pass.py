@@ -33,8 +33,9 @@ def config(**sections: Any) -> dict[str, Any]:
 DISAGREEMENTS = [
     ("a command mutator named without a definition",
      config(handlers={"h": {**HANDLER, "mutator": "pipe"}}), "handlers.h.mutator"),
-    ("a published check with proxy_requests, which the server does not publish",
-     config(checks={"cpu": {**CHECK, "proxy_requests": {"client_attributes": {}}}}), "checks.cpu.proxy_requests"),
+    ("proxy_requests whose splay_coverage the publisher cannot honour",
+     config(checks={"cpu": {**CHECK, "proxy_requests": {"client_attributes": {}, "splay_coverage": 100}}}),
+     "checks.cpu.proxy_requests.splay_coverage"),
     ("a rabbitmq prefetch the transport refuses", config(rabbitmq={"prefetch": "x"}), "rabbitmq.prefetch"),
     ("a transport knob the transport refuses", config(transport={"max_attempts": 0}), "transport.max_attempts"),
     ("a transport name no daemon can use", config(transport={"name": "redis"}), "transport.name"),
