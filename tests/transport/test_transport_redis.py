@@ -190,9 +190,9 @@ def test_check_config_accepts_a_redis_transport_configuration(tmp_path: object) 
     config = os.path.join(str(tmp_path), "config.json")
     with open(config, "w") as out:
         json.dump({"transport": {"name": "redis"}, "redis": {"host": "127.0.0.1", "port": 6379}}, out)
-    done = subprocess.run([sys.executable, "-m", "pipeline.cli.main", "check-config", "-c", config], cwd=ROOT,
-                          capture_output=True, text=True, timeout=60)
-    assert done.returncode == 0, done.stdout + done.stderr
+    ogi = os.path.join(os.path.dirname(sys.executable), "ogi")
+    done = subprocess.run([ogi, "check-config", "-c", config], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert (done.returncode, done.stdout.strip()) == (0, "OK"), done.stdout + done.stderr
 
 
 def test_the_redis_transport_example_in_the_docs_is_valid_configuration() -> None:
