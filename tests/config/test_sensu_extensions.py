@@ -56,3 +56,16 @@ async def test_the_debug_handler_logs_the_whole_event(caplog: pytest.LogCaptureF
     record = next(r for r in caplog.records if r.getMessage() == "debug handler: event")
     fields = record.fields  # type: ignore[attr-defined]
     assert (fields["client"], fields["check"], fields["status"], fields["event"]) == ("web1", "http", 2, event)
+
+
+def test_every_json_block_in_the_migrating_doc_is_valid_configuration() -> None:
+    import json
+    import re
+
+    from tests.helpers import ROOT
+
+    text = (ROOT / "docs" / "migrating.md").read_text()
+    blocks = re.findall(r"```json\n(.*?)```", text, re.S)
+    assert blocks
+    for block in blocks:
+        assert validate(json.loads(block), default_registry)[0] == []
