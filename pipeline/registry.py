@@ -32,6 +32,7 @@ KINDS: tuple[Kind, ...] = ("handlers", "mutators", "filters")
 #: Every built-in type: name -> "module:Class". A new built-in is one file plus one line here.
 BUILTINS: dict[Kind, dict[str, str]] = {
     "handlers": {
+        "debug": "handlers.debug:DebugHandler",
         "graphite": "handlers.graphite:GraphiteHandler",
         "mail": "handlers.mail:MailHandler",
         "pipe": "handlers.pipe:PipeHandler",

@@ -54,6 +54,8 @@ log = logging.getLogger("ogi.client")
 
 KEEPALIVE_INTERVAL = 20.0
 SAFE_MODE_OUTPUT = "Check is not locally defined (safe mode)"
+#: The result for a request naming a Sensu check extension (Ruby run inside sensu-client).
+EXTENSION_OUTPUT = "check extension {!r} cannot run on an ogi client: give the check a \"command\""
 
 Sleep = Callable[[float], Awaitable[None]]
 
@@ -260,6 +262,13 @@ class Agent:
         if self.safe_mode and "hooks" in request and (local is None or "hooks" not in local):
             check = {k: v for k, v in check.items() if k != "hooks"}  # only local commands run in safe mode
         command = check.get("command")
+        if "extension" in check and not isinstance(command, str):
+            # Sent by a Sensu server: say so in an event, every interval, rather than only in a log.
+            now = int(self.clock())
+            refused = {**check, "output": EXTENSION_OUTPUT.format(check.get("extension")), "status": 3,
+                       "executed": now}
+            refused.setdefault("issued", now)
+            return self._spawn(self.publish_result(refused))
         if not isinstance(command, str) or not command.strip():
             self._malformed("no command", name=name)
             return None

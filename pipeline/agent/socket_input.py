@@ -23,6 +23,7 @@ from typing import Any
 
 from pipeline import jsoncodec
 from pipeline.model import JSON, MAX_MESSAGE_SIZE, Clock, system_clock, valid_name
+from pipeline.optional_keys import without_null_options
 
 log = logging.getLogger("ogi.client.socket")
 
@@ -46,7 +47,7 @@ def pushed_check(check: Any, now: float) -> JSON:
     """One pushed result with Sensu's defaults applied, or Invalid naming what is wrong."""
     if not isinstance(check, dict):
         raise Invalid("a check result must be a JSON object")
-    result = dict(check)
+    result = dict(without_null_options(check))
     result.setdefault("status", 0)
     result.setdefault("executed", int(now))
     name = result.get("name")
@@ -153,8 +154,10 @@ class SocketInput:
             if writer.can_write_eof():
                 writer.write_eof()
             await self._discard(reader)
-        except (ConnectionError, TimeoutError):
-            pass  # the sender went away; nothing to tell it
+        except OSError:
+            # The sender went away: a reset, or ENOTCONN (107) at write_eof when it closed
+            # before reading `ok` (pysensu-yelp does); nothing to tell it.
+            pass
         finally:
             writer.close()
             with contextlib.suppress(Exception):

@@ -63,6 +63,10 @@ ROUTES: list[tuple[str, str, Handler]] = [
     ("GET", "/stashes/{path:.+}", stashes.get_stash),
     ("POST", "/stashes/{path:.+}", stashes.put_stash),
     ("DELETE", "/stashes/{path:.+}", stashes.delete_stash),
+    # Sensu 1.9 also answers `/stash/PATH` (`^/stash(?:es)?/`); sensu-plugin's stash silencing uses it.
+    ("GET", "/stash/{path:.+}", stashes.get_stash),
+    ("POST", "/stash/{path:.+}", stashes.put_stash),
+    ("DELETE", "/stash/{path:.+}", stashes.delete_stash),
     ("GET", "/silenced", silenced.list_silenced),
     ("POST", "/silenced", silenced.create_silence),
     ("GET", "/silenced/ids/{id}", silenced.get_silence),

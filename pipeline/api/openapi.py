@@ -215,6 +215,12 @@ PATHS: dict[str, dict[str, JSONDoc]] = {
         "post": _op("Store the body as the stash's content", {201: _ref("StashPath")}, body=_OBJ),
         "delete": _op("Delete a stash", {204: None}, errors=(404,)),
     },
+    "/stash/{path}": {  # Sensu 1.9's `^/stash(?:es)?/`: the same stash, as sensu-plugin asks for it
+        "get": _op("A stash's content (as /stashes/{path})", {200: _OBJ}, errors=(404,)),
+        "post": _op("Store the body as the stash's content (as /stashes/{path})", {201: _ref("StashPath")},
+                    body=_OBJ),
+        "delete": _op("Delete a stash (as /stashes/{path})", {204: None}, errors=(404,)),
+    },
     "/silenced": {
         "get": _op("Every silence entry, expire as seconds left (-1: none)", {200: _array(_ref("Silence"))},
                    paged=True),

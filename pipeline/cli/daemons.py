@@ -18,6 +18,8 @@ import signal
 from collections.abc import Callable
 from typing import Any
 
+from pipeline.cli.child_env import export_loaded_files
+from pipeline.cli.sensu_flags import pid_file, refused
 from pipeline.cli.signals import OTHER_SIGNALS, STOP_WITHIN, EarlyStop, hold_early_signals, run_daemon
 from pipeline.config.load import LoadedConfig
 from pipeline.logs import setup_logging
@@ -31,6 +33,8 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
 
     def daemon(main: Callable[[argparse.Namespace, LoadedConfig], int]) -> Callable[[argparse.Namespace], int]:
         def handler(args: argparse.Namespace) -> int:
+            if (code := refused(args)) is not None:
+                return code
             hold_early_signals()
             logger = setup_logging(args.log, args.log_level, args.log_format)
             try:
@@ -38,7 +42,9 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
                 if loaded is None:
                     return 1
                 logger.info("configuration loaded", extra={"fields": {"files": loaded.files}})
-                return main(args, loaded)
+                export_loaded_files(loaded.files, args.command)
+                with pid_file(args):
+                    return main(args, loaded)
             except EarlyStop as stopped:
                 logger.info("stopping: %s", stopped, extra={"fields": {"signal": str(stopped)}})
                 return 0

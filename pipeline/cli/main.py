@@ -14,10 +14,12 @@ import sys
 from collections.abc import Sequence
 
 import pipeline
-from pipeline.cli import daemons
+from pipeline.cli import daemons, sensu_flags
 from pipeline.cli import init as initcli
 from pipeline.cli import ops as opscli
 from pipeline.cli import status as statuscli
+from pipeline.cli.child_env import export_loaded_files
+from pipeline.cli.sensu_flags import add_sensu_flags
 from pipeline.cli.signals import EarlyStop, hold_early_signals
 from pipeline.config.load import LoadedConfig, load_settings, redact
 from pipeline.errors import ConfigErrors
@@ -39,6 +41,7 @@ def common_options() -> argparse.ArgumentParser:
                        help="debug, info, warn, error or fatal (default info)")
     group.add_argument("--log-format", default="json", choices=("json", "text"),
                        help="one JSON object per line (default) or plain text")
+    add_sensu_flags(group)
     return common
 
 
@@ -102,6 +105,8 @@ def check_config(args: argparse.Namespace) -> int:
 
 
 def run_all_in_one(args: argparse.Namespace) -> int:
+    if (code := sensu_flags.refused(args)) is not None:
+        return code
     hold_early_signals()
     log = setup_logging(args.log, args.log_level, args.log_format)
     try:
@@ -109,9 +114,11 @@ def run_all_in_one(args: argparse.Namespace) -> int:
         if loaded is None:
             return 1
         log.info("configuration loaded", extra={"fields": {"files": loaded.files}})
+        export_loaded_files(loaded.files, "run")
         from pipeline.cli import run as app  # the whole engine: not for `ogi check-config` or `ogi events`
 
-        return app.run(args, loaded)
+        with sensu_flags.pid_file(args):
+            return app.run(args, loaded)
     except EarlyStop as stopped:
         log.info("stopping: %s", stopped, extra={"fields": {"signal": str(stopped)}})
         return 0

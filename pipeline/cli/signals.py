@@ -26,6 +26,7 @@ from types import FrameType
 from typing import Any
 
 from pipeline import heap
+from pipeline.cli.child_env import reexport_loaded_files
 from pipeline.errors import ConfigErrors
 from pipeline.logs import reopen_log, toggle_debug
 from pipeline.model import JSON, dig
@@ -211,6 +212,7 @@ class Signals:
             log.error("reload failed: %s", error, extra={"fields": {"error": repr(error)}})
             return False
         self.settings = loaded.settings
+        reexport_loaded_files(loaded.files)
         self.reloads += 1
         log.info("configuration reloaded", extra={"fields": {"files": loaded.files}})
         return True

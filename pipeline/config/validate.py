@@ -41,6 +41,11 @@ from pipeline.schedule.timing import CheckSchedule, ScheduleError
 
 #: Sections that must be objects; `store`, `api`, `metrics`, `sensu`, `rabbitmq`, `redis` and `dashboard` are
 #: checked by their own parsers (`settings.sections`).
+#: Sensu's check extensions are Ruby run inside sensu-client; ogi runs commands only.
+CHECK_EXTENSION_REFUSED = (
+    "check extensions (Ruby code run inside sensu-client) do not run in ogi: give the check a \"command\" "
+    "instead, a script or Nagios plugin that prints the same output and exits 0-3 (docs/migrating.md)"
+)
 KNOWN_TOP_LEVEL = ("client", "checks", "handlers", "filters", "mutators", "transport", "extensions")
 _AGGREGATE_RE = re.compile(r"^[\w.:|-]+\Z")
 _TOKEN_RE = re.compile(r":::.*?:::")
@@ -89,8 +94,10 @@ class _Validator(ChainValidator):
         if has_command and has_extension:
             self.error(path_key(path, "extension"), "a check has either \"command\" or \"extension\", not both",
                        check["extension"])
-        elif not has_command and not has_extension:
-            self.error(path_key(path, "command"), "is required (a string), unless \"extension\" is set")
+        elif has_extension:
+            self.error(path_key(path, "extension"), CHECK_EXTENSION_REFUSED, check["extension"])
+        elif not has_command:
+            self.error(path_key(path, "command"), "is required (a string)")
         if check.get("publish") is not False and "cron" not in check and "interval" not in check:
             self.error(path_key(path, "interval"), "is required (an integer greater than 0) unless "
                        "\"cron\" is set or \"publish\" is false")

@@ -24,6 +24,15 @@ from pipeline.registry import Kind, Registry
 #: a check cannot name them directly as it can an extension type such as `graphite`.
 CORE_HANDLER_TYPES = frozenset({"pipe", "tcp", "udp", "transport", "set"})
 
+def extension_handler_hint(name: str, types: Any) -> str:
+    """What to write instead of Sensu's `"type": "extension"` (a Ruby extension run in-process)."""
+    if name in types:
+        return (f"Sensu's Ruby extensions do not run in ogi; ogi's built-in {name!r} does the same: "
+                f"write \"type\": \"{name}\", or delete this definition and name {name!r} in the check")
+    return ("Sensu's Ruby extensions do not run in ogi: use a pipe handler running an equivalent program, "
+            "or one of ogi's handler types (" + ", ".join(sorted(types)) + ")")
+
+
 HANDLER_SUBDUE_REMOVED = "handler subdue was removed in Sensu 0.26; use a filter with `when`"
 
 HANDLER_RULES: dict[str, Rule | str] = {
@@ -143,6 +152,8 @@ class ChainValidator(Collector):
             type_path = path_key(path, "type")
             if "type" not in handler:
                 self.error(type_path, "is required (pipe, tcp, udp, transport, set or an extension type)")
+            elif kind == "extension":
+                self.error(type_path, extension_handler_hint(name, self.handler_types), kind)
             elif isinstance(kind, str) and kind not in self.handler_types:
                 self.error(type_path, f"unknown handler type (known: {names_hint({}, self.handler_types)})", kind)
             if kind == "set":

@@ -33,6 +33,7 @@ from pipeline.model import (
     truthy,
     valid_name,
 )
+from pipeline.optional_keys import without_null_options
 from pipeline.server.events import (
     CREATE,
     RESOLVE,
@@ -252,7 +253,7 @@ class ResultProcessor:
         except Rejected as rejected:
             self._reject(rejected.reason, rejected.detail, result)
             return None
-        sent = result["check"]
+        sent = result["check"] = without_null_options(result["check"])
         source = sent.get("source")
         client_name = source if source is not None else result["client"]
         # One client's results of one check are processed, and handled, in arrival order.

@@ -1,7 +1,7 @@
-"""Transports: the seam (base.py), the embedded memory default and RabbitMQ.
+"""Transports: the seam (base.py), the embedded memory default, RabbitMQ and Redis.
 
-`transport_from_settings` picks one from `"transport": {"name": "memory" | "rabbitmq"}`; the
-RabbitMQ module (and aio-pika) is imported only when it is chosen.
+`transport_from_settings` picks one from `"transport": {"name": "memory" | "rabbitmq" | "redis"}`;
+the RabbitMQ module (and aio-pika) is imported only when it is chosen.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from pipeline.transport.base import Message, Subscription, Transport
 
 __all__ = ["Message", "Subscription", "Transport", "transport_from_settings", "transport_name"]
 
-TransportName = Literal["memory", "rabbitmq"]
-NAMES: tuple[TransportName, ...] = ("memory", "rabbitmq")
+TransportName = Literal["memory", "rabbitmq", "redis"]
+NAMES: tuple[TransportName, ...] = ("memory", "rabbitmq", "redis")
 
 
 def transport_name(settings: JSON, default: TransportName = "memory") -> TransportName:
@@ -23,18 +23,23 @@ def transport_name(settings: JSON, default: TransportName = "memory") -> Transpo
     section = settings.get("transport")
     name = section.get("name", default) if isinstance(section, dict) else default
     if name not in NAMES:
-        hint = " (Sensu's redis transport is not supported: use rabbitmq)" if name == "redis" else ""
-        raise ConfigErrors([ConfigError("transport.name", f"must be \"memory\" or \"rabbitmq\"{hint}", name)])
+        raise ConfigErrors([ConfigError("transport.name", "must be \"memory\", \"rabbitmq\" or \"redis\"", name)])
     return name
 
 
 def transport_from_settings(settings: JSON, default: TransportName = "memory", **options: object) -> Transport:
     """A transport built from settings; it connects on first use. Raises ConfigErrors on bad settings.
 
-    `options` go to RabbitMQTransport (e.g. `connection_name`); the memory transport takes
-    `transport.max_attempts` from the settings as RabbitMQ does.
+    `options` go to RabbitMQTransport (e.g. `connection_name`); the memory and Redis transports
+    take `transport.max_attempts` from the settings as RabbitMQ does; Redis reads the `redis`
+    section, as the Redis store does.
     """
-    if transport_name(settings, default) == "rabbitmq":
+    name = transport_name(settings, default)
+    if name == "redis":
+        from pipeline.transport.redis import RedisTransport
+
+        return RedisTransport(settings)
+    if name == "rabbitmq":
         from pipeline.transport.rabbitmq import RabbitMQTransport
 
         return RabbitMQTransport(settings, **options)  # type: ignore[arg-type]

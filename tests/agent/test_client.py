@@ -257,6 +257,17 @@ async def test_safe_mode_refuses_a_check_not_defined_locally_with_sensus_message
     assert (known["status"], known["output"]) == (0, "known\n")
 
 
+async def test_a_request_for_a_sensu_check_extension_becomes_an_unknown_result_not_a_silent_skip() -> None:
+    transport = MemoryTransport()
+    results = await Pipe.open(transport, "results")
+    client = Agent(settings(), transport, env={})
+    await ask(client, {"name": "cpu_ext", "extension": "cpu_metrics", "issued": 7})
+    check = (await results.next())["check"]
+    assert (check["name"], check["status"], check["issued"]) == ("cpu_ext", 3, 7)
+    assert check["output"] == 'check extension \'cpu_metrics\' cannot run on an ogi client: give the check a "command"'
+    assert client.counts["requests_malformed"] == 0
+
+
 async def test_a_check_still_running_is_not_started_twice(tmp_path: Path) -> None:
     transport = MemoryTransport()
     results = await Pipe.open(transport, "results")

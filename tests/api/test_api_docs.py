@@ -111,8 +111,8 @@ def documented_statuses(method: str, target: str) -> set[str]:
     path = target.split("?", 1)[0]
     for template, item in document()["paths"].items():
         pattern = "^" + re.sub(r"\\\{\w+\\\}", "[^/]+", re.escape(template)) + "$"
-        if template == "/stashes/{path}":
-            pattern = r"^/stashes/.+$"
+        if template in ("/stashes/{path}", "/stash/{path}"):
+            pattern = "^" + template.removesuffix("{path}") + ".+$"
         if re.match(pattern, path) and method.lower() in item:
             return set(item[method.lower()]["responses"])
     return set()

@@ -68,3 +68,13 @@ async def test_a_stash_body_that_is_not_an_object_is_400(api: Harness) -> None:
     reply = await api.call("POST", "/stashes/a", [1, 2])
     assert reply.status == 400 and "object" in reply.json["error"]
     assert await api.store.list_stashes() == []
+
+
+async def test_stash_path_is_served_beside_stashes_path_as_sensu_1_9_does(api: Harness) -> None:
+    # sensu-plugin's stash silencing GETs /stash/silence/CLIENT/CHECK; Sensu 1.9 matches ^/stash(?:es)?/.
+    assert (await api.call("POST", "/stash/silence/web-01/disk", {"by": "ops"})).status == 201
+    got = await api.call("GET", "/stash/silence/web-01/disk")
+    assert (got.status, got.json) == (200, {"by": "ops"})
+    assert (await api.call("GET", "/stashes/silence/web-01/disk")).json == {"by": "ops"}
+    assert (await api.call("DELETE", "/stash/silence/web-01/disk")).status == 204
+    assert (await api.call("GET", "/stash/silence/web-01/disk")).status == 404

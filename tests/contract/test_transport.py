@@ -1,8 +1,9 @@
-"""The Transport contract: what clients and servers rely on, for the memory transport and RabbitMQ.
+"""The Transport contract: what clients and servers rely on, for memory, RabbitMQ and Redis.
 
-Every test runs against the embedded MemoryTransport and a RabbitMQTransport on the shared
-broker, in a vhost of this module's own; pipe names are unique per test so the tests never
-see each other's queues. A direct pipe not named `roundrobin:`/`direct:` behaves like
+Every test runs against the embedded MemoryTransport, a RabbitMQTransport on the shared
+broker, in a vhost of this module's own, and a RedisTransport on the local Redis, in a
+database this run claims; pipe names are unique per test so the tests never see each
+other's queues. A direct pipe not named `roundrobin:`/`direct:` behaves like
 `results`: ogi owns its durable queue.
 """
 
@@ -18,7 +19,12 @@ import pytest
 
 from pipeline.transport.base import Message, Subscription, Transport
 from pipeline.transport.memory import MemoryTransport
-from tests.contract.transport_fixtures import require_rabbitmq, settings_for
+from tests.contract.transport_fixtures import (
+    redis_settings_for,
+    require_rabbitmq,
+    settings_for,
+    transport_redis_db,
+)
 
 T = TypeVar("T")
 #: Generous bound on a wait that should end at once; a hang fails the test instead of blocking the run.
@@ -35,6 +41,7 @@ class Backend:
 
     kind: str
     vhost: str | None = None
+    redis_db: int = 0
     made: list[Transport] = field(default_factory=list)
 
     def make(self) -> Transport:
@@ -42,6 +49,12 @@ class Backend:
             if not self.made:
                 self.made.append(MemoryTransport())
             return self.made[0]
+        if self.kind == "redis":
+            from pipeline.transport.redis import RedisTransport
+
+            made = RedisTransport(redis_settings_for(self.redis_db))
+            self.made.append(made)
+            return made
         from pipeline.transport.rabbitmq import RabbitMQTransport
 
         assert self.vhost is not None
@@ -54,11 +67,13 @@ class Backend:
         return f"{base}-{uuid.uuid4().hex[:8]}"
 
 
-@pytest.fixture(params=["memory", "rabbitmq"])
+@pytest.fixture(params=["memory", "rabbitmq", "redis"])
 async def backend(request: pytest.FixtureRequest) -> AsyncIterator[Backend]:
     if request.param == "rabbitmq":
         require_rabbitmq()
         made = Backend("rabbitmq", request.getfixturevalue("rabbitmq_vhost"))
+    elif request.param == "redis":
+        made = Backend("redis", redis_db=transport_redis_db())
     else:
         made = Backend("memory")
     try:

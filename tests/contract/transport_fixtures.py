@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.vhost import RABBITMQCTL, rabbitmqctl
-from tests.helpers import free_port, port_answers, require_service
+from tests.helpers import claim_redis_db, free_port, port_answers, require_service
 
 RABBITMQ_SERVER = shutil.which("rabbitmq-server") or "/usr/sbin/rabbitmq-server"
 
@@ -29,6 +29,36 @@ RABBITMQ_SERVER = shutil.which("rabbitmq-server") or "/usr/sbin/rabbitmq-server"
 def require_rabbitmq() -> None:
     require_service("rabbitmq", port=5672)
     require_service("rabbitmqctl", available=os.path.exists(RABBITMQCTL))
+
+
+_REDIS_DB: list[int] = []
+
+
+def transport_redis_db() -> int:
+    """The Redis database this run's transport tests use: claimed once, emptied on first use."""
+    require_service("redis", port=6379)
+    if not _REDIS_DB:
+        import redis
+
+        # Other checkouts' runs may hold every database for a while: wait for one rather than fail.
+        deadline = time.monotonic() + 90  # within the per-test timeout (120 s)
+        while True:
+            try:
+                number = claim_redis_db()
+                break
+            except RuntimeError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(1)
+        redis.Redis(host="127.0.0.1", port=6379, db=number).flushdb()
+        _REDIS_DB.append(number)
+    return _REDIS_DB[0]
+
+
+def redis_settings_for(db: int, **transport: Any) -> dict[str, Any]:
+    """ogi settings for the Redis transport on the local Redis, database `db`."""
+    return {"redis": {"host": "127.0.0.1", "port": 6379, "db": db},
+            "transport": {"name": "redis", "reconnect_interval": 0.2, **transport}}
 
 
 def settings_for(vhost: str, port: int = 5672, **transport: Any) -> dict[str, Any]:
