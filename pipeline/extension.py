@@ -12,7 +12,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from pipeline.model import JSON, Clock, Event, system_clock
+from pipeline.model import DEFAULT_SPAWN_LIMIT, JSON, Clock, Event, system_clock
 
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
@@ -47,10 +47,9 @@ class Context:
 
     def spawn_limit(self) -> asyncio.Semaphore:
         if self.spawn is None:
-            # Imported here: the settings module reaches the API and store parsers, built on this one.
-            from pipeline.config.settings import settings_of
-
-            self.spawn = asyncio.Semaphore(settings_of(self.settings).limits.spawn_limit)
+            # The server gives its context the configured `sensu.spawn.limit`; a context built
+            # without one (validation, tests) gets Sensu's default.
+            self.spawn = asyncio.Semaphore(DEFAULT_SPAWN_LIMIT)
         return self.spawn
 
 

@@ -28,6 +28,8 @@ NAME_RE = re.compile(r"^[\w.-]+\Z", re.ASCII)
 
 HISTORY_LENGTH = 21
 MAX_MESSAGE_SIZE = 2 * 1024 * 1024
+#: Child processes running at once, across checks, pipe handlers and command mutators (Sensu's default).
+DEFAULT_SPAWN_LIMIT = 12
 
 
 class Status(IntEnum):

@@ -19,14 +19,12 @@ from pipeline.api.settings import ApiConfig, api_config
 from pipeline.api.ui.settings import DashboardConfig, dashboard_config
 from pipeline.errors import ConfigError, ConfigErrors, path_key
 from pipeline.metrics.exporter import listener
-from pipeline.model import JSON, MAX_MESSAGE_SIZE, is_int, is_number
+from pipeline.model import DEFAULT_SPAWN_LIMIT, JSON, MAX_MESSAGE_SIZE, is_int, is_number
 from pipeline.store.factory import store_name
 from pipeline.store.redis_conn import RedisSettings, redis_settings
 from pipeline.transport import transport_name
 from pipeline.transport.amqp_settings import AmqpSettings, amqp_settings
 
-#: Child processes running at once, across checks, pipe handlers and command mutators (Sensu's default).
-DEFAULT_SPAWN_LIMIT = 12
 #: In-process handler routes in flight at once (`sensu.handlers.concurrency`).
 DEFAULT_CONCURRENCY = 1000
 #: Seconds a stopping server gives in-flight events before it closes.

@@ -18,6 +18,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry
 
 from pipeline.chain.engine import Engine
+from pipeline.config.settings import settings_of
 from pipeline.errors import ConfigErrors
 from pipeline.extension import Context
 from pipeline.metrics.exporter import Runner as MetricsRunner
@@ -187,7 +188,8 @@ class Server:
         self.store = store
         self.transport = transport
         self.metrics = metrics if metrics is not None else CollectorRegistry()
-        self.context = Context(settings=settings, store=store, transport=transport, metrics=self.metrics)
+        self.context = Context(settings=settings, store=store, transport=transport, metrics=self.metrics,
+                               spawn=asyncio.Semaphore(settings_of(settings).limits.spawn_limit))
         self.engine = Engine(settings, self.context)
         max_size = int(positive(dig(settings, "sensu.server.max_message_size"), MAX_MESSAGE_SIZE))
         self.processor = ResultProcessor(
