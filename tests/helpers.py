@@ -88,10 +88,23 @@ class RecordingEngine:
 
 
 def events_in(path: Path) -> list[dict[str, Any]]:
-    """The events a `cat >> FILE; echo >> FILE` pipe handler wrote, one JSON per line."""
+    """The events a `cat >> FILE; echo >> FILE` pipe handler wrote.
+
+    Read as a stream of JSON values, not one per line: two handler processes appending at
+    once can put two events on one line (one's `cat` lands before the other's `echo`).
+    """
     if not path.exists():
         return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    text, at = path.read_text(), 0
+    found: list[dict[str, Any]] = []
+    decoder = json.JSONDecoder()
+    while True:
+        while at < len(text) and text[at].isspace():
+            at += 1
+        if at >= len(text):
+            return found
+        value, at = decoder.raw_decode(text, at)
+        found.append(value)
 
 
 def wait_for(predicate: Callable[[], Any], timeout: float, poll: float = 0.1) -> Any:

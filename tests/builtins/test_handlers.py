@@ -23,6 +23,8 @@ from pipeline.agent.execute import CommandFailed
 from pipeline.config.validate import validate
 from pipeline.extension import Context, DefinitionError, Handler, Mutator
 from pipeline.registry import default_registry
+from pipeline.server.server import Server
+from pipeline.store.memory import MemoryStore
 from pipeline.transport.memory import MemoryTransport
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -145,8 +147,9 @@ async def test_pipe_handlers_share_the_spawn_limit(tmp_path: Path) -> None:
     overlaps = tmp_path / "overlaps"
     # mkdir is atomic: a second command inside while one holds the lock records an overlap.
     command = f"cat >/dev/null; mkdir {lock} || echo overlap >> {overlaps}; sleep 0.05; rmdir {lock}"
-    context = Context(settings={"sensu": {"spawn": {"limit": 1}}})
-    handlers = [PipeHandler(f"h{n}", {"command": command}, context) for n in range(5)]
+    # The server's context is what pipe handlers get: it carries the configured sensu.spawn.limit.
+    server = Server({"sensu": {"spawn": {"limit": 1}}}, MemoryStore(), MemoryTransport(), serve_metrics=False)
+    handlers = [PipeHandler(f"h{n}", {"command": command}, server.context) for n in range(5)]
     await asyncio.gather(*(h.handle(EVENT, b"{}") for h in handlers))
     assert not overlaps.exists()
 

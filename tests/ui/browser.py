@@ -154,9 +154,12 @@ class OgiRun:
 
 def until(chrome: Any, predicate: Callable[[Any], Any], timeout: float = 20.0) -> Any:
     """Wait for the page to reach a state (the dashboard refreshes itself every second in these tests)."""
+    from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
     from selenium.webdriver.support.ui import WebDriverWait
 
-    return WebDriverWait(chrome, timeout, poll_frequency=0.2).until(predicate)
+    # A refresh may redraw an element between finding and reading it: look again at the next poll.
+    ignored = (NoSuchElementException, StaleElementReferenceException)
+    return WebDriverWait(chrome, timeout, poll_frequency=0.2, ignored_exceptions=ignored).until(predicate)
 
 
 def click(chrome: Any, css: str) -> None:
