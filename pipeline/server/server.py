@@ -219,6 +219,7 @@ class Server:
                 log.error("metrics listener failed to start", extra={"fields": {"error": str(error)}})
         # Subscribed here, not in the task, so a broker that refuses the topology stops start-up.
         results = await self.transport.subscribe(results_pipe(self.settings))
+        await self.engine.start()
         self._results = asyncio.create_task(self.consumer.consume(results))
         self._others.append(asyncio.create_task(self.keepalives.run()))
         self._start_tasks()
