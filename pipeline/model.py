@@ -28,6 +28,8 @@ NAME_RE = re.compile(r"^[\w.-]+\Z", re.ASCII)
 
 HISTORY_LENGTH = 21
 MAX_MESSAGE_SIZE = 2 * 1024 * 1024
+#: Distinct check names one client may have results for (`sensu.limits.checks_per_client`).
+DEFAULT_CHECKS_PER_CLIENT = 10_000
 
 
 class Status(IntEnum):

@@ -19,7 +19,7 @@ from pipeline.api.settings import ApiConfig, api_config
 from pipeline.api.ui.settings import DashboardConfig, dashboard_config
 from pipeline.errors import ConfigError, ConfigErrors, path_key
 from pipeline.metrics.exporter import listener
-from pipeline.model import JSON, MAX_MESSAGE_SIZE, is_int, is_number
+from pipeline.model import DEFAULT_CHECKS_PER_CLIENT, JSON, MAX_MESSAGE_SIZE, is_int, is_number
 from pipeline.store.factory import store_name
 from pipeline.store.redis_conn import RedisSettings, redis_settings
 from pipeline.transport import transport_name
@@ -31,8 +31,6 @@ DEFAULT_SPAWN_LIMIT = 12
 DEFAULT_CONCURRENCY = 1000
 #: Part of a pool (process slots, in-process slots) one handler may hold (`sensu.handlers.share`).
 DEFAULT_HANDLER_SHARE = 0.5
-#: Distinct check names one client may have results for (`sensu.limits.checks_per_client`).
-DEFAULT_CHECKS_PER_CLIENT = 10_000
 #: Seconds after which the stored result of a check that stopped reporting is removed
 #: (`sensu.limits.result_max_age`, 0 keeps results for ever): 7 days.
 DEFAULT_RESULT_MAX_AGE = 7 * 24 * 3600

@@ -21,6 +21,7 @@ from prometheus_client.registry import Collector
 
 from pipeline import SENSU_COMPAT_VERSION, jsoncodec
 from pipeline.model import (
+    DEFAULT_CHECKS_PER_CLIENT,
     JSON,
     MAX_MESSAGE_SIZE,
     Check,
@@ -31,6 +32,7 @@ from pipeline.model import (
     truthy,
     valid_name,
 )
+from pipeline.server.check_cap import CheckNames
 from pipeline.server.events import (
     CREATE,
     RESOLVE,
@@ -59,6 +61,7 @@ REJECT_REASONS = (
     "bad_status",
     "bad_source",
     "bad_signature",
+    "too_many_checks",
 )
 
 
@@ -210,6 +213,7 @@ class ResultProcessor:
         self._accepted = AcceptedCounter()
         registry.register(self._accepted)
         self._order = KeyedOrder()
+        self._checks = CheckNames(store, checks_per_client(settings))
 
     def _definitions(self) -> dict[str, Any]:
         checks = self.settings.get("checks")
@@ -252,6 +256,10 @@ class ResultProcessor:
         sent = result["check"]
         source = sent.get("source")
         client_name = source if source is not None else result["client"]
+        if not await self._checks.admit(client_name, sent["name"]):
+            self._reject("too_many_checks", f"client {client_name} has results for {self._checks.cap} checks "
+                         "already (sensu.limits.checks_per_client)", result)
+            return None
         # One client's results of one check are processed, and handled, in arrival order.
         key = (client_name, sent["name"])
         order = self._order
@@ -337,6 +345,14 @@ class ResultProcessor:
                 silenced_by.append(entry_id)
         event["silenced_by"] = silenced_by
         event["silenced"] = bool(silenced_by)
+
+
+def checks_per_client(settings: Any) -> int:
+    """`sensu.limits.checks_per_client` (the validation pass checked it), else the default."""
+    sensu = settings.get("sensu") if isinstance(settings, dict) else None
+    bounds = sensu.get("limits") if isinstance(sensu, dict) else None
+    value = bounds.get("checks_per_client") if isinstance(bounds, dict) else None
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else DEFAULT_CHECKS_PER_CLIENT
 
 
 def _clone(value: Any) -> Any:
