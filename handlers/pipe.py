@@ -6,15 +6,15 @@ from typing import ClassVar
 
 from mutators.pipe import event_fields
 from pipeline.agent.execute import CommandFailed, parse_command, parse_timeout, run_command
-from pipeline.extension import Context, Handler
+from pipeline.extension import DEFAULT_HANDLER_TIMEOUT, Context, Handler
 from pipeline.model import JSON, Event
 
 
 class PipeHandler(Handler):
     """`sh -c command` with the payload on stdin; output logged, a non-zero exit is a failure.
 
-    The command runs under the shared spawn limit (`sensu.spawn.limit`) and, when `timeout`
-    is set, is killed with its whole process group once it runs past it.
+    The command runs under the spawn limit (`sensu.spawn.limit`) and is killed with its whole
+    process group once it runs past `timeout` (60 s when the definition sets none).
     """
 
     type_name: ClassVar[str] = "pipe"
@@ -25,7 +25,7 @@ class PipeHandler(Handler):
     def __init__(self, name: str, definition: JSON, context: Context) -> None:
         super().__init__(name, definition, context)
         self.command = parse_command(definition)
-        self.timeout = parse_timeout(definition)
+        self.timeout = parse_timeout(definition, DEFAULT_HANDLER_TIMEOUT)
 
     async def handle(self, event: Event, payload: bytes) -> None:
         result = await run_command(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -19,6 +20,15 @@ if TYPE_CHECKING:
 
     from pipeline.store.base import Store
     from pipeline.transport.base import Transport
+
+
+#: A handler's `timeout` when its definition sets none, in seconds: a `pipe` handler's command
+#: is killed then, and the engine's deadline for the route adds its grace as for any timeout.
+DEFAULT_HANDLER_TIMEOUT = 60.0
+
+#: True while the engine runs a command route holding its process slot: the commands of that
+#: route (its mutator, its handler) take no second slot of the spawn limit.
+PROCESS_SLOT_HELD: ContextVar[bool] = ContextVar("ogi_process_slot_held", default=False)
 
 
 class DefinitionError(ValueError):

@@ -74,6 +74,26 @@ def _error_fields(record: logging.LogRecord) -> dict[str, Any]:
     }
 
 
+#: Longest log line, in characters: a check or handler writing megabytes of output (logged as a
+#: field) must not make megabyte lines that fill the disk and choke log shippers.
+MAX_LINE = 64 * 1024
+#: What a value keeps of itself when its line is too long.
+VALUE_CAP = 8 * 1024
+
+
+def _fit(line: dict[str, Any]) -> dict[str, Any]:
+    """The line with each long value (strings, and lists or objects as their JSON) cut to VALUE_CAP."""
+    fitted: dict[str, Any] = {}
+    for key, value in line.items():
+        text = value if isinstance(value, str) else None
+        if text is None and not isinstance(value, int | float | bool | None):
+            text = json.dumps(value, default=str, ensure_ascii=False)
+        if text is not None and len(text) > VALUE_CAP:
+            value = f"{text[:VALUE_CAP]}... [ogi: cut, {len(text)} characters in all]"
+        fitted[key] = value
+    return fitted
+
+
 class JsonFormatter(logging.Formatter):
     """`{"timestamp", "level", "message", <fields>}` on one line."""
 
@@ -86,7 +106,8 @@ class JsonFormatter(logging.Formatter):
         for key, value in {**_fields(record), **_error_fields(record)}.items():
             if key not in _CORE:
                 line[key] = value
-        return json.dumps(line, default=str, ensure_ascii=False)
+        text = json.dumps(line, default=str, ensure_ascii=False)
+        return text if len(text) <= MAX_LINE else json.dumps(_fit(line), default=str, ensure_ascii=False)[:MAX_LINE]
 
 
 class TextFormatter(logging.Formatter):
@@ -95,6 +116,9 @@ class TextFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         parts = [_timestamp(record), level_name(record.levelno).upper(), record.getMessage()]
         fields = _fields(record)
+        if len(parts[2]) > MAX_LINE or len(repr(fields)) > MAX_LINE:
+            parts[2] = _fit({"message": parts[2]})["message"]
+            fields = _fit(fields)
         errors = _error_fields(record)
         if "error" in errors:
             fields["error"] = errors["error"]

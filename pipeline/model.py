@@ -30,6 +30,8 @@ HISTORY_LENGTH = 21
 MAX_MESSAGE_SIZE = 2 * 1024 * 1024
 #: Child processes running at once, across checks, pipe handlers and command mutators (Sensu's default).
 DEFAULT_SPAWN_LIMIT = 12
+#: Distinct check names one client may have results for (`sensu.limits.checks_per_client`).
+DEFAULT_CHECKS_PER_CLIENT = 10_000
 
 
 class Status(IntEnum):

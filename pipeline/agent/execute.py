@@ -22,7 +22,7 @@ from typing import Any
 
 from pipeline import jsoncodec
 from pipeline.agent.check_env import check_env
-from pipeline.extension import DefinitionError
+from pipeline.extension import PROCESS_SLOT_HELD, DefinitionError
 from pipeline.model import JSON, Clock, system_clock
 
 #: Sensu's text for a command that ran past its timeout.
@@ -235,13 +235,14 @@ async def run_command(
 ) -> ExecResult:
     """Run `sh -c command` in its own process group and report what it did.
 
-    `limit` (Sensu's spawn limit) is held from before the fork until the output is read.
+    `limit` (Sensu's spawn limit) is held from before the fork until the output is read, unless
+    the engine already holds a process slot for the route running this command.
     Cancelling the caller kills the process group too, so an engine-level timeout leaves no
     orphans behind. Without `env`, the command gets `command_env()`.
     """
     if env is None:
         env = command_env()
-    if limit is None:
+    if limit is None or PROCESS_SLOT_HELD.get():
         return await _run(command, stdin, timeout, merge_stderr, output_cap, env)
     async with limit:
         return await _run(command, stdin, timeout, merge_stderr, output_cap, env)

@@ -24,6 +24,7 @@ from pipeline.api.http import (
     path_name,
     read_object,
     respond,
+    shown,
     string_field,
     string_list_field,
 )
@@ -31,6 +32,7 @@ from pipeline.model import truthy
 from pipeline.server.proxy import ProxyRequests
 from pipeline.server.publisher import check_request
 from pipeline.transport.pipes import request_pipe
+from pipeline.transport.refusals import name_refusal
 
 
 def _published(checks: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -78,6 +80,7 @@ async def request_check(request: web.Request) -> web.Response:
     check = dict(definition)
     if subscribers is not None:
         check["subscribers"] = subscribers
+    _refuse_names([s for s in check.get("subscribers") or [] if isinstance(s, str)])
     targets = [s for s in check.get("subscribers") or [] if isinstance(s, str) and s]
     if not targets:
         raise bad_request(f"check {name} has no subscribers; name them in 'subscribers'")
@@ -95,3 +98,11 @@ async def request_check(request: web.Request) -> web.Response:
 
 async def _proxy_requests(api: Api, check: dict[str, Any], payload: dict[str, Any]) -> None:
     await ProxyRequests(api.store, api.transport).publish_all(check, payload)
+
+
+def _refuse_names(subscriptions: list[str]) -> None:
+    """400 for a subscription whose pipe RabbitMQ would refuse: the request could never be delivered."""
+    for subscription in subscriptions:
+        reason = name_refusal(request_pipe(subscription)[0])
+        if reason is not None:
+            raise bad_request(f"subscription {shown(subscription)} cannot be published to: {reason}")

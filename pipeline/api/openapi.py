@@ -126,6 +126,7 @@ _QUERY = {
     "max_age": _query("max_age", "Leave out results executed more than this many seconds ago (counted as stale)"),
     "consumers": _query("consumers", "Minimum consumers of the keepalives and results queues"),
     "messages": _query("messages", "Maximum messages waiting in the keepalives and results queues"),
+    "backlog": _query("backlog", "Maximum messages the API has accepted but not yet sent to the transport (default 0)"),
     "redacted": _query("redacted", "false shows secrets", {"type": "string", "enum": ["true", "false"]}),
     "invalidate": _query("invalidate", "true blocks the client's signature",
                          {"type": "string", "enum": ["true", "false"]}),
@@ -154,7 +155,7 @@ def _events(kind: str) -> dict[str, JSONDoc]:
 PATHS: dict[str, dict[str, JSONDoc]] = {
     "/info": {"get": _op("Versions, queue figures, store and transport connection, servers", {200: _ref("Info")})},
     "/health": {"get": _op("204 when healthy, else 412 with reasons", {204: None, 412: _array(_STR)},
-                           query=("consumers", "messages"))},
+                           query=("consumers", "messages", "backlog"))},
     "/settings": {"get": _op("The settings, redacted unless redacted=false", {200: _OBJ}, query=("redacted",))},
     "/openapi.json": {"get": _op("This document", {200: _OBJ})},
     "/clients": {

@@ -5,6 +5,10 @@ transport with `async queue_stats(pipe) -> (messages, consumers)` gives both; on
 `depth(pipe)` (memory: a number; RabbitMQ: awaitable) gives messages. A figure the transport does not report is
 `null` in `/info`, and `/health` asked to check it answers 412 saying so: a health check that
 cannot see the queues must not say they are fine.
+
+The publish backlog is what the API's own transport holds unsent (buffered while the broker
+is away, or being retried): `/info` shows it, and `/health` answers 412 while it is over
+`?backlog=` (default 0), since a 202 for a request still in the backlog is not yet a delivery.
 """
 
 from __future__ import annotations
@@ -56,6 +60,12 @@ def _transport_connected(api: Api) -> bool:
         return False
 
 
+def publish_backlog(api: Api) -> int:
+    """Messages the API's transport has accepted but not yet sent (0 for one that keeps none)."""
+    pending = getattr(api.transport, "pending", 0)
+    return pending if isinstance(pending, int) and not isinstance(pending, bool) else 0
+
+
 async def _queue(api: Api, pipe: str) -> dict[str, int | None]:
     stats = getattr(api.transport, "queue_stats", None)
     depth = getattr(api.transport, "depth", None)
@@ -105,7 +115,8 @@ async def info(request: web.Request) -> web.Response:
     queues = await _queues(api)
     return respond({
         "sensu": {"version": SENSU_COMPAT_VERSION, "settings": {"hexdigest": settings_digest(api.settings)}},
-        "transport": {"name": _transport_name(api), **queues, "connected": _transport_connected(api)},
+        "transport": {"name": _transport_name(api), **queues, "connected": _transport_connected(api),
+                      "backlog": publish_backlog(api)},
         "redis": {"connected": connected},
         "servers": servers,
     })
@@ -115,11 +126,15 @@ async def health(request: web.Request) -> web.Response:
     api = request.app[API]
     consumers = int_query(request, "consumers")
     messages = int_query(request, "messages")
+    backlog = int_query(request, "backlog") or 0
     reasons: list[str] = []
     if not await store_connected(api):
         reasons.append("not connected to the store")
     if not _transport_connected(api):
         reasons.append("not connected to the transport")
+    unsent = publish_backlog(api)
+    if unsent > backlog:
+        reasons.append(f"publish backlog ({unsent} messages not yet sent to the transport) greater than {backlog}")
     if not reasons and (consumers is not None or messages is not None):
         for label, figures in zip(("keepalive", "result"), (await _queues(api)).values(), strict=True):
             count = figures["consumers"]

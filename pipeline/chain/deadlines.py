@@ -130,3 +130,7 @@ class Pool:
     @property
     def in_use(self) -> int:
         return self.size - self._free
+
+    @property
+    def waiting(self) -> int:
+        return len(self._waiters)

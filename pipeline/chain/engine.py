@@ -5,6 +5,11 @@ of the event's handlers concurrently and returns when every one has finished, fa
 out, so the server can ack the result only then. A failure of one route is logged and counted
 (`pipeline/chain/stagemetrics.py`) and never reaches the caller or another route.
 
+Each route first takes a slot (pipeline/chain/slots.py: a handler holds at most its share of
+a pool); a route that finds none free is queued for its handler (pipeline/chain/spill.py) when
+the transport can keep it, so a slow handler holds neither the result nor anyone's slots. The
+route's deadline starts once it holds its slot.
+
 `Engine.reload(settings, context)` (SIGHUP) swaps in routes built from a new configuration:
 events already running finish on the routes they started with, whose instances are closed
 once the last of those events is done.
@@ -16,7 +21,7 @@ import asyncio
 from time import perf_counter
 from typing import Any, cast
 
-from pipeline.chain.deadlines import Pool, Watchdog
+from pipeline.chain.deadlines import Watchdog
 from pipeline.chain.gates import gate
 from pipeline.chain.metric_routes import event_names
 from pipeline.chain.routes import (
@@ -24,9 +29,11 @@ from pipeline.chain.routes import (
     Route,
     RouteTable,
 )
+from pipeline.chain.slots import HandlerSlots
+from pipeline.chain.spill import HandlerQueues
 from pipeline.chain.stagemetrics import DROPPED, ERROR, GATE, OK, PASSED, TIMEOUT, StageMetrics, StageStat
 from pipeline.config.settings import Settings, settings_of
-from pipeline.extension import Context, Mutator
+from pipeline.extension import PROCESS_SLOT_HELD, Context, Mutator
 from pipeline.model import Event
 from pipeline.registry import Registry, default_registry
 
@@ -76,7 +83,9 @@ class Engine:
         self._table.build_all()
         self._current = _Generation(self._table)
         self._retiring: set[asyncio.Task[None]] = set()
-        self._pool = Pool(typed.limits.handler_concurrency)
+        self._pool = HandlerSlots(typed.limits.handler_concurrency, typed.limits.handler_share)
+        self._processes = HandlerSlots(typed.limits.spawn_limit, typed.limits.handler_share)
+        self.queues = HandlerQueues(context.transport, self._run_queued, context.log)
         self._watchdog = Watchdog()
         self._plans: dict[tuple[tuple[str, ...], tuple[str, ...]], _Plan] = {}
         self._gate_passed = self.metrics.stat(GATE, "all")
@@ -108,6 +117,25 @@ class Engine:
                 await self._run(routes[0], event, None, routes[0] not in ungated)
             elif routes:
                 await self._run_all(routes, shared, ungated, event)
+        finally:
+            generation.events -= 1
+            if generation.idle is not None and not generation.events:
+                generation.idle.set()
+
+    async def start(self) -> None:
+        """Consume the queues of every defined handler (events queued before a restart)."""
+        await self.queues.start(self._table.handlers)
+
+    async def _run_queued(self, name: str, event: Event) -> None:
+        """Run one event taken from `name`'s queue, waiting for the handler's slot."""
+        route = self._table.route(name)
+        if route is None:
+            self._log.error("queued event for a handler no longer defined dropped", extra={"fields": {"handler": name}})
+            return
+        generation = self._current
+        generation.events += 1
+        try:
+            await self._run(route, event, None, gated=False, queued=True)  # its gates passed before it was queued
         finally:
             generation.events -= 1
             if generation.idle is not None and not generation.events:
@@ -173,9 +201,9 @@ class Engine:
         return plan
 
     async def _run(
-        self, route: Route, event: Event, payloads: _Payloads | None, gated: bool = True
+        self, route: Route, event: Event, payloads: _Payloads | None, gated: bool = True, queued: bool = False
     ) -> None:
-        """Gates; then, holding a pool slot, filters, mutator and handler under the route's timeout.
+        """Gates; then, holding a slot, filters, mutator and handler under the route's timeout.
 
         One coroutine for the whole route: every further level of `await` costs a coroutine
         object and a frame per event.
@@ -188,9 +216,12 @@ class Engine:
                 self._gate(stopped).add(DROPPED, elapsed)
                 return
             self._gate_passed.add(PASSED, elapsed)
-            pool = self._pool if route.pooled else None
-            if pool is not None and not pool.take():
-                await pool.wait()
+            slots = self._pool if route.pooled else self._processes
+            if not slots.take(route.name):
+                if not queued and await self.queues.queue(route.name, event):
+                    return
+                await slots.wait(route.name)
+            held = None if route.pooled else PROCESS_SLOT_HELD.set(True)
             try:
                 stat: StageStat | None = None  # the stage running, to name it if the timeout strikes
                 deadline = self._watchdog.start(route.timeout)
@@ -243,8 +274,9 @@ class Engine:
                 finally:
                     self._watchdog.stop(deadline)
             finally:
-                if pool is not None:
-                    pool.give()
+                if held is not None:
+                    PROCESS_SLOT_HELD.reset(held)
+                slots.give(route.name)
         except Exception:  # a bug in the engine or the gates: log it, keep the other routes going
             self._gate_passed.count(ERROR)
             self._log.exception("event processing failed", extra={"fields": _fields(route, event)})
@@ -289,6 +321,7 @@ class Engine:
         if self._closed:
             return
         self._closed = True
+        await self.queues.close()
         self._watchdog.close()
         if self._retiring:  # the caller drained the events first; routes still retiring close now
             _done, late = await asyncio.wait(set(self._retiring), timeout=1.0)

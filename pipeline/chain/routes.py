@@ -16,14 +16,22 @@ from typing import Any, TypeGuard
 from pipeline.chain.gates import AttributeFilter
 from pipeline.chain.stagemetrics import FILTER, HANDLER, MUTATOR, StageMetrics, StageStat
 from pipeline.errors import ConfigError, path_key
-from pipeline.extension import Context, DefinitionError, Extension, Filter, Handler, Mutator
+from pipeline.extension import (
+    DEFAULT_HANDLER_TIMEOUT,
+    Context,
+    DefinitionError,
+    Extension,
+    Filter,
+    Handler,
+    Mutator,
+)
 from pipeline.model import is_number
 from pipeline.registry import Kind, Registry, UnknownType
 
 #: The mutator of a handler that names none (Sensu 1.x).
 DEFAULT_MUTATOR = "json"
-#: A route's timeout when its handler sets none, in seconds.
-DEFAULT_TIMEOUT = 60.0
+#: A route's timeout before grace when its handler sets none (a `pipe` handler's command is killed then).
+DEFAULT_TIMEOUT = DEFAULT_HANDLER_TIMEOUT
 #: Added to a handler's own `timeout`: the handler enforces that one, the engine is the safety net.
 TIMEOUT_GRACE = 5.0
 #: Undefined handler names remembered (so each is logged once) before the memory is reset.
@@ -100,9 +108,9 @@ def _expand(name: str, handlers: dict[str, Any], leaves: list[str], path: list[s
 
 
 def route_timeout(handler: dict[str, Any], mutator: dict[str, Any] | None, grace: float) -> float:
-    """The engine's deadline for one route: the stages' own timeouts plus grace, else 60 s."""
+    """The engine's deadline for one route: the stages' own timeouts (60 s for a handler without one) plus grace."""
     own = handler.get("timeout")
-    total = float(own) + grace if _positive(own) else DEFAULT_TIMEOUT
+    total = (float(own) if _positive(own) else DEFAULT_TIMEOUT) + grace
     if mutator is not None and _positive(mutator.get("timeout")):
         total += float(mutator["timeout"])
     return total

@@ -54,7 +54,8 @@ class AllInOne:
         self.store = store_from_settings(settings, default="memory")
         self.transport = transport_from_settings(settings, default="memory")
         self.server = Server(settings, self.store, self.transport, on_event=_printer(quiet), elect=False)
-        self.client = Agent(settings, self.transport, spawn=self.server.context.spawn_limit())
+        # The client's own spawn limit: handlers that hang must not stop its checks.
+        self.client = Agent(settings, self.transport)
         self._api: Any = None
 
     async def start(self) -> None:

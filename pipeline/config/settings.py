@@ -19,7 +19,14 @@ from pipeline.api.settings import ApiConfig, api_config
 from pipeline.api.ui.settings import DashboardConfig, dashboard_config
 from pipeline.errors import ConfigError, ConfigErrors, path_key
 from pipeline.metrics.exporter import listener
-from pipeline.model import DEFAULT_SPAWN_LIMIT, JSON, MAX_MESSAGE_SIZE, is_int, is_number
+from pipeline.model import (
+    DEFAULT_CHECKS_PER_CLIENT,
+    DEFAULT_SPAWN_LIMIT,
+    JSON,
+    MAX_MESSAGE_SIZE,
+    is_int,
+    is_number,
+)
 from pipeline.store.factory import store_name
 from pipeline.store.redis_conn import RedisSettings, redis_settings
 from pipeline.transport import transport_name
@@ -27,6 +34,11 @@ from pipeline.transport.amqp_settings import AmqpSettings, amqp_settings
 
 #: In-process handler routes in flight at once (`sensu.handlers.concurrency`).
 DEFAULT_CONCURRENCY = 1000
+#: Part of a pool (process slots, in-process slots) one handler may hold (`sensu.handlers.share`).
+DEFAULT_HANDLER_SHARE = 0.5
+#: Seconds after which the stored result of a check that stopped reporting is removed
+#: (`sensu.limits.result_max_age`, 0 keeps results for ever): 7 days.
+DEFAULT_RESULT_MAX_AGE = 7 * 24 * 3600
 #: Seconds a stopping server gives in-flight events before it closes.
 SHUTDOWN_TIMEOUT = 4.0
 PIPES = ("results", "keepalives")
@@ -38,6 +50,9 @@ class Limits:
 
     spawn_limit: int = DEFAULT_SPAWN_LIMIT
     handler_concurrency: int = DEFAULT_CONCURRENCY
+    handler_share: float = DEFAULT_HANDLER_SHARE
+    checks_per_client: int = DEFAULT_CHECKS_PER_CLIENT
+    result_max_age: int = DEFAULT_RESULT_MAX_AGE
     max_message_size: int = MAX_MESSAGE_SIZE
     shutdown_timeout: float = SHUTDOWN_TIMEOUT
     results_pipe: str = "results"
@@ -189,6 +204,17 @@ def limits(raw: JSON) -> Limits:
         return default
 
     server = sub("server")
+    handlers = sub("handlers")
+    bounds = sub("limits")
+    share = handlers.get("share", DEFAULT_HANDLER_SHARE)
+    if not is_number(share) or not 0 < share <= 1:
+        errors.append(ConfigError("sensu.handlers.share", "must be a number greater than 0 and at most 1", share))
+        share = DEFAULT_HANDLER_SHARE
+    max_age = bounds.get("result_max_age", DEFAULT_RESULT_MAX_AGE)
+    if not is_int(max_age) or max_age < 0:
+        errors.append(ConfigError("sensu.limits.result_max_age", "must be an integer of seconds, 0 or more "
+                                  "(0 keeps results for ever)", max_age))
+        max_age = DEFAULT_RESULT_MAX_AGE
     pipes = {}
     for which in PIPES:
         key = f"{which}_pipe"
@@ -199,7 +225,10 @@ def limits(raw: JSON) -> Limits:
         pipes[which] = value
     found = Limits(
         spawn_limit=positive(sub("spawn"), "sensu.spawn", "limit", DEFAULT_SPAWN_LIMIT),
-        handler_concurrency=positive(sub("handlers"), "sensu.handlers", "concurrency", DEFAULT_CONCURRENCY),
+        handler_concurrency=positive(handlers, "sensu.handlers", "concurrency", DEFAULT_CONCURRENCY),
+        handler_share=float(share),
+        checks_per_client=positive(bounds, "sensu.limits", "checks_per_client", DEFAULT_CHECKS_PER_CLIENT),
+        result_max_age=max_age,
         max_message_size=positive(server, "sensu.server", "max_message_size", MAX_MESSAGE_SIZE),
         shutdown_timeout=float(positive(sensu, "sensu", "shutdown_timeout", SHUTDOWN_TIMEOUT, integer=False)),
         results_pipe=pipes["results"],

@@ -8,7 +8,6 @@ Bad input is dropped with one log line and counted; it never raises.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import time
@@ -23,6 +22,7 @@ from pipeline import SENSU_COMPAT_VERSION, jsoncodec
 from pipeline.chain.metric_routes import metric_handler_names
 from pipeline.metrics.thresholds import apply_thresholds
 from pipeline.model import (
+    DEFAULT_CHECKS_PER_CLIENT,
     JSON,
     MAX_MESSAGE_SIZE,
     Check,
@@ -31,9 +31,9 @@ from pipeline.model import (
     Event,
     system_clock,
     truthy,
-    valid_name,
 )
 from pipeline.optional_keys import without_null_options
+from pipeline.server.check_cap import CheckNames
 from pipeline.server.events import (
     CREATE,
     RESOLVE,
@@ -44,27 +44,12 @@ from pipeline.server.events import (
     silence_ids,
     truncate_for_store,
 )
+from pipeline.server.intake import REJECT_REASONS, Rejected, validate_result
 from pipeline.server.ordering import KeyedOrder
 from pipeline.server.registration import is_deregistration
 from pipeline.store.base import Store
 
 log = logging.getLogger("ogi")
-
-#: Every reason a result can be rejected for, the label values of `ogi_results_rejected_total`.
-REJECT_REASONS = (
-    "too_large",
-    "not_json",
-    "not_object",
-    "no_client",
-    "bad_client_name",
-    "no_check",
-    "bad_check_name",
-    "no_output",
-    "bad_status",
-    "bad_source",
-    "bad_signature",
-)
-
 
 class EngineLike(Protocol):
     """What the result processor needs from the engine."""
@@ -92,70 +77,6 @@ class AcceptedCounter(Collector):
 
     def collect(self) -> Iterator[Metric]:
         yield self._family()
-
-
-class Rejected(Exception):
-    """A result that cannot be processed: `reason` is the counter label, `detail` the log text."""
-
-    def __init__(self, reason: str, detail: str) -> None:
-        super().__init__(detail)
-        self.reason = reason
-        self.detail = detail
-
-
-def _shown(value: Any) -> str:
-    try:
-        text = json.dumps(value)
-    except (TypeError, ValueError):
-        text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
-# Names already found valid: the same clients and checks send results again and again. Bounded,
-# so that a stream of new names cannot grow it without end.
-_VALID_NAMES: set[str] = set()
-_VALID_NAMES_MAX = 100_000
-
-
-def _valid(name: Any) -> bool:
-    if isinstance(name, str) and name in _VALID_NAMES:
-        return True
-    if not valid_name(name):
-        return False
-    if len(_VALID_NAMES) >= _VALID_NAMES_MAX:
-        _VALID_NAMES.clear()
-    _VALID_NAMES.add(name)
-    return True
-
-
-def validate_result(result: Any) -> None:
-    """Raise `Rejected` naming the first thing wrong with a parsed result.
-
-    A result needs a `client` name, a `check` object whose `name` follows Sensu's name rule,
-    a string `output` and an integer `status` (any integer, as Sensu; a bool is not one).
-    """
-    if not isinstance(result, dict):
-        raise Rejected("not_object", f"a result must be a JSON object, got {type(result).__name__}")
-    client = result.get("client")
-    if not isinstance(client, str) or not client:
-        raise Rejected("no_client", f"'client' must be a client name, got {_shown(client)}")
-    if not _valid(client):
-        raise Rejected("bad_client_name", f"client name {_shown(client)} is not [\\w.-]+")
-    check = result.get("check")
-    if not isinstance(check, dict):
-        raise Rejected("no_check", f"'check' must be an object, got {_shown(check)}")
-    name = check.get("name")
-    if not _valid(name):
-        raise Rejected("bad_check_name", f"check.name {_shown(name)} is not [\\w.-]+")
-    output = check.get("output")
-    if not isinstance(output, str):
-        raise Rejected("no_output", f"check.output must be a string, got {_shown(output)}")
-    status = check.get("status")
-    if not isinstance(status, int) or isinstance(status, bool):
-        raise Rejected("bad_status", f"check.status must be an integer, got {_shown(status)}")
-    source = check.get("source")
-    if source is not None and not _valid(source):
-        raise Rejected("bad_source", f"check.source {_shown(source)} is not [\\w.-]+")
 
 
 def new_client(name: str, now: float, proxy: bool) -> Client:
@@ -214,6 +135,7 @@ class ResultProcessor:
         self._accepted = AcceptedCounter()
         registry.register(self._accepted)
         self._order = KeyedOrder()
+        self._checks = CheckNames(store, checks_per_client(settings))
 
     def _definitions(self) -> dict[str, Any]:
         checks = self.settings.get("checks")
@@ -256,6 +178,10 @@ class ResultProcessor:
         sent = result["check"] = without_null_options(result["check"])
         source = sent.get("source")
         client_name = source if source is not None else result["client"]
+        if not await self._checks.admit(client_name, sent["name"]):
+            self._reject("too_many_checks", f"client {client_name} has results for {self._checks.cap} checks "
+                         "already (sensu.limits.checks_per_client)", result)
+            return None
         # One client's results of one check are processed, and handled, in arrival order.
         key = (client_name, sent["name"])
         order = self._order
@@ -352,6 +278,14 @@ class ResultProcessor:
                 silenced_by.append(entry_id)
         event["silenced_by"] = silenced_by
         event["silenced"] = bool(silenced_by)
+
+
+def checks_per_client(settings: Any) -> int:
+    """`sensu.limits.checks_per_client` (the validation pass checked it), else the default."""
+    sensu = settings.get("sensu") if isinstance(settings, dict) else None
+    bounds = sensu.get("limits") if isinstance(sensu, dict) else None
+    value = bounds.get("checks_per_client") if isinstance(bounds, dict) else None
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else DEFAULT_CHECKS_PER_CLIENT
 
 
 def _clone(value: Any) -> Any:

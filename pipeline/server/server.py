@@ -24,6 +24,7 @@ from pipeline.extension import Context
 from pipeline.metrics.exporter import Runner as MetricsRunner
 from pipeline.metrics.exporter import start_exporter
 from pipeline.model import MAX_MESSAGE_SIZE, Event, dig
+from pipeline.server.aging import ResultAging
 from pipeline.server.keepalives import KeepaliveConsumer, KeepaliveMonitor
 from pipeline.server.monitors import TtlMonitor
 from pipeline.server.proxy import ProxyRequests
@@ -44,6 +45,12 @@ STORE_PROBE_INTERVAL = 1.0
 #: Longest wait for a batch to fill, and the most results released together (see ResultConsumer).
 LINGER = 0.003
 BATCH_SIZE = 50
+
+
+def result_max_age(settings: dict[str, Any]) -> int:
+    """`sensu.limits.result_max_age` (checked by the validation pass), else 7 days."""
+    value = dig(settings, "sensu.limits.result_max_age")
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 7 * 24 * 3600
 
 
 def positive(value: Any, default: float) -> float:
@@ -206,6 +213,7 @@ class Server:
             "check_request_publisher": self.publisher.run,
             "client_monitor": self.monitors[0].run,
             "check_result_monitor": self.monitors[1].run,
+            ResultAging.task_name: ResultAging(store, result_max_age(settings)).run,
         }
         self.id = str(uuid.uuid4())
         self.election = TaskElection(store, self.id, tasks) if elect and run_tasks else None
@@ -226,6 +234,7 @@ class Server:
                 log.error("metrics listener failed to start", extra={"fields": {"error": str(error)}})
         # Subscribed here, not in the task, so a broker that refuses the topology stops start-up.
         results = await self.transport.subscribe(results_pipe(self.settings))
+        await self.engine.start()
         self._results = asyncio.create_task(self.consumer.consume(results))
         self._others.append(asyncio.create_task(self.keepalives.run()))
         self._start_tasks()

@@ -18,6 +18,8 @@ halves the cost of consuming. An exception is a failed attempt:
 - a later one is published again to the same queue with an `x-ogi-attempts` header (after the
   broker confirmed the copy, the original is acked), because RabbitMQ's `redelivered` flag
   only says "at least once" and classic queues count nothing;
+- each retry waits RETRY_DELAY seconds, doubled per failed attempt (at most MAX_RETRY_DELAY),
+  so a message failing for a passing reason is not spent in a few milliseconds;
 - at `max_attempts` the message goes to the durable `<queue>.failed` (queues ogi owns, like
   `results`) with `x-ogi-error` and `x-ogi-queue` headers, or is dropped (a client's check
   request), counted and logged.
@@ -51,6 +53,9 @@ if TYPE_CHECKING:
 log = logging.getLogger("ogi")
 
 ATTEMPTS_HEADER = "x-ogi-attempts"
+#: Seconds before the first retry of a failed message; doubled for each later one.
+RETRY_DELAY = 0.1
+MAX_RETRY_DELAY = 2.0
 
 class RabbitMQMessage(Message):
     """One delivery; settle it with `async with message.process():`."""
@@ -274,12 +279,17 @@ class RabbitMQSubscription(Subscription):
                       extra={"fields": {"queue": self.queue_name, "attempts": attempt, "error": repr(exc)[:500]}})
             await self._settle(message, requeue=False)
         elif previous == 0:
+            await asyncio.sleep(RETRY_DELAY)
             await self._settle(message, requeue=True)
-        elif await transport._publish_copy(self.spec, message, attempt, {}):
+        elif await self._backoff(attempt) and await transport._publish_copy(self.spec, message, attempt, {}):
             transport.counts["retried"] += 1
             await self._settle(message, requeue=False)
         else:
             await self._settle(message, requeue=True)
+
+    async def _backoff(self, attempt: int) -> bool:
+        await asyncio.sleep(min(RETRY_DELAY * 2 ** (attempt - 1), MAX_RETRY_DELAY))
+        return True
 
     # --- closing -------------------------------------------------------------------------
 

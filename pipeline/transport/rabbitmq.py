@@ -14,6 +14,11 @@ server pause and resume its timers (Sensu's pause/resume).
 A publish that returned while connected was confirmed by the broker; one that returned while
 disconnected is buffered, not yet confirmed. A publish whose confirm was lost in a broker
 blip is sent again: duplicates are possible, loss is not (except buffer overflow, counted).
+
+A publish the broker refuses for good (refusals.py: a reserved name, a message too large, no
+permission) is dropped, logged and counted as `publish_refused`, never buffered ahead of the
+others. A buffered message that keeps failing while connected is retried with backoff and,
+after `max_attempts`, dropped, logged and counted as `publish_failed`.
 """
 
 from __future__ import annotations
@@ -43,11 +48,16 @@ from pipeline.transport.amqp_topology import (
     subscription_queue,
 )
 from pipeline.transport.base import PipeKind, Subscription, Transport
+from pipeline.transport.refusals import PERMANENT, PublishRefused, publish_refusal
 
 log = logging.getLogger("ogi")
 
 #: Buffered messages sent concurrently once the connection is back.
 FLUSH_BATCH = 100
+#: Longest pause between two sends of a buffered message that failed while connected, in seconds.
+MAX_RETRY_DELAY = 20.0
+
+_Pending = tuple[str, bytes, PipeKind, int]  # pipe, body, kind, failed sends while connected
 
 
 class RabbitMQTransport(AmqpConnection, Transport):
@@ -64,7 +74,7 @@ class RabbitMQTransport(AmqpConnection, Transport):
         self._queues: set[str] = set()
         self._declare_lock = asyncio.Lock()
         self._subscriptions: set[RabbitMQSubscription] = set()
-        self._pending: deque[tuple[str, bytes, PipeKind]] = deque()
+        self._pending: deque[_Pending] = deque()
 
     @property
     def pending(self) -> int:
@@ -85,6 +95,10 @@ class RabbitMQTransport(AmqpConnection, Transport):
             if self._connection is None:
                 self._spawn("connect", self._connect_loop())
             await self._tried.wait()
+        refused = publish_refusal(pipe, body)
+        if refused is not None:
+            self._refused(refused)
+            return
         if self._pending or not self._up:
             self._buffer(pipe, bytes(body), kind)
             return
@@ -92,6 +106,8 @@ class RabbitMQTransport(AmqpConnection, Transport):
             await self._send(pipe, bytes(body), kind)
         except TopologyConflict:
             raise
+        except PublishRefused as exc:
+            self._refused(exc)
         except CHANNEL_GONE as exc:
             log.warning("publish failed; buffered until the connection is back",
                         extra={"fields": {"pipe": pipe, "error": repr(exc)}})
@@ -108,25 +124,46 @@ class RabbitMQTransport(AmqpConnection, Transport):
                 log.error("publish buffer full: dropping the oldest messages",
                           extra={"fields": {"limit": limit, "dropped": self.counts["buffer_dropped"] + 1}})
             self.counts["buffer_dropped"] += 1
-        self._pending.append((pipe, body, kind))
+        self._pending.append((pipe, body, kind, 0))
         self.counts["buffered"] += 1
         if self._up:
             self._spawn("flush", self._flush())
 
+    def _refused(self, refused: PublishRefused) -> None:
+        self.counts["publish_refused"] += 1
+        log.error("message dropped: %s", refused.reason,
+                  extra={"fields": {"pipe": refused.pipe, "dropped": self.counts["publish_refused"]}})
+
     async def _flush(self) -> None:
         while self._pending and self._up:
             batch = [self._pending.popleft() for _ in range(min(FLUSH_BATCH, len(self._pending)))]
-            results = await asyncio.gather(*(self._send(*item) for item in batch), return_exceptions=True)
-            failed = []
+            results = await asyncio.gather(*(self._send(*item[:3]) for item in batch), return_exceptions=True)
+            failed: list[_Pending] = []
             for item, result in zip(batch, results, strict=True):
                 if isinstance(result, TopologyConflict):
                     self.counts["unroutable_dropped"] += 1
                     log.error("buffered message dropped: %s", result, extra={"fields": {"pipe": item[0]}})
+                elif isinstance(result, PublishRefused):
+                    self._refused(result)
                 elif isinstance(result, BaseException):
-                    failed.append(item)
+                    failed.append(self._failed_send(item, result))
+            failed = [item for item in failed if item[3] < self.settings.max_attempts]
             if failed:
                 self._pending.extendleft(reversed(failed))
-                await asyncio.sleep(self.settings.reconnect_interval)
+                attempts = max(item[3] for item in failed)
+                await asyncio.sleep(min(self.settings.reconnect_interval * 2 ** max(0, attempts - 1), MAX_RETRY_DELAY))
+
+    def _failed_send(self, item: _Pending, error: BaseException) -> _Pending:
+        """The item with one more failed send if the connection was up (a lost connection is no fault of the message)."""
+        pipe, body, kind, attempts = item
+        if not self._up:
+            return item
+        attempts += 1
+        if attempts >= self.settings.max_attempts:
+            self.counts["publish_failed"] += 1
+            log.error("buffered message dropped after %d failed sends", attempts,
+                      extra={"fields": {"pipe": pipe, "error": repr(error)[:300]}})
+        return pipe, body, kind, attempts
 
     async def _send(self, pipe: str, body: bytes, kind: PipeKind) -> None:
         exchange = await self._route(pipe, kind)
@@ -139,6 +176,8 @@ class RabbitMQTransport(AmqpConnection, Transport):
             self._exchanges.pop(pipe, None)
             self._queues.discard(pipe)
             raise
+        except PERMANENT as exc:
+            raise PublishRefused(pipe, str(exc)) from exc
         self.counts["published"] += 1
 
     async def _route(self, pipe: str, kind: PipeKind) -> AbstractExchange:
@@ -157,6 +196,8 @@ class RabbitMQTransport(AmqpConnection, Transport):
                 await topology.declare_exchange(pipe, etype, durable=False)
             except ChannelPreconditionFailed as exc:
                 raise conflict(f"{etype} exchange", pipe, "not durable", exc) from exc
+            except PERMANENT as exc:
+                raise PublishRefused(pipe, str(exc)) from exc
             if etype == "direct" and ogi_owns(pipe):
                 # So results published before any server subscribed wait for it (Sensu lost them).
                 await self._declare_queue(topology, direct_queue(pipe), pipe, required=False)

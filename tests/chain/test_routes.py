@@ -73,15 +73,15 @@ def test_a_name_that_is_not_a_set_is_its_own_leaf_even_when_undefined():
 @pytest.mark.parametrize(
     ("handler", "mutator", "expected"),
     [
-        ({}, None, 60.0),
+        ({}, None, 65.0),
         ({"timeout": 10}, None, 15.0),
         ({"timeout": 0.5}, None, 5.5),
         ({"timeout": 10}, {"command": "x", "timeout": 3}, 18.0),
-        ({}, {"command": "x", "timeout": 3}, 63.0),
-        ({"timeout": True}, None, 60.0),
+        ({}, {"command": "x", "timeout": 3}, 68.0),
+        ({"timeout": True}, None, 65.0),
     ],
 )
-def test_a_route_timeout_is_the_stages_own_timeouts_plus_grace_else_sixty_seconds(handler, mutator, expected):
+def test_a_route_timeout_is_the_stages_own_timeouts_plus_grace_sixty_seconds_by_default(handler, mutator, expected):
     assert route_timeout(handler, mutator, 5.0) == expected
 
 
@@ -310,7 +310,7 @@ def test_the_chain_doc_says_what_the_engine_does_with_its_examples():
     limited = table(limits)
     assert limited.route("ticket").timeout == 35  # type: ignore[union-attr]
     assert limited.route("carbon").timeout == 10  # type: ignore[union-attr]
-    assert Engine(limits, Context(settings=limits))._pool.size == 200
+    assert Engine(limits, Context(settings=limits))._pool.shared.size == 200
 
 
 def test_handler_names_made_up_by_results_do_not_grow_memory_without_bound():
