@@ -33,7 +33,7 @@ from typing import Any
 
 import pipeline
 from pipeline import jsoncodec
-from pipeline.agent.definition import client_definition, keepalive_payload, socket_options
+from pipeline.agent.definition import client_definition, keepalive_payload, socket_limits, socket_options
 from pipeline.agent.execute import DEFAULT_OUTPUT_CAP, execute_check
 from pipeline.agent.socket_input import SocketInput
 from pipeline.agent.standalone import Standalone
@@ -120,7 +120,7 @@ class Agent:
         self.standalone.start()
         enabled, bind, port = socket_options(self.definition)
         if enabled:
-            socket = SocketInput(self._publish_pushed, bind, port, clock=self.clock)
+            socket = SocketInput(self._publish_pushed, bind, port, clock=self.clock, limits=socket_limits(self.definition))
             try:
                 await socket.start()
                 self.socket = socket
