@@ -10,7 +10,6 @@ name the file it came from. Keys that are not plain words are quoted in paths:
 from __future__ import annotations
 
 import copy
-import glob
 import json
 import os
 import re
@@ -19,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pipeline.config.discover import Scan
 from pipeline.errors import ConfigError, ConfigErrors, path_index, path_key
 
 if TYPE_CHECKING:
@@ -178,9 +178,9 @@ def split_list(values: Iterable[str] | None) -> list[str]:
 
 
 def directory_files(directory: str) -> list[str]:
-    """`DIR/**/*.json`, recursively, sorted by path components; hidden files are skipped as Sensu's glob does."""
-    found = [p for p in glob.glob(os.path.join(directory, "**", "*.json"), recursive=True) if os.path.isfile(p)]
-    return sorted(found, key=lambda p: Path(p).relative_to(directory).parts)
+    """`DIR/**/*.json`, recursively, sorted by path components; hidden files are skipped as Sensu's
+    glob does; each real file once (pipeline.config.discover)."""
+    return Scan().directory(directory)
 
 
 def _read_json(file: str) -> tuple[Any, ConfigError | None]:
@@ -258,6 +258,8 @@ def load_config(
     errors.extend(env_errors)
 
     sources = split_list(config_files)
+    scan = Scan()
+    scan.files.update(os.path.realpath(file) for file in sources)
     for directory in split_list(config_dirs):
         if not os.path.isdir(directory):
             reason = "does not exist" if not os.path.exists(directory) else "is not a directory"
@@ -265,7 +267,8 @@ def load_config(
         elif not os.access(directory, os.R_OK | os.X_OK):
             errors.append(ConfigError("", "config directory cannot be read (permissions)", file=directory))
         else:
-            sources.extend(directory_files(directory))
+            sources.extend(scan.directory(directory))
+    errors.extend(scan.errors)
 
     settings: dict[str, Any] = {}
     origins: dict[str, str] = {}
