@@ -13,7 +13,8 @@ keepalive every 20 s. Pipes keep Sensu's layout:
 
 A check request is the check definition plus `name` and `issued`. The local definition of
 that name overrides the request; with `safe_mode` a check not defined locally is answered
-with status 3 instead of being run; a check still running is not started again; tokens are
+with status 3 instead of being run, and a local one runs as defined plus only the request's
+`name` and `issued` (other request keys are ignored, counted and logged once per check); a check still running is not started again; tokens are
 filled in from the client definition (pipeline/expr/tokens.py) before the command runs. A request
 that is not JSON, has no valid name or no command is logged, counted and skipped.
 
@@ -41,6 +42,9 @@ from pipeline.expr.tokens import prepare_check
 from pipeline.model import JSON, MAX_MESSAGE_SIZE, Clock, system_clock, valid_name
 from pipeline.transport.base import PipeKind, Subscription, Transport
 from pipeline.transport.pipes import keepalives_pipe, request_pipe, results_pipe
+
+#: What a check request may add to a locally defined check in safe mode.
+SAFE_REQUEST_KEYS = ("name", "issued")
 
 log = logging.getLogger("ogi.client")
 
@@ -100,6 +104,7 @@ class Agent:
         self.standalone = Standalone(self)
         self.socket: SocketInput | None = None
         self._running: set[str] = set()
+        self._safe_logged: set[tuple[Any, tuple[str, ...]]] = set()
         self._checks: set[asyncio.Task[Any]] = set()
         self._loops: list[asyncio.Task[None]] = []
         #: pipe -> its subscription and the task reading it
@@ -214,7 +219,10 @@ class Agent:
             self._malformed("no valid check name", name=name)
             return None
         local = self.checks.get(name)
-        check = {**request, **local} if local is not None else request
+        if self.safe_mode and local is not None:
+            check = self._safe_merge(request, local)
+        else:
+            check = {**request, **local} if local is not None else request
         command = check.get("command")
         if not isinstance(command, str) or not command.strip():
             self._malformed("no command", name=name)
@@ -227,6 +235,18 @@ class Agent:
             refused.setdefault("issued", now)
             return self._spawn(self.publish_result(refused))
         return self._spawn(self.run_check(check))
+
+    def _safe_merge(self, request: JSON, local: JSON) -> JSON:
+        """Safe mode: the local definition plus only what a request may carry; the rest is logged.
+        Otherwise a request could add `unsafe_tokens`, `stdin`, a tiny `timeout` or another `source`."""
+        ignored = sorted(k for k in request if k not in SAFE_REQUEST_KEYS and k not in local)
+        if ignored:
+            self.counts["safe_mode_ignored"] += 1
+        if ignored and (local.get("name"), tuple(ignored)) not in self._safe_logged:
+            self._safe_logged.add((local.get("name"), tuple(ignored)))
+            log.warning("safe mode: ignoring check request attributes the local definition does not set",
+                        extra={"fields": {"check": local.get("name", request.get("name")), "ignored": ignored}})
+        return {**{k: request[k] for k in SAFE_REQUEST_KEYS if k in request}, **local}
 
     def _malformed(self, reason: str, **fields: Any) -> None:
         self.counts["requests_malformed"] += 1

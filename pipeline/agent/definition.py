@@ -61,7 +61,7 @@ def client_definition(settings: JSON, env: Mapping[str, str]) -> JSON:
 def keepalive_payload(client: JSON, timestamp: float) -> JSON:
     """The redacted definition plus `version` and `timestamp` (this host's clock), as Sensu sends it."""
     extra = [k for k in client.get("redact") or () if isinstance(k, str)]
-    payload: JSON = redact(client, extra)
+    payload: JSON = redact(client, extra, keep=("signature",))  # the server claims it from the keepalive
     payload["version"] = SENSU_COMPAT_VERSION
     payload["timestamp"] = int(timestamp)
     return payload

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pipeline import secrets
 from pipeline.config.discover import Scan
 from pipeline.errors import ConfigError, ConfigErrors, path_index, path_key
 
@@ -29,10 +30,7 @@ if TYPE_CHECKING:
 DEFAULT_ROOTS: tuple[str, ...] = ("/etc/ogi", "/etc/sensu")
 
 #: Sensu 1.x's default redaction list; `client.redact` adds to it.
-REDACT_KEYS: tuple[str, ...] = (
-    "password", "passwd", "pass", "api_key", "api_token", "access_key", "secret_key",
-    "private_key", "secret", "routing_key", "webhook_url", "community",
-)
+REDACT_KEYS: tuple[str, ...] = secrets.KEYS
 
 _TOKEN = re.compile(r'\.?([A-Za-z_][\w-]*)|\[(\d+)\]|\[("(?:[^"\\]|\\.)*")\]')
 
@@ -288,21 +286,13 @@ def load_config(
     return LoadedConfig(settings, origins, loaded)
 
 
-def redact(settings: Any, extra_keys: Iterable[str] = ()) -> Any:
-    """Deep copy with the values of secret-looking keys replaced by "REDACTED"."""
-    keys = set(REDACT_KEYS) | set(extra_keys)
+def redact(settings: Any, extra_keys: Iterable[str] = (), keep: Iterable[str] = ()) -> Any:
+    """Deep copy with secrets replaced by "REDACTED" (pipeline.secrets), the client's `redact` keys included."""
+    keys = list(extra_keys)
     client = settings.get("client") if isinstance(settings, dict) else None
     if isinstance(client, dict) and isinstance(client.get("redact"), list):
-        keys |= {k for k in client["redact"] if isinstance(k, str)}
-    return _redact(settings, frozenset(keys))
-
-
-def _redact(value: Any, keys: frozenset[str]) -> Any:
-    if isinstance(value, dict):
-        return {k: "REDACTED" if k in keys else _redact(v, keys) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_redact(v, keys) for v in value]
-    return value
+        keys += [k for k in client["redact"] if isinstance(k, str)]
+    return secrets.redact(settings, keys, keep)
 
 
 def load_settings(
