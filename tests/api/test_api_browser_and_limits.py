@@ -114,3 +114,10 @@ async def test_300_slow_header_connections_do_not_stop_the_api_and_are_cut_at_th
         await runner.stop()
     assert runner.guard is not None
     assert runner.guard.refusals.counts["header_timeout"] >= 1
+
+
+async def test_a_client_named_dot_or_dot_dot_is_refused(running: ApiRunner) -> None:
+    async with aiohttp.ClientSession() as session:
+        for name in (".", ".."):
+            async with session.post(f"{running.url}/clients", json={"name": name, "address": "10.0.0.1"}) as reply:
+                assert reply.status == 400, name
