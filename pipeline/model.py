@@ -62,7 +62,8 @@ def severity_name(status: int | str) -> str:
 
 
 def valid_name(name: object) -> bool:
-    return isinstance(name, str) and bool(NAME_RE.match(name))
+    """Sensu's `[\\w.-]+`, less `.` and `..`, which no API path can reach."""
+    return isinstance(name, str) and bool(NAME_RE.match(name)) and name not in (".", "..")
 
 
 class Point(NamedTuple):

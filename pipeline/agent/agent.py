@@ -16,8 +16,9 @@ keepalive every 20 s; the HTTP socket on 3031 (pipeline/agent/http_socket.py) op
 A check request is the check definition plus `name` and `issued`. The local definition of
 that name overrides the request (not a proxy request, which the server filled in for its
 `source`); with `safe_mode` a check not defined locally is answered with status 3 instead of
-being run, and only a local definition's hooks run; the hook for the result's status runs
-after the check (pipeline/agent/hooks.py); a check still running is not started again; tokens are
+being run, and a local one runs as defined plus only the request's `name` and `issued` (other
+request keys, hooks among them, are ignored, counted and logged once per check); the hook for
+the result's status runs after the check (pipeline/agent/hooks.py); a check still running is not started again; tokens are
 filled in from the client definition (pipeline/expr/tokens.py) before the command runs. A request
 that is not JSON, has no valid name or no command is logged, counted and skipped.
 
@@ -37,7 +38,7 @@ from typing import Any
 
 import pipeline
 from pipeline import SENSU_COMPAT_VERSION, jsoncodec
-from pipeline.agent.definition import client_definition, keepalive_payload, socket_options
+from pipeline.agent.definition import client_definition, keepalive_payload, socket_limits, socket_options
 from pipeline.agent.deregistration import deregistration_check
 from pipeline.agent.execute import DEFAULT_OUTPUT_CAP, execute_check
 from pipeline.agent.hooks import run_hook
@@ -49,6 +50,9 @@ from pipeline.expr.tokens import prepare_check
 from pipeline.model import JSON, MAX_MESSAGE_SIZE, Clock, system_clock, valid_name
 from pipeline.transport.base import PipeKind, Subscription, Transport
 from pipeline.transport.pipes import keepalives_pipe, request_pipe, results_pipe
+
+#: What a check request may add to a locally defined check in safe mode.
+SAFE_REQUEST_KEYS = ("name", "issued")
 
 log = logging.getLogger("ogi.client")
 
@@ -111,6 +115,7 @@ class Agent:
         self.socket: SocketInput | None = None
         self.http: HttpSocket | None = None
         self._running: set[str] = set()
+        self._safe_logged: set[tuple[Any, tuple[str, ...]]] = set()
         self._checks: set[asyncio.Task[Any]] = set()
         self._loops: list[asyncio.Task[None]] = []
         #: pipe -> its subscription and the task reading it
@@ -131,7 +136,7 @@ class Agent:
         self.standalone.start()
         enabled, bind, port = socket_options(self.definition)
         if enabled:
-            socket = SocketInput(self._publish_pushed, bind, port, clock=self.clock)
+            socket = SocketInput(self._publish_pushed, bind, port, clock=self.clock, limits=socket_limits(self.definition))
             try:
                 await socket.start()
                 self.socket = socket
@@ -258,9 +263,10 @@ class Agent:
         local = self.checks.get(name)
         if "proxy_requests" in request:
             local = None if not self.safe_mode else local  # a proxy request is run as the server filled it in
-        check = {**request, **local} if local is not None else request
-        if self.safe_mode and "hooks" in request and (local is None or "hooks" not in local):
-            check = {k: v for k, v in check.items() if k != "hooks"}  # only local commands run in safe mode
+        if self.safe_mode and local is not None:
+            check = self._safe_merge(request, local)  # only local commands and hooks run in safe mode
+        else:
+            check = {**request, **local} if local is not None else request
         command = check.get("command")
         if "extension" in check and not isinstance(command, str):
             # Sent by a Sensu server: say so in an event, every interval, rather than only in a log.
@@ -280,6 +286,18 @@ class Agent:
             refused.setdefault("issued", now)
             return self._spawn(self.publish_result(refused))
         return self._spawn(self.run_check(check))
+
+    def _safe_merge(self, request: JSON, local: JSON) -> JSON:
+        """Safe mode: the local definition plus only what a request may carry; the rest is logged.
+        Otherwise a request could add `unsafe_tokens`, `stdin`, a tiny `timeout` or another `source`."""
+        ignored = sorted(k for k in request if k not in SAFE_REQUEST_KEYS and k not in local)
+        if ignored:
+            self.counts["safe_mode_ignored"] += 1
+        if ignored and (local.get("name"), tuple(ignored)) not in self._safe_logged:
+            self._safe_logged.add((local.get("name"), tuple(ignored)))
+            log.warning("safe mode: ignoring check request attributes the local definition does not set",
+                        extra={"fields": {"check": local.get("name", request.get("name")), "ignored": ignored}})
+        return {**{k: request[k] for k in SAFE_REQUEST_KEYS if k in request}, **local}
 
     def _malformed(self, reason: str, **fields: Any) -> None:
         self.counts["requests_malformed"] += 1

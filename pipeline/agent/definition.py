@@ -21,6 +21,7 @@ from pipeline.config.load import redact, split_list
 from pipeline.errors import ConfigError, ConfigErrors
 from pipeline.hostaddr import first_ipv4
 from pipeline.model import JSON, valid_name
+from pipeline.netlimits import ListenerLimits, listener_limits
 
 
 def _env(env: Mapping[str, str], suffix: str) -> tuple[str, str] | None:
@@ -60,7 +61,7 @@ def client_definition(settings: JSON, env: Mapping[str, str]) -> JSON:
 def keepalive_payload(client: JSON, timestamp: float) -> JSON:
     """The redacted definition plus `version` and `timestamp` (this host's clock), as Sensu sends it."""
     extra = [k for k in client.get("redact") or () if isinstance(k, str)]
-    payload: JSON = redact(client, extra)
+    payload: JSON = redact(client, extra, keep=("signature",))  # the server claims it from the keepalive
     payload["version"] = SENSU_COMPAT_VERSION
     payload["timestamp"] = int(timestamp)
     return payload
@@ -72,3 +73,9 @@ def socket_options(client: JSON) -> tuple[bool, str, int]:
     options = options if isinstance(options, dict) else {}
     port = options.get("port", 3030)
     return options.get("enabled", True) is not False, str(options.get("bind") or "127.0.0.1"), int(port)
+
+
+def socket_limits(client: JSON, key: str = "socket") -> ListenerLimits:
+    """The connection cap and whole-message deadline of a local socket (`client.socket` by default)."""
+    options: Any = client.get(key)
+    return listener_limits(options if isinstance(options, dict) else {})

@@ -7,10 +7,14 @@ string, `status` an integer 0-255 defaulting to 0, `executed` defaulting to now)
 the `results` pipe as the client's own; every other attribute (`handlers`, `type`, thresholds,
 custom keys) travels with it. An array is accepted or refused as a whole.
 
-TCP has no framing: the buffer is parsed each time data arrives and the first complete JSON
-value is the message. A sender that stalls for 0.5 s with an incomplete message is told
-`invalid` and cut off (Sensu's watchdog); each connection has its own, so a stalled sender
-holds nobody else up. Over UDP each datagram is one message and nothing is replied.
+TCP has no framing: the first complete JSON object or array is the message, found by a scan
+that reads each byte once (`pipeline.netlimits.JsonFramer`). A sender that stalls for 0.5 s with
+an incomplete message is told `invalid` and cut off (Sensu's watchdog), and so is one whose whole
+message has not arrived within `message_deadline` (default 5 s) however steadily it trickles;
+past `max_connections` (default 256) open connections a new one is told `invalid: too many
+connections` and closed, so slow senders cannot take the client's file descriptors. Every refused
+message is counted by reason (`refusals`) and logged, at most once per reason every 10 s. Over
+UDP each datagram is one message and nothing is replied.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from typing import Any
 
 from pipeline import jsoncodec
 from pipeline.model import JSON, MAX_MESSAGE_SIZE, Clock, system_clock, valid_name
+from pipeline.netlimits import ConnectionCap, JsonFramer, ListenerLimits, Refusals
 from pipeline.optional_keys import without_null_options
 
 log = logging.getLogger("ogi.client.socket")
@@ -33,6 +38,18 @@ DEFAULT_BIND = "127.0.0.1"
 DEFAULT_PORT = 3030
 
 Publish = Callable[[JSON], Awaitable[None]]
+
+
+#: A message that is not an object or array is re-parsed on arrival only while this short.
+SCALAR_PARSE_LIMIT = 1024
+
+
+def _parses(buffer: bytearray) -> bool:
+    try:
+        jsoncodec.loads(bytes(buffer))
+    except jsoncodec.JSONDecodeError:
+        return False
+    return True
 
 
 class Invalid(ValueError):
@@ -97,12 +114,16 @@ class SocketInput:
         port: int = DEFAULT_PORT,
         clock: Clock = system_clock,
         watchdog: float = WATCHDOG_DELAY,
+        limits: ListenerLimits | None = None,
     ) -> None:
         self.publish = publish
         self.bind = bind
         self.port = port
         self.clock = clock
         self.watchdog = watchdog
+        self.limits = limits or ListenerLimits(idle_timeout=watchdog)
+        self.cap = ConnectionCap(self.limits.max_connections)
+        self.refusals = Refusals(log)
         self.counts = {"accepted": 0, "invalid": 0}
         self._server: asyncio.Server | None = None
         self._udp: asyncio.DatagramTransport | None = None
@@ -144,6 +165,10 @@ class SocketInput:
         self._server = self._udp = None
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if not self.cap.enter():
+            self._refuse("connections", "refusing a connection: too many open", open=self.cap.open)
+            writer.transport.abort()  # no reply: a full listener must not wait on a slow reader
+            return
         task = asyncio.current_task()
         if task is not None:
             self._connections.add(task)
@@ -164,6 +189,11 @@ class SocketInput:
                 await asyncio.wait_for(writer.wait_closed(), self.watchdog)
             if task is not None:
                 self._connections.discard(task)
+            self.cap.leave()
+
+    def _refuse(self, reason: str, message: str, **fields: object) -> None:
+        self.counts["invalid"] += 1
+        self.refusals.refuse(reason, message, **fields)
 
     async def _discard(self, reader: asyncio.StreamReader) -> None:
         """Read what the sender still sends, briefly: closing with unread data would reset the
@@ -175,36 +205,48 @@ class SocketInput:
                 return
 
     async def _converse(self, reader: asyncio.StreamReader) -> str:
-        buffer = bytearray()
-        error = "no data"
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.limits.message_deadline
+        framer = JsonFramer()
         while True:
+            remaining = deadline - loop.time()
+            wait = min(self.watchdog, remaining)
             try:
-                chunk = await asyncio.wait_for(reader.read(65536), self.watchdog)
+                if wait <= 0:
+                    raise TimeoutError
+                chunk = await asyncio.wait_for(reader.read(65536), wait)
             except TimeoutError:
-                self.counts["invalid"] += 1
-                log.warning(
-                    "discarding data from a sender that stalled mid-message",
-                    extra={"fields": {"bytes": len(buffer), "parse_error": error}},
-                )
-                return f"invalid: incomplete message after {self.watchdog:g} s without data ({error})"
+                size = len(framer.buffer)
+                if remaining <= self.watchdog:
+                    limit = self.limits.message_deadline
+                    self._refuse("deadline", "cutting off a sender whose message took too long", bytes=size)
+                    return f"invalid: message not complete within {limit:g} s"
+                self._refuse("stalled", "discarding data from a sender that stalled mid-message", bytes=size)
+                return f"invalid: incomplete message after {self.watchdog:g} s without data"
             final = not chunk  # the sender closed its side: what it sent is all there is
-            buffer += chunk
-            if len(buffer) > MAX_MESSAGE_SIZE:
-                self.counts["invalid"] += 1
+            end = framer.feed(chunk)
+            buffer = framer.buffer
+            if len(buffer) > MAX_MESSAGE_SIZE and (end is None or end > MAX_MESSAGE_SIZE):
+                self._refuse("too_large", "refusing a message that is too large", bytes=len(buffer))
                 return f"invalid: message larger than {MAX_MESSAGE_SIZE} bytes"
-            if buffer.strip() == b"ping":
+            if end is None and not final:
+                if buffer.strip() == b"ping":
+                    return "pong"
+                if framer.scalar and len(buffer) <= SCALAR_PARSE_LIMIT and _parses(buffer):
+                    end = len(buffer)  # a bare string or number: complete, and refused below
+                else:
+                    continue
+            message = bytes(buffer if end is None else buffer[:end])
+            if message.strip() == b"ping":
                 return "pong"
-            if final and not buffer.strip():
-                self.counts["invalid"] += 1
+            if not message.strip():
+                self._refuse("no_data", "a sender closed without sending anything")
                 return "invalid: no data"
             try:
-                parsed = jsoncodec.loads(bytes(buffer))
+                parsed = jsoncodec.loads(message)
             except jsoncodec.JSONDecodeError as exc:
-                error = f"not JSON: {exc}"
-                if final:
-                    self.counts["invalid"] += 1
-                    return f"invalid: {error}"
-                continue
+                self._refuse("not_json", "refusing a message that is not JSON", error=str(exc), bytes=len(message))
+                return f"invalid: not JSON: {exc}"
             try:
                 return await self.accept(parsed)
             except Exception:
@@ -216,8 +258,7 @@ class SocketInput:
         try:
             results = parse_results(parsed, self.clock())
         except Invalid as exc:
-            self.counts["invalid"] += 1
-            log.warning("invalid check result from socket", extra={"fields": {"reason": str(exc)}})
+            self._refuse("invalid_result", "invalid check result from socket", error=str(exc))
             return f"invalid: {exc}"
         for result in results:
             await self.publish(result)
@@ -236,8 +277,7 @@ class _Datagrams(asyncio.DatagramProtocol):
         try:
             parsed = jsoncodec.loads(data)
         except jsoncodec.JSONDecodeError as exc:
-            self.owner.counts["invalid"] += 1
-            log.warning("invalid check result from udp socket", extra={"fields": {"reason": f"not JSON: {exc}"}})
+            self.owner._refuse("not_json", "refusing a udp datagram that is not JSON", error=str(exc))
             return
         task = asyncio.create_task(self._accept(parsed))
         self.tasks.add(task)

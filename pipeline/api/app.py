@@ -9,6 +9,7 @@ can run behind a load balancer.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -19,10 +20,11 @@ from aiohttp.web_middlewares import normalize_path_middleware
 
 from pipeline.api import aggregates, checks, clients, events, results, silenced, stashes, system
 from pipeline.api.http import API, Api
-from pipeline.api.middleware import basic_auth, body_cap, envelope, path_hygiene
+from pipeline.api.middleware import basic_auth, body_cap, envelope, host_check, json_bodies, path_hygiene
 from pipeline.api.openapi import serve_openapi
 from pipeline.api.settings import ApiConfig, api_config
 from pipeline.api.ui import add_ui
+from pipeline.httplimits import GUARD, Guard, deadlines, listening_port, serve
 from pipeline.model import JSON, Clock, system_clock
 from pipeline.store.base import Store
 from pipeline.transport.base import Transport
@@ -95,18 +97,26 @@ def build_app(
     """The API application over `store` and `transport`; ConfigErrors when the `api` section is wrong."""
     config = api_config(settings)
     middlewares: list[Middleware] = [envelope(config)]
+    hosts = host_check(config)
+    if hosts is not None:
+        middlewares.append(hosts)
     if config.auth:
         middlewares.append(basic_auth(config))
+    guard = Guard("api", config.limits)
     middlewares += [
         path_hygiene,
         body_cap(config),
         # Sensu's routes allowed a trailing slash: such a path is redirected (308) to the one without.
         normalize_path_middleware(append_slash=False, remove_slash=True,
                                   redirect_class=web.HTTPPermanentRedirect),
+        # After the normalizer, which clones the request and cannot once the body is read.
+        deadlines(guard),
+        json_bodies,
     ]
     app = web.Application(middlewares=middlewares, client_max_size=config.max_body_size)
     api = Api(settings, store, transport, clock, config, delete_poll_interval)
     app[API] = api
+    app[GUARD] = guard
     for method, path, handler in ROUTES:
         if method == "GET":
             app.router.add_get(path, handler)  # HEAD too
@@ -131,6 +141,8 @@ class ApiRunner:
     runner: web.AppRunner
     config: ApiConfig
     port: int
+    server: asyncio.AbstractServer | None = None
+    guard: Guard | None = None
 
     @property
     def url(self) -> str:
@@ -143,6 +155,10 @@ class ApiRunner:
         self.app[API].settings = settings
 
     async def stop(self) -> None:
+        if self.server is not None:
+            self.server.close()
+        if self.guard is not None:
+            await self.guard.stop()
         await self.runner.cleanup()
 
 
@@ -151,20 +167,20 @@ async def start_api(settings: JSON, store: Store, transport: Transport, clock: C
     config = api_config(settings)
     ssl_context = config.ssl_context()
     app = build_app(settings, store, transport, clock)
-    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    runner = web.AppRunner(app, access_log=None, handle_signals=False,
+                           keepalive_timeout=config.limits.keepalive_timeout)
     await runner.setup()
-    site = web.TCPSite(runner, config.bind, config.port, ssl_context=ssl_context)
+    guard = app[GUARD]
     try:
-        await site.start()
+        server = await serve(runner, guard, config.bind, config.port, ssl_context)
     except OSError:
         await runner.cleanup()
         raise
-    addresses = runner.addresses
-    port = int(addresses[0][1]) if addresses else config.port
+    port = listening_port(server, config.port)
     fields = {"bind": config.bind, "port": port, "tls": config.tls, "auth": config.auth}
     log.info("api listening", extra={"fields": fields})
     if not config.loopback_only and not config.auth:
         log.warning("the API listens beyond loopback without authentication: anyone who can reach "
                     "it can read settings, delete clients and silence checks; set api.user and api.password",
                     extra={"fields": fields})
-    return ApiRunner(app, runner, config, port)
+    return ApiRunner(app, runner, config, port, server, guard)

@@ -37,6 +37,7 @@ from pipeline.api.http import (
     shown,
 )
 from pipeline.config.rules import CLIENT_RULES
+from pipeline.secrets import without_signature
 
 log = logging.getLogger("ogi")
 
@@ -45,7 +46,7 @@ DELETE_ATTEMPTS = 5
 
 
 async def list_clients(request: web.Request) -> web.Response:
-    return listing(request, await request.app[API].store.list_clients())
+    return listing(request, [without_signature(c) for c in await request.app[API].store.list_clients()])
 
 
 async def create_client(request: web.Request) -> web.Response:
@@ -72,7 +73,7 @@ async def get_client(request: web.Request) -> web.Response:
     client = await request.app[API].store.get_client(name)
     if client is None:
         raise not_found(f"client {name} not found")
-    return respond(client)
+    return respond(without_signature(client))
 
 
 async def delete_client(request: web.Request) -> web.Response:

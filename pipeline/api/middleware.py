@@ -10,6 +10,9 @@
   percent-encoding that is not UTF-8 in the path is refused with 400 before any handler runs.
 - body cap: a declared `Content-Length` above `api.max_body_size` is refused with 413 before
   the body is read (a chunked body is cut off by aiohttp's own limit, set to the same size).
+- browser safety: a `Host` the API does not answer to is refused with 421 (DNS rebinding), and
+  a body that is not declared JSON with 415 (a page can send `text/plain` to any origin without
+  asking; it cannot send `application/json` without CORS allowing it).
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
+import ipaddress
 import logging
 import re
 import uuid
@@ -162,3 +166,65 @@ def body_cap(config: ApiConfig) -> Middleware:
         return await handler(request)
 
     return middleware
+
+
+_LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
+_ANY = frozenset({"0.0.0.0", "::", ""})
+
+
+def _host_name(header: str) -> str:
+    """The name in a Host header, without its port and IPv6 brackets, lower case."""
+    header = header.strip().lower()
+    if header.startswith("["):
+        return header[1:header.find("]")] if "]" in header else header
+    return header.rsplit(":", 1)[0] if header.count(":") == 1 else header
+
+
+def allowed_hosts(config: ApiConfig) -> frozenset[str] | None:
+    """The host names the API answers to, or None for any (bound to every address, no `hosts`)."""
+    bind = config.bind.lower()
+    if bind in _ANY and not config.hosts:
+        return None
+    names = set(config.hosts)
+    if bind not in _ANY:
+        names.add(bind.strip("[]"))
+    if config.loopback_only or bind in _ANY:
+        names |= _LOOPBACK_NAMES
+    return frozenset(names)
+
+
+def _loopback_address(name: str) -> bool:
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+def host_check(config: ApiConfig) -> Middleware | None:
+    allowed = allowed_hosts(config)
+    if allowed is None:
+        return None
+    loopback = config.loopback_only
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        name = _host_name(request.headers.get("Host", ""))
+        if name not in allowed and not (loopback and _loopback_address(name)):
+            raise ApiError(421, f"this API does not answer to the host {shown(name, 80)!s}; "
+                                "add it to api.hosts")
+        return await handler(request)
+
+    return middleware
+
+
+def _json_type(content_type: str) -> bool:
+    return content_type == "application/json" or (content_type.startswith("application/")
+                                                    and content_type.endswith("+json"))
+
+
+@web.middleware
+async def json_bodies(request: web.Request, handler: Handler) -> web.StreamResponse:
+    if request.body_exists and not _json_type(request.content_type):
+        raise ApiError(415, f"a request body must be JSON, sent with Content-Type: application/json "
+                            f"(got {shown(request.content_type, 80)})")
+    return await handler(request)

@@ -80,9 +80,11 @@ _DESCRIPTIONS = {
     204: "No Content", 400: "Bad request: the message says what was wrong", 401: "Authentication needed",
     404: "Not found", 412: "Unhealthy: a list of reasons", 413: "The request body is too large",
     500: "Internal error", 501: "Not supported by this store or yet by ogi",
-    503: "The store or transport is unavailable",
+    503: "The store or transport is unavailable", 408: "The request body did not arrive in time",
+    415: "The request body is not declared JSON (Content-Type: application/json)",
+    421: "The Host header names a host this API does not answer to (api.hosts)",
 }
-_ALWAYS = (400, 401, 500, 503)
+_ALWAYS = (400, 401, 421, 500, 503)
 
 
 def _content(schema: JSONDoc) -> JSONDoc:
@@ -96,7 +98,7 @@ def _op(summary: str, ok: dict[int, JSONDoc | None], *, errors: tuple[int, ...] 
         responses[str(status)] = {"description": _DESCRIPTIONS[status]}
         if schema is not None:
             responses[str(status)]["content"] = _content(schema)
-    for status in sorted({*errors, *_ALWAYS, *((413,) if body else ())}):
+    for status in sorted({*errors, *_ALWAYS, *((408, 413, 415) if body else ())}):
         error: JSONDoc = {"description": _DESCRIPTIONS[status]}
         if status != 401:
             error["content"] = _content(_ref("Error"))

@@ -4,13 +4,19 @@
 "api": {"bind": "127.0.0.1", "port": 4567, "user": "admin", "password": "secret",
         "ssl": {"cert_file": "/etc/ogi/api.crt", "key_file": "/etc/ogi/api.key"},
         "max_body_size": 1048576, "close_connections": false,
-        "cors": {"Origin": "*", "Methods": "GET, POST, PUT, DELETE, OPTIONS", "Credentials": "true",
-                 "Headers": "Origin, X-Requested-With, Content-Type, Accept, Authorization"}}
+        "max_connections": 512, "header_timeout": 10, "body_timeout": 30, "keepalive_timeout": 15,
+        "hosts": ["monitoring.example.com"],
+        "cors": {"Origin": "https://dashboard.example.com"}}
 ```
 
 `bind` defaults to 127.0.0.1 (Sensu listened on 0.0.0.0). Basic auth applies when both `user`
 and `password` are set. `close_connections: true` sends `Connection: close` on every response
 as Sensu's server did; by default connections stay open for HTTP/1.1 keep-alive.
+
+Browser safety: no CORS headers are sent unless `cors.Origin` (or `cors.origin`) names the one
+origin allowed (Sensu sent `*`); the other CORS keys default to Sensu's values. A request's
+`Host` must be the bind address, a loopback name when bound to loopback, or one of `hosts`
+(a bind on 0.0.0.0/:: without `hosts` accepts any), which stops DNS rebinding.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pipeline.errors import ConfigError, ConfigErrors
+from pipeline.httplimits import HttpLimits, http_limits
 from pipeline.model import JSON
 
 DEFAULT_BIND = "127.0.0.1"
@@ -46,7 +53,9 @@ class ApiConfig:
     key_file: str | None = None
     max_body_size: int = DEFAULT_MAX_BODY
     close_connections: bool = False
-    cors: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_CORS))
+    cors: dict[str, str] = field(default_factory=dict)  # empty: no CORS headers at all
+    limits: HttpLimits = field(default_factory=HttpLimits)
+    hosts: tuple[str, ...] = ()
 
     @property
     def auth(self) -> bool:
@@ -125,22 +134,40 @@ def api_config(settings: JSON) -> ApiConfig:
         errors.append(ConfigError("api.close_connections", "must be true or false", close))
         close = False
     cert_file, key_file = _ssl_files(api.get("ssl"), errors)
-    cors = dict(DEFAULT_CORS)
-    given = api.get("cors")
-    if given is not None:
-        if not isinstance(given, dict):
-            errors.append(ConfigError("api.cors", "must be an object", given))
-        else:
-            for key, value in given.items():
-                if key not in DEFAULT_CORS:
-                    errors.append(ConfigError(f"api.cors.{key}", f"is not one of {', '.join(DEFAULT_CORS)}", value))
-                elif not isinstance(value, str) or "\n" in value or "\r" in value:
-                    errors.append(ConfigError(f"api.cors.{key}", "must be a one-line string", value))
-                else:
-                    cors[key] = value
+    cors = _cors(api.get("cors"), errors)
+    limits = http_limits(api, "api", errors)
+    hosts = api.get("hosts", [])
+    if not (isinstance(hosts, list) and all(isinstance(h, str) and h for h in hosts)):
+        errors.append(ConfigError("api.hosts", "must be a list of host names", hosts))
+        hosts = []
     if errors:
         raise ConfigErrors(errors)
-    return ApiConfig(bind, port, user, password, cert_file, key_file, max_body, close, cors)
+    return ApiConfig(bind, port, user, password, cert_file, key_file, max_body, close, cors, limits,
+                     tuple(h.lower() for h in hosts))
+
+
+def _cors(given: Any, errors: list[ConfigError]) -> dict[str, str]:
+    """The CORS headers to send: none unless an origin is named; keys as Sensu spelled them or lower case."""
+    if given is None:
+        return {}
+    if not isinstance(given, dict):
+        errors.append(ConfigError("api.cors", "must be an object", given))
+        return {}
+    cors: dict[str, str] = {}
+    for key, value in given.items():
+        name = key.capitalize() if isinstance(key, str) else key
+        if name not in DEFAULT_CORS:
+            errors.append(ConfigError(f"api.cors.{key}", f"is not one of {', '.join(DEFAULT_CORS)}", value))
+        elif not isinstance(value, str) or "\n" in value or "\r" in value:
+            errors.append(ConfigError(f"api.cors.{key}", "must be a one-line string", value))
+        else:
+            cors[name] = value
+    if not cors:
+        return {}
+    if "Origin" not in cors:
+        errors.append(ConfigError("api.cors.Origin", "is required: the one origin allowed to call the API"))
+        return {}
+    return {**DEFAULT_CORS, **cors}
 
 
 def _ssl_files(section: Any, errors: list[ConfigError]) -> tuple[str | None, str | None]:

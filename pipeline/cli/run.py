@@ -10,6 +10,7 @@ the handlers; the API answers on `api.bind`/`api.port` (127.0.0.1:4567).
 from __future__ import annotations
 
 import logging
+import re
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -26,11 +27,20 @@ from pipeline.transport import transport_from_settings
 log = logging.getLogger("ogi")
 
 
+#: Control characters (C0 but tab, DEL, C1): check output must not drive the operator's terminal.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def _printable(text: str) -> str:
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+
+
 def event_line(event: Event) -> str:
-    """One line a person reads: client, check, action, status, first line of output."""
+    """One line a person reads: client, check, action, status, first line of output; control
+    characters (a terminal escape sequence in check output) are shown escaped, as `\\x1b`."""
     check = event.get("check") or {}
     output = str(check.get("output") or "").strip().splitlines()
-    return (
+    return _printable(
         f"{event.get('client', {}).get('name', '?')} {check.get('name', '?')} "
         f"{event.get('action', '?')} status={check.get('status', '?')} {output[0] if output else ''}"
     )

@@ -10,7 +10,6 @@ name the file it came from. Keys that are not plain words are quoted in paths:
 from __future__ import annotations
 
 import copy
-import glob
 import json
 import os
 import re
@@ -19,6 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pipeline import secrets
+from pipeline.config.discover import Scan
 from pipeline.errors import ConfigError, ConfigErrors, path_index, path_key
 
 if TYPE_CHECKING:
@@ -29,10 +30,7 @@ if TYPE_CHECKING:
 DEFAULT_ROOTS: tuple[str, ...] = ("/etc/ogi", "/etc/sensu")
 
 #: Sensu 1.x's default redaction list; `client.redact` adds to it.
-REDACT_KEYS: tuple[str, ...] = (
-    "password", "passwd", "pass", "api_key", "api_token", "access_key", "secret_key",
-    "private_key", "secret", "routing_key", "webhook_url", "community",
-)
+REDACT_KEYS: tuple[str, ...] = secrets.KEYS
 
 _TOKEN = re.compile(r'\.?([A-Za-z_][\w-]*)|\[(\d+)\]|\[("(?:[^"\\]|\\.)*")\]')
 
@@ -178,9 +176,9 @@ def split_list(values: Iterable[str] | None) -> list[str]:
 
 
 def directory_files(directory: str) -> list[str]:
-    """`DIR/**/*.json`, recursively, sorted by path components; hidden files are skipped as Sensu's glob does."""
-    found = [p for p in glob.glob(os.path.join(directory, "**", "*.json"), recursive=True) if os.path.isfile(p)]
-    return sorted(found, key=lambda p: Path(p).relative_to(directory).parts)
+    """`DIR/**/*.json`, recursively, sorted by path components; hidden files are skipped as Sensu's
+    glob does; each real file once (pipeline.config.discover)."""
+    return Scan().directory(directory)
 
 
 def _read_json(file: str) -> tuple[Any, ConfigError | None]:
@@ -258,6 +256,8 @@ def load_config(
     errors.extend(env_errors)
 
     sources = split_list(config_files)
+    scan = Scan()
+    scan.files.update(os.path.realpath(file) for file in sources)
     for directory in split_list(config_dirs):
         if not os.path.isdir(directory):
             reason = "does not exist" if not os.path.exists(directory) else "is not a directory"
@@ -265,7 +265,8 @@ def load_config(
         elif not os.access(directory, os.R_OK | os.X_OK):
             errors.append(ConfigError("", "config directory cannot be read (permissions)", file=directory))
         else:
-            sources.extend(directory_files(directory))
+            sources.extend(scan.directory(directory))
+    errors.extend(scan.errors)
 
     settings: dict[str, Any] = {}
     origins: dict[str, str] = {}
@@ -285,21 +286,13 @@ def load_config(
     return LoadedConfig(settings, origins, loaded)
 
 
-def redact(settings: Any, extra_keys: Iterable[str] = ()) -> Any:
-    """Deep copy with the values of secret-looking keys replaced by "REDACTED"."""
-    keys = set(REDACT_KEYS) | set(extra_keys)
+def redact(settings: Any, extra_keys: Iterable[str] = (), keep: Iterable[str] = ()) -> Any:
+    """Deep copy with secrets replaced by "REDACTED" (pipeline.secrets), the client's `redact` keys included."""
+    keys = list(extra_keys)
     client = settings.get("client") if isinstance(settings, dict) else None
     if isinstance(client, dict) and isinstance(client.get("redact"), list):
-        keys |= {k for k in client["redact"] if isinstance(k, str)}
-    return _redact(settings, frozenset(keys))
-
-
-def _redact(value: Any, keys: frozenset[str]) -> Any:
-    if isinstance(value, dict):
-        return {k: "REDACTED" if k in keys else _redact(v, keys) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_redact(v, keys) for v in value]
-    return value
+        keys += [k for k in client["redact"] if isinstance(k, str)]
+    return secrets.redact(settings, keys, keep)
 
 
 def load_settings(

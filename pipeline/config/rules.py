@@ -133,4 +133,6 @@ CLIENT_RULES: dict[str, Rule | str] = {
     "socket": OBJ, "http_socket": OBJ, "redact": STR_LIST, "signature": STR, "deregister": BOOL,
     "registration": OBJ, "deregistration": OBJ,
 }
-SOCKET_RULES: dict[str, Rule | str] = {"enabled": BOOL, "bind": STR, "port": PORT}
+SOCKET_RULES: dict[str, Rule | str] = {
+    "enabled": BOOL, "bind": STR, "port": PORT, "max_connections": POS_INT, "message_deadline": POS_NUM,
+}

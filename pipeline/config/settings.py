@@ -27,6 +27,7 @@ from pipeline.model import (
     is_int,
     is_number,
 )
+from pipeline.netlimits import ListenerLimits, listener_limits
 from pipeline.store.factory import store_name
 from pipeline.store.redis_conn import RedisSettings, redis_settings
 from pipeline.transport import transport_name
@@ -129,6 +130,8 @@ class Settings:
     metrics_listener: tuple[str, int] | None = None
     limits: Limits = field(default_factory=Limits)
     client: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    #: the client's 3030 socket: connection cap and whole-message deadline (`client.socket`)
+    client_socket: ListenerLimits = field(default_factory=ListenerLimits)
     checks: Mapping[str, CheckDefinition] = field(default_factory=lambda: MappingProxyType({}))
     handlers: Mapping[str, HandlerDefinition] = field(default_factory=lambda: MappingProxyType({}))
     filters: Mapping[str, FilterDefinition] = field(default_factory=lambda: MappingProxyType({}))
@@ -239,6 +242,11 @@ def limits(raw: JSON) -> Limits:
     return found
 
 
+def _socket(client: Any) -> dict[str, Any]:
+    socket = client.get("socket") if isinstance(client, dict) else None
+    return socket if isinstance(socket, dict) else {}
+
+
 def _strings(value: Any) -> tuple[str, ...]:
     return tuple(v for v in value if isinstance(v, str)) if isinstance(value, list) else ()
 
@@ -287,6 +295,7 @@ def build_settings(raw: JSON, found: dict[str, Any] | None = None) -> Settings:
     return Settings(
         raw=raw,
         client=MappingProxyType(client if isinstance(client, dict) else {}),
+        client_socket=listener_limits(_socket(client)),
         checks=_definitions(raw, "checks", _check),
         handlers=_definitions(raw, "handlers", _handler),
         filters=_definitions(raw, "filters", lambda n, d: FilterDefinition(n, d, negate=d.get("negate") is True)),

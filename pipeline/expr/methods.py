@@ -15,6 +15,7 @@ from typing import Any
 from pipeline.expr.values import (
     BINARY,
     ExpressionRuntimeError,
+    bounded_subject,
     compile_regex,
     contains,
     is_number,
@@ -42,7 +43,7 @@ def _start_with(name: str, recv: Any, *args: Any) -> bool:
         raise _no_method(name, recv)
     for arg in args:
         if isinstance(arg, re.Pattern):
-            if arg.match(recv):
+            if arg.match(bounded_subject(arg, recv)):
                 return True
         elif isinstance(arg, str):
             if recv.startswith(arg):
@@ -154,7 +155,7 @@ def _split(name: str, recv: Any, sep: Any = None) -> list[str]:
     if sep is None or sep == " ":
         return recv.split()
     if isinstance(sep, re.Pattern):
-        return sep.split(recv)
+        return sep.split(bounded_subject(sep, recv))
     if isinstance(sep, str):
         return recv.split(sep) if sep else list(recv)
     raise ExpressionRuntimeError(f"split: expected a string or regex, got {ruby_type(sep)}")

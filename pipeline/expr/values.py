@@ -17,6 +17,7 @@ import warnings
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
+from pipeline.expr.regex_guard import MAX_SUBJECT, check_pattern
 from pipeline.model import dig, is_number
 
 
@@ -137,6 +138,7 @@ class Token(NamedTuple):
 _RUBY_ONLY = re.compile(r"\\\\|\\z|\\Z|\(\?<(?=[A-Za-z_])")
 _RUBY_TO_PY = {"\\\\": "\\\\", "\\z": r"\Z", "\\Z": r"(?=\n?\Z)", "(?<": "(?P<"}
 _regex_cache: dict[tuple[str, int], re.Pattern[str]] = {}
+_unbounded: set[re.Pattern[str]] = set()  # cached patterns with *, + or {n,}
 
 
 def compile_regex(parts: tuple[Any, ...], flags: int, event: Any) -> re.Pattern[str]:
@@ -145,12 +147,14 @@ def compile_regex(parts: tuple[Any, ...], flags: int, event: Any) -> re.Pattern[
     Ruby's `^`/`$` always match at line breaks and `\\z` is Python's `\\Z`, so the source is
     translated and MULTILINE is always on.
     """
-    source = "".join(p if isinstance(p, str) else ("" if event is None else p.text(event)) for p in parts)
+    # A token's value is data, never regex syntax: `"service": "(a+)+"` must match itself, not backtrack.
+    source = "".join(p if isinstance(p, str) else ("" if event is None else re.escape(p.text(event))) for p in parts)
     key = (source, flags)
     pattern = _regex_cache.get(key)
     if pattern is None:
         translated = _RUBY_ONLY.sub(lambda m: _RUBY_TO_PY[m.group()], source)
         try:
+            unbounded = check_pattern(translated)
             with warnings.catch_warnings():
                 # "possible nested set" hints at Ruby/Python differences nobody can act on at run time
                 warnings.simplefilter("ignore", FutureWarning)
@@ -159,8 +163,21 @@ def compile_regex(parts: tuple[Any, ...], flags: int, event: Any) -> re.Pattern[
             raise ExpressionRuntimeError(str(exc)) from None
         if len(_regex_cache) > 256:
             _regex_cache.clear()
+            _unbounded.clear()
         _regex_cache[key] = pattern
+        if unbounded:
+            _unbounded.add(pattern)
     return pattern
+
+
+def bounded_subject(pattern: re.Pattern[str], text: str) -> str:
+    """`text`, if `pattern` may be matched against it in bounded time (see regex_guard)."""
+    if len(text) > MAX_SUBJECT and pattern in _unbounded:
+        raise ExpressionRuntimeError(
+            f"a regex with an unbounded repeat is matched only against strings up to {MAX_SUBJECT} characters"
+            f" (this one has {len(text)})"
+        )
+    return text
 
 
 # -- operators ------------------------------------------------------------------------------------
@@ -212,7 +229,7 @@ def regex_match(a: Any, b: Any) -> int | None:
         return None
     if not isinstance(a, str):
         raise _type_error("=~", a, b)
-    m = b.search(a)
+    m = b.search(bounded_subject(b, a))
     return m.start() if m else None
 
 

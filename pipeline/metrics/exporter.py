@@ -30,6 +30,8 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import generate_latest
 
 from pipeline.errors import ConfigError, ConfigErrors
+from pipeline.httplimits import KEYS as LIMIT_KEYS
+from pipeline.httplimits import Guard, deadlines, http_limits, listening_port, serve
 from pipeline.metrics.access import KEYS as ACCESS_KEYS
 from pipeline.metrics.access import Access, access
 from pipeline.metrics.graphite_mapping import series_id
@@ -71,9 +73,11 @@ def listener_access(settings: dict[str, Any]) -> tuple[str, int, Access] | None:
     if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
         errors.append(ConfigError("metrics.port", "must be an integer port number (0-65535)", port))
     found = access(metrics, errors)
+    http_limits(metrics, "metrics", errors)
     errors += [
-        ConfigError(f"metrics.{key}", "unknown key (metrics takes bind, port, user, password and ssl)")
-        for key in sorted(set(metrics) - {"bind", "port"} - ACCESS_KEYS)
+        ConfigError(f"metrics.{key}", "unknown key (metrics takes bind, port, user, password, ssl, "
+                    + ", ".join(LIMIT_KEYS) + ")")
+        for key in sorted(set(metrics) - {"bind", "port"} - ACCESS_KEYS - set(LIMIT_KEYS))
     ]
     if errors:
         raise ConfigErrors(errors)
@@ -254,6 +258,8 @@ class Runner:
     bind: str
     port: int
     tls: bool = False
+    server: asyncio.AbstractServer | None = None
+    guard: Guard | None = None
 
     @property
     def url(self) -> str:
@@ -261,6 +267,10 @@ class Runner:
         return f"{'https' if self.tls else 'http'}://{host}:{self.port}/metrics"
 
     async def stop(self) -> None:
+        if self.server is not None:
+            self.server.close()
+        if self.guard is not None:
+            await self.guard.stop()
         await self.runner.cleanup()
 
 
@@ -273,18 +283,19 @@ async def start_exporter(settings: dict[str, Any], store: Store, registry: Colle
         raise ConfigErrors([ConfigError("metrics.ssl", f"cannot load the certificate and key: {error}")]) from error
     exporter = Exporter(store, registry)
     auth = rules.middleware()
-    app = web.Application(middlewares=[auth] if auth is not None else [])
+    section = settings.get("metrics")
+    limits = http_limits(section if isinstance(section, dict) else {}, "metrics", [])
+    guard = Guard("metrics", limits)
+    app = web.Application(middlewares=[*([auth] if auth is not None else []), deadlines(guard)])
     app.router.add_get("/metrics", exporter.handle)
-    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    runner = web.AppRunner(app, access_log=None, handle_signals=False, keepalive_timeout=limits.keepalive_timeout)
     await runner.setup()
-    site = web.TCPSite(runner, bind, port, ssl_context=tls)
     try:
-        await site.start()
+        server = await serve(runner, guard, bind, port, tls)
     except OSError:
         await runner.cleanup()
         raise
-    addresses = runner.addresses
-    bound = int(addresses[0][1]) if addresses else port
+    bound = listening_port(server, port)
     log.info("metrics listening", extra={"fields": {"bind": bind, "port": bound, "tls": tls is not None,
                                                     "auth": auth is not None}})
-    return Runner(exporter, runner, bind, bound, tls is not None)
+    return Runner(exporter, runner, bind, bound, tls is not None, server, guard)

@@ -11,6 +11,7 @@ from enum import Enum
 from typing import Any, TypeGuard
 
 from pipeline.model import HISTORY_LENGTH, Action, Check, Client, Event, truthy
+from pipeline.secrets import without_signature
 
 #: Stored output of a truncated check is at most this long (plus one, as Sensu) unless set.
 DEFAULT_TRUNCATE_LENGTH = 255
@@ -162,7 +163,7 @@ def build_event(
         last_state_change = timestamp
     return {
         "id": event_id,
-        "client": client,
+        "client": without_signature(client),  # the client's shared secret stays on the server
         "check": event_check,
         "occurrences": occurrences,
         "occurrences_watermark": watermark,

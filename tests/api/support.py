@@ -71,6 +71,8 @@ class Harness:
     async def call(self, method: str, path: str, body: Any = None, *, raw: bytes | str | None = None,
                    headers: dict[str, str] | None = None) -> Reply:
         data = raw if raw is not None else (None if body is None else json.dumps(body))
+        if data is not None:  # as a user's client sends it; a test of another type says so in `headers`
+            headers = {"Content-Type": "application/json", **(headers or {})}
         async with self.client.request(method, path, data=data, headers=headers, allow_redirects=False) as response:
             return Reply(response.status, response.headers, await response.text())
 

@@ -82,7 +82,8 @@ class Running:
         await self.client.start_server()
 
     async def _call(self, method: str, path: str, body: bytes | None) -> tuple[int, str]:
-        async with self.client.request(method, path, data=body, allow_redirects=False) as response:
+        async with self.client.request(method, path, data=body, allow_redirects=False,
+                                       headers={"Content-Type": "application/json"}) as response:
             return response.status, await response.text()
 
     async def _settled(self) -> Any:

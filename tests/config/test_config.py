@@ -315,3 +315,27 @@ def test_a_broken_plugin_type_named_without_a_definition_fails_check_config_once
         f"{file}: checks.cpu.handlers[0]: handler type 'webhook' is named without a definition, "
         "and cannot be built that way: url: is required"
     ]
+
+
+def test_a_directory_symlink_loop_is_an_error_naming_the_link_and_each_file_is_read_once(tmp_path: Path) -> None:
+    conf = tmp_path / "conf.d"
+    (conf / "checks").mkdir(parents=True)
+    (conf / "checks" / "disk.json").write_text('{"checks": {"disk": {"command": "true", "interval": 60, '
+                                               '"subscribers": ["base"]}}}')
+    (conf / "checks" / "again").symlink_to(conf)  # two links back up: exponential before
+    (conf / "checks" / "more").symlink_to(conf)
+    (conf / "same").symlink_to(conf / "checks")  # the same directory twice, no loop
+    with pytest.raises(ConfigErrors) as raised:
+        load_config([], [str(conf)], env={})
+    loops = [e for e in raised.value.errors if "symlink loop" in str(e)]
+    assert sorted(Path(e.file or "").name for e in loops) == ["again", "more"]
+    assert "points back to" in loops[0].message
+
+
+def test_a_directory_linked_twice_is_read_once(tmp_path: Path) -> None:
+    conf = tmp_path / "conf.d"
+    (conf / "checks").mkdir(parents=True)
+    (conf / "checks" / "disk.json").write_text('{"checks": {"disk": {"command": "true"}}}')
+    (conf / "same").symlink_to(conf / "checks")
+    loaded = load_config([str(conf / "checks" / "disk.json")], [str(conf)], env={})
+    assert loaded.files == [str(conf / "checks" / "disk.json")]

@@ -45,3 +45,19 @@ def test_the_configuration_in_the_operations_doc_is_valid_and_matches_ogi_init(t
     for key in ("transport", "rabbitmq", "store", "redis", "metrics"):
         assert settings[key] == written.settings[key]
     assert set(settings["handlers"]) == set(written.settings["handlers"])
+
+
+def test_the_security_doc_example_loads_with_the_limits_it_shows(tmp_path) -> None:
+    from pipeline.api.settings import api_config
+
+    blocks = re.findall(r"```json\n(.*?)```", (ROOT / "docs" / "security.md").read_text(), re.S)
+    assert len(blocks) == 1
+    (tmp_path / "config.json").write_text(blocks[0])
+    loaded, _warnings = load_settings([str(tmp_path / "config.json")], [], env={})
+    typed = loaded.typed
+    assert typed is not None
+    assert (typed.client_socket.max_connections, typed.client_socket.message_deadline) == (64, 10.0)
+    config = api_config(loaded.settings)
+    assert (config.limits.max_connections, config.limits.header_timeout, config.hosts) == (
+        256, 5.0, ("monitoring.example.com",))
+    assert config.cors["Origin"] == "https://dashboard.example.com"

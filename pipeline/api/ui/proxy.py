@@ -39,7 +39,7 @@ def require_page_call(request: web.Request) -> None:
         return
     if not request.headers.get("X-Requested-With"):
         raise ApiError(403, "a state-changing dashboard call needs the X-Requested-With header")
-    if request.can_read_body and request.content_type != "application/json":
+    if request.body_exists and request.content_type != "application/json":
         raise ApiError(415, "a dashboard call's body must be JSON (Content-Type: application/json)")
 
 
@@ -51,7 +51,7 @@ def proxy_handler(config: DashboardConfig) -> Callable[[web.Request], Awaitable[
             raise ApiError(404, f"no site named {name!r} in dashboard.apis")
         require_page_call(request)
         url = f"{site.url}/{quote(request.match_info['path'], safe='/:@!$&()*+,;=-._~')}"
-        body = await request.read() if request.can_read_body else None
+        body = await request.read() if request.body_exists else None
         headers = {"Content-Type": "application/json"} if body is not None else {}
         if site.user is not None and site.password is not None:
             token = base64.b64encode(f"{site.user}:{site.password}".encode()).decode()
