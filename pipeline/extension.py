@@ -17,8 +17,13 @@ from pipeline.model import JSON, Clock, Event, system_clock
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
 
+    from pipeline.config.settings import Settings
     from pipeline.store.base import Store
     from pipeline.transport.base import Transport
+
+
+#: Child processes running at once, across checks, pipe handlers and command mutators (Sensu's default).
+DEFAULT_SPAWN_LIMIT = 12
 
 
 class DefinitionError(ValueError):
@@ -35,8 +40,8 @@ class DefinitionError(ValueError):
 class Context:
     """Shared services handed to every extension at construction."""
 
-    #: The typed settings (`pipeline.config.settings.Settings`), or a dict in tests.
-    settings: Any = field(default_factory=dict)
+    #: The typed settings (`pipeline.config.settings.Settings`); None for an extension built alone.
+    settings: Settings | None = None
     store: Store | None = None
     transport: Transport | None = None
     clock: Clock = system_clock
@@ -47,10 +52,8 @@ class Context:
 
     def spawn_limit(self) -> asyncio.Semaphore:
         if self.spawn is None:
-            # Imported here: the settings module reaches the API and store parsers, built on this one.
-            from pipeline.config.settings import settings_of
-
-            self.spawn = asyncio.Semaphore(settings_of(self.settings).limits.spawn_limit)
+            limit = self.settings.limits.spawn_limit if self.settings is not None else DEFAULT_SPAWN_LIMIT
+            self.spawn = asyncio.Semaphore(limit)
         return self.spawn
 
 

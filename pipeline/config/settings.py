@@ -16,38 +16,40 @@ from types import MappingProxyType
 from typing import Any
 
 from pipeline.api.settings import ApiConfig, api_config
-from pipeline.api.ui.settings import dashboard_config
+from pipeline.api.ui.settings import DashboardConfig, dashboard_config
 from pipeline.errors import ConfigError, ConfigErrors, path_key
-from pipeline.metrics.exporter import listener
+from pipeline.extension import DEFAULT_SPAWN_LIMIT
+from pipeline.metrics.access import Access
+from pipeline.metrics.exporter import listener_access
 from pipeline.model import JSON, MAX_MESSAGE_SIZE, is_int, is_number
 from pipeline.store.factory import store_name
 from pipeline.store.redis_conn import RedisSettings, redis_settings
 from pipeline.transport import transport_name
 from pipeline.transport.amqp_settings import AmqpSettings, amqp_settings
+from pipeline.transport.pipes import KEEPALIVES, RESULTS
 
-#: Child processes running at once, across checks, pipe handlers and command mutators (Sensu's default).
-DEFAULT_SPAWN_LIMIT = 12
 #: In-process handler routes in flight at once (`sensu.handlers.concurrency`).
 DEFAULT_CONCURRENCY = 1000
 #: Seconds a stopping server gives in-flight events before it closes.
 SHUTDOWN_TIMEOUT = 4.0
-PIPES = ("results", "keepalives")
+PIPES = (RESULTS, KEEPALIVES)
 
 
 @dataclass(frozen=True)
 class Limits:
-    """The `sensu` section's knobs: process and handler bounds, message size, pipe names."""
+    """The `sensu` section's knobs: process and handler bounds, message size, pipe names.
+
+    `results_pipe` and `keepalives_pipe` are the one reading of `sensu.server.results_pipe` and
+    `keepalives_pipe` (pipeline/transport/pipes.py has the defaults): the agent, the server and the
+    API take them from here, so daemons given the same settings always meet.
+    """
 
     spawn_limit: int = DEFAULT_SPAWN_LIMIT
     handler_concurrency: int = DEFAULT_CONCURRENCY
     max_message_size: int = MAX_MESSAGE_SIZE
     shutdown_timeout: float = SHUTDOWN_TIMEOUT
-    results_pipe: str = "results"
-    keepalives_pipe: str = "keepalives"
-
-    def pipe(self, which: str) -> str:
-        """The name of the `results` or `keepalives` pipe."""
-        return self.results_pipe if which == "results" else self.keepalives_pipe
+    results_pipe: str = RESULTS
+    keepalives_pipe: str = KEEPALIVES
 
 
 @dataclass(frozen=True)
@@ -75,7 +77,8 @@ class CheckDefinition(Definition):
 class HandlerDefinition(Definition):
     """A handler: its type, the chain's keys and, for a set, its members."""
 
-    type: str = "pipe"
+    #: None when the definition has no string `type` (the checker refuses it).
+    type: str | None = None
     mutator: str | None = None
     filters: tuple[str, ...] = ()
     members: tuple[str, ...] = ()
@@ -107,7 +110,9 @@ class Settings:
     store_name: str | None = None
     redis: RedisSettings | None = None
     api: ApiConfig = field(default_factory=lambda: api_config({}))
-    metrics_listener: tuple[str, int] | None = None
+    dashboard: DashboardConfig = field(default_factory=lambda: dashboard_config({}))
+    #: `(bind, port, access)` of the `metrics` object, None when absent (no `/metrics`).
+    metrics_listener: tuple[str, int, Access] | None = None
     limits: Limits = field(default_factory=Limits)
     client: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
     checks: Mapping[str, CheckDefinition] = field(default_factory=lambda: MappingProxyType({}))
@@ -127,6 +132,11 @@ class Settings:
         """A top-level object as written, `{}` when absent (handler-specific settings such as `mailer`)."""
         value = self.raw.get(key)
         return value if isinstance(value, dict) else {}
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Pickled as its JSON (the server's worker processes): the read-only mappings do not pickle,
+        # and the JSON passed validation in the process that sends it.
+        return build_settings, (self.raw,)
 
 
 def _keep_order(value: list[Any]) -> None:
@@ -153,7 +163,7 @@ def sections(raw: JSON) -> tuple[dict[str, Any], list[ConfigError]]:
     if raw.get("redis") is not None:
         parse("redis", redis_settings, raw.get("redis"))
     parse("api", api_config, raw)
-    parse("metrics_listener", listener, raw)
+    parse("metrics_listener", listener_access, raw)
     parse("limits", limits, raw)
     parse("dashboard", dashboard_config, raw)
     return found, errors
@@ -224,9 +234,12 @@ def _check(name: str, raw: JSON) -> CheckDefinition:
 def _handler(name: str, raw: JSON) -> HandlerDefinition:
     filters = raw.get("filters")
     if filters is None:
-        filters = [raw["filter"]] if isinstance(raw.get("filter"), str) else []
+        filters = raw.get("filter")
+    kind, mutator = raw.get("type"), raw.get("mutator")
     return HandlerDefinition(
-        name=name, raw=raw, type=str(raw.get("type")), mutator=raw.get("mutator"), filters=_strings(filters),
+        name=name, raw=raw, type=kind if isinstance(kind, str) else None,
+        mutator=mutator if isinstance(mutator, str) and mutator else None,
+        filters=(filters,) if isinstance(filters, str) else _strings(filters),
         members=_strings(raw.get("handlers")) if raw.get("type") == "set" else (), timeout=raw.get("timeout"),
     )
 
@@ -259,7 +272,3 @@ def build_settings(raw: JSON, found: dict[str, Any] | None = None) -> Settings:
         **found,
     )
 
-
-def settings_of(value: Settings | JSON) -> Settings:
-    """`value` if typed already; a dict (tests, embedding) is parsed as it is, without the validation pass."""
-    return value if isinstance(value, Settings) else build_settings(value)

@@ -161,9 +161,10 @@ class _Validator(ChainValidator):
                 self.apply(client[key], f"client.{key}", {"handler": STR, "handlers": STR_LIST, "status": INT})
                 self.handler_refs(client[key], f"client.{key}")
 
-    def routes(self) -> None:
+    def routes(self, typed: Settings) -> None:
         """Build the engine's route table over every handler name in use; report what it would skip."""
-        table = RouteTable(self.settings, self.context, self.registry, StageMetrics(), report=self.errors.append)
+        context = Context(settings=typed, log=self.context.log)
+        table = RouteTable(typed, context, self.registry, StageMetrics(), report=self.errors.append)
         table.build_all()
         for name, _where in handler_references(self.settings):
             if name in self.handlers or name in self.handler_types:  # an undefined `default` is a warning
@@ -183,7 +184,7 @@ def _standalone(check: dict[str, Any]) -> bool:
 
 def check(settings: dict[str, Any], registry: Registry) -> tuple[Settings | None, list[ConfigError], list[str]]:
     """The whole pass: (typed settings, or None when there are errors; every error; warnings)."""
-    v = _Validator(settings, registry, Context(settings=settings))
+    v = _Validator(settings, registry, Context())
     v.top_level()
     v.checks()
     v.handler_definitions()
@@ -194,10 +195,11 @@ def check(settings: dict[str, Any], registry: Registry) -> tuple[Settings | None
     v.errors.extend(errors)
     if v.errors:
         return None, v.errors, v.warnings
-    v.routes()
+    typed = build_settings(settings, found)
+    v.routes(typed)
     if v.errors:
         return None, v.errors, v.warnings
-    return build_settings(settings, found), [], v.warnings
+    return typed, [], v.warnings
 
 
 def validate(settings: dict[str, Any], registry: Registry) -> tuple[list[ConfigError], list[str]]:

@@ -264,9 +264,12 @@ class Runner:
         await self.runner.cleanup()
 
 
-async def start_exporter(settings: dict[str, Any], store: Store, registry: CollectorRegistry | None) -> Runner:
-    """Serve `/metrics` at the `metrics` object's address (defaults when absent); port 0 picks one."""
-    bind, port, rules = listener_access(settings) or (DEFAULT_BIND, DEFAULT_PORT, Access())
+async def start_exporter(
+    found: tuple[str, int, Access] | None, store: Store, registry: CollectorRegistry | None,
+) -> Runner:
+    """Serve `/metrics` at `found` (`listener_access`: the typed settings' `metrics_listener`; defaults
+    when None); port 0 picks one."""
+    bind, port, rules = found or (DEFAULT_BIND, DEFAULT_PORT, Access())
     try:
         tls = rules.ssl_context()
     except (OSError, ssl.SSLError) as error:

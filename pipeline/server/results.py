@@ -13,7 +13,7 @@ import logging
 import os
 import time
 from collections.abc import Callable, Iterator
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from prometheus_client import CollectorRegistry, Counter
 from prometheus_client.core import CounterMetricFamily, Metric
@@ -21,7 +21,6 @@ from prometheus_client.registry import Collector
 
 from pipeline import SENSU_COMPAT_VERSION, jsoncodec
 from pipeline.model import (
-    JSON,
     MAX_MESSAGE_SIZE,
     Check,
     Client,
@@ -43,6 +42,9 @@ from pipeline.server.events import (
 )
 from pipeline.server.ordering import KeyedOrder
 from pipeline.store.base import Store
+
+if TYPE_CHECKING:
+    from pipeline.config.settings import Settings
 
 log = logging.getLogger("ogi")
 
@@ -187,7 +189,7 @@ class ResultProcessor:
 
     def __init__(
         self,
-        settings: JSON,
+        settings: Settings,
         store: Store,
         engine: EngineLike,
         clock: Clock = system_clock,
@@ -210,10 +212,6 @@ class ResultProcessor:
         self._accepted = AcceptedCounter()
         registry.register(self._accepted)
         self._order = KeyedOrder()
-
-    def _definitions(self) -> dict[str, Any]:
-        checks = self.settings.get("checks")
-        return checks if isinstance(checks, dict) else {}
 
     def _reject(self, reason: str, detail: str, result: Any = None) -> None:
         fields: dict[str, Any] = {"reason": reason}
@@ -302,8 +300,9 @@ class ResultProcessor:
     def _merge(self, sent: Check, sender: str) -> tuple[Check, Check | None]:
         """The check for a client that is not a proxy, and for one that is (None: the same)."""
         # Shallow merge, the result winning, as Sensu's Hash#merge (docs/events.md "Clients made from results").
-        definition = self._definitions().get(sent["name"])
-        if isinstance(definition, dict) and not truthy(sent.get("standalone")):
+        found = self.settings.checks.get(sent["name"])
+        definition = found.raw if found is not None else None
+        if definition is not None and not truthy(sent.get("standalone")):
             check = {**definition, **sent}
             # Copies of the nested values the result does not replace, so that nothing done
             # to an event can change the settings (strings and numbers cannot be changed).
