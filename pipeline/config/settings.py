@@ -159,7 +159,9 @@ def sections(raw: JSON) -> tuple[dict[str, Any], list[ConfigError]]:
           and "name" in section else None)
     parse("amqp", amqp_settings, raw, _keep_order)
     store = raw.get("store")
-    parse("store_name", lambda: store_name(raw) if not isinstance(store, dict) or "name" in store else None)
+    # None when not named: each daemon then uses its own default (memory for `ogi run`, redis for `ogi server`)
+    parse("store_name", lambda: store_name(raw) if store is not None and (not isinstance(store, dict)
+                                                                           or "name" in store) else None)
     if raw.get("redis") is not None:
         parse("redis", redis_settings, raw.get("redis"))
     parse("api", api_config, raw)
