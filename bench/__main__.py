@@ -20,6 +20,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry
 
 from pipeline.chain.engine import Engine
+from pipeline.config.load import settings_of
 from pipeline.extension import Context, Handler
 from pipeline.model import Event
 from pipeline.registry import Registry
@@ -71,9 +72,9 @@ def standard_message(i: int, clients: int) -> bytes:
 async def run_processor(settings: dict[str, Any], registry: Registry, messages: list[bytes]) -> tuple[float, float]:
     store = MemoryStore()
     metrics = CollectorRegistry()
-    context = Context(settings=settings, store=store, metrics=metrics)
-    engine = Engine(settings, context, registry)
-    processor = ResultProcessor(settings, store, engine, metrics=metrics)
+    context = Context(settings=settings_of(settings), store=store, metrics=metrics)
+    engine = Engine(settings_of(settings), context, registry)
+    processor = ResultProcessor(settings_of(settings), store, engine, metrics=metrics)
     # register clients first, as keepalives would, so the run measures steady state
     for body in messages[:1000]:
         await processor.process_message(body)

@@ -32,6 +32,7 @@ from redis.utils import HIREDIS_AVAILABLE
 
 from pipeline import heap
 from pipeline.api import start_api
+from pipeline.config.load import settings_of
 from pipeline.store.base import Store
 from pipeline.store.memory import MemoryStore
 from pipeline.transport.memory import MemoryTransport
@@ -194,7 +195,7 @@ async def run(args: argparse.Namespace) -> None:
     print(json.dumps({"store": args.store, "clients": args.clients, "events": args.clients * args.events_per_client,
                       "fill_s": round(time.perf_counter() - began, 2), "hiredis": HIREDIS_AVAILABLE}), flush=True)
     print(json.dumps(await bench_store(store, 20, args.profile)), flush=True)
-    runner = await start_api({"api": {"port": 0}}, store, MemoryTransport())
+    runner = await start_api(settings_of({"api": {"port": 0}}), store, MemoryTransport())
     heap.settle()  # as `ogi api` does once started
     try:
         print(json.dumps(await bench_events(runner.url, args.requests)), flush=True)

@@ -21,6 +21,7 @@ from typing import Any
 
 from pipeline.agent.agent import Agent
 from pipeline.agent.execute import use_pidfd_child_watcher
+from pipeline.config.load import settings_of
 from pipeline.transport.memory import MemoryTransport
 
 
@@ -40,7 +41,7 @@ async def throughput(count: int) -> dict[str, Any]:
     use_pidfd_child_watcher()
     transport = MemoryTransport()
     settings = {"client": {"name": "bench", "socket": {"enabled": False}}, "sensu": {"spawn": {"limit": 12}}}
-    client = Agent(settings, transport, keepalive_interval=3600)
+    client = Agent(settings_of(settings), transport, keepalive_interval=3600)
     counter = [0]
     consumer = asyncio.create_task(drain(transport, counter))
     checks = [{"name": f"check_{i}", "command": "true", "interval": 60} for i in range(count)]
@@ -73,7 +74,7 @@ async def drift(checks: int, seconds: float) -> dict[str, Any]:
         "sensu": {"spawn": {"limit": 12}},
         "checks": {f"c{i}": {"command": "true", "standalone": True, "interval": 1} for i in range(checks)},
     }
-    client = Agent(settings, transport, keepalive_interval=3600, sleep=measuring_sleep)
+    client = Agent(settings_of(settings), transport, keepalive_interval=3600, sleep=measuring_sleep)
     counter = [0]
     consumer = asyncio.create_task(drain(transport, counter))
     await client.start()

@@ -38,6 +38,7 @@ from prometheus_client import CollectorRegistry
 from bench.carbon import Carbon, available
 from pipeline import jsoncodec
 from pipeline.chain.engine import Engine
+from pipeline.config.load import settings_of
 from pipeline.extension import Context
 from pipeline.registry import default_registry
 from pipeline.server.results import ResultProcessor
@@ -109,8 +110,8 @@ async def through_ogi(carbon: Carbon, messages: list[bytes]) -> dict[str, Any]:
     }
     metrics = CollectorRegistry()
     store = MemoryStore()
-    engine = Engine(settings, Context(settings=settings, store=store, metrics=metrics), default_registry)
-    processor = ResultProcessor(settings, store, engine, metrics=metrics)
+    engine = Engine(settings_of(settings), Context(settings=settings_of(settings), store=store, metrics=metrics), default_registry)
+    processor = ResultProcessor(settings_of(settings), store, engine, metrics=metrics)
     wall, cpu = time.perf_counter(), time.process_time()
     for body in messages:
         await processor.process_message(body)

@@ -20,8 +20,9 @@ from typing import Any
 from prometheus_client import CollectorRegistry
 
 from pipeline.chain.engine import Engine
+from pipeline.config.load import settings_of
 from pipeline.extension import Context
-from pipeline.metrics.exporter import start_exporter
+from pipeline.metrics.exporter import listener_access, start_exporter
 from pipeline.metrics.graphite_mapping import series_id
 from pipeline.server.results import ResultProcessor
 from pipeline.store.base import SeriesSample
@@ -93,9 +94,9 @@ async def run(series: int, scrapes: int, rate: float) -> dict[str, Any]:
         for n in range(series)
     })
     registry = CollectorRegistry()
-    engine = Engine(settings, Context(settings=settings, store=store, metrics=registry))
-    processor = ResultProcessor(settings, store, engine, metrics=registry)
-    runner = await start_exporter(settings, store, registry)
+    engine = Engine(settings_of(settings), Context(settings=settings_of(settings), store=store, metrics=registry))
+    processor = ResultProcessor(settings_of(settings), store, engine, metrics=registry)
+    runner = await start_exporter(listener_access(settings), store, registry)
 
     stop = asyncio.Event()
     latencies: list[tuple[float, float]] = []

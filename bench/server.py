@@ -39,6 +39,7 @@ import redis
 from bench.amqp_publisher import ConfirmingPublisher
 from bench.vhost import fresh_vhost
 from pipeline import heap, jsoncodec
+from pipeline.config.load import settings_of
 from pipeline.extension import Handler
 from pipeline.model import Event
 from pipeline.registry import default_registry
@@ -232,7 +233,7 @@ class Sink:
 
 
 async def open_server(settings: dict[str, Any]) -> Server:
-    server = Server(settings, RedisStore(settings["redis"]), RabbitMQTransport(settings), run_tasks=False,
+    server = Server(settings_of(settings), RedisStore(settings["redis"]), RabbitMQTransport(settings), run_tasks=False,
                     serve_metrics=False)
     await server.start()
     heap.settle()  # as `ogi server` does once started

@@ -18,6 +18,7 @@ from pipeline.model import DEFAULT_SPAWN_LIMIT, JSON, Clock, Event, system_clock
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
 
+    from pipeline.config.settings import Settings
     from pipeline.store.base import Store
     from pipeline.transport.base import Transport
 
@@ -45,8 +46,8 @@ class DefinitionError(ValueError):
 class Context:
     """Shared services handed to every extension at construction."""
 
-    #: The typed settings (`pipeline.config.settings.Settings`), or a dict in tests.
-    settings: Any = field(default_factory=dict)
+    #: The typed settings (`pipeline.config.settings.Settings`); None for an extension built alone.
+    settings: Settings | None = None
     store: Store | None = None
     transport: Transport | None = None
     clock: Clock = system_clock
@@ -57,9 +58,8 @@ class Context:
 
     def spawn_limit(self) -> asyncio.Semaphore:
         if self.spawn is None:
-            # The server gives its context the configured `sensu.spawn.limit`; a context built
-            # without one (validation, tests) gets Sensu's default.
-            self.spawn = asyncio.Semaphore(DEFAULT_SPAWN_LIMIT)
+            limit = self.settings.limits.spawn_limit if self.settings is not None else DEFAULT_SPAWN_LIMIT
+            self.spawn = asyncio.Semaphore(limit)
         return self.spawn
 
 

@@ -34,7 +34,7 @@ import logging
 import os
 from collections import Counter
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pipeline
 from pipeline import SENSU_COMPAT_VERSION, jsoncodec
@@ -49,7 +49,10 @@ from pipeline.config.load import redact
 from pipeline.expr.tokens import prepare_check
 from pipeline.model import JSON, MAX_MESSAGE_SIZE, Clock, system_clock, valid_name
 from pipeline.transport.base import PipeKind, Subscription, Transport
-from pipeline.transport.pipes import keepalives_pipe, request_pipe, results_pipe
+from pipeline.transport.pipes import request_pipe
+
+if TYPE_CHECKING:
+    from pipeline.config.settings import Settings
 
 #: What a check request may add to a locally defined check in safe mode.
 SAFE_REQUEST_KEYS = ("name", "issued")
@@ -70,18 +73,12 @@ def subscription_pipe(subscription: str, queue: str) -> tuple[str, PipeKind, str
     return pipe, kind, (queue if kind == "fanout" else None)
 
 
-def spawn_limit(settings: JSON) -> int:
-    spawn = (settings.get("sensu") or {}).get("spawn") or {}
-    limit = spawn.get("limit", 12) if isinstance(spawn, dict) else 12
-    return limit if isinstance(limit, int) and not isinstance(limit, bool) and limit > 0 else 12
-
-
 class Agent:
     """One agent: subscriptions, check execution, standalone checks, keepalives, local socket."""
 
     def __init__(
         self,
-        settings: JSON,
+        settings: Settings,
         transport: Transport,
         clock: Clock = system_clock,
         *,
@@ -93,17 +90,15 @@ class Agent:
     ) -> None:
         self.settings = settings
         self._env = os.environ if env is None else env
-        self.definition = client_definition(settings, self._env)
+        self.definition = client_definition(settings.client, self._env)
         self.name: str = self.definition["name"]
-        self.checks: dict[str, JSON] = {
-            name: check for name, check in (settings.get("checks") or {}).items() if isinstance(check, dict)
-        }
+        self.checks: dict[str, JSON] = {name: check.raw for name, check in settings.checks.items()}
         self.transport = transport
-        self.results_pipe = results_pipe(settings)
-        self.keepalives_pipe = keepalives_pipe(settings)
+        self.results_pipe = settings.limits.results_pipe
+        self.keepalives_pipe = settings.limits.keepalives_pipe
         self.clock = clock
         self.sleep = sleep
-        self.spawn = spawn if spawn is not None else asyncio.Semaphore(spawn_limit(settings))
+        self.spawn = spawn if spawn is not None else asyncio.Semaphore(settings.limits.spawn_limit)
         self.keepalive_interval = keepalive_interval
         self.output_cap = output_cap
         self.started_at = int(clock())
@@ -196,19 +191,19 @@ class Agent:
             except Exception as error:
                 log.error("failed to publish the deregistration", extra={"fields": {"error": repr(error)}})
 
-    async def reload(self, settings: JSON) -> None:
+    async def reload(self, settings: Settings) -> None:
         """Use the checks and client definition of `settings` from now on (SIGHUP).
 
         Subscriptions follow the new definition, standalone checks are rescheduled (the splay
         keeps their phase), checks running go on; the socket and this client's name stay.
         """
-        definition = client_definition(settings, self._env)
+        definition = client_definition(settings.client, self._env)
         if definition["name"] != self.name:
             log.warning("a new client name needs a restart; the old one stays",
                         extra={"fields": {"name": self.name, "new_name": definition["name"]}})
             definition = {**definition, "name": self.name}
         self.settings, self.definition = settings, definition
-        self.checks = {name: check for name, check in (settings.get("checks") or {}).items() if isinstance(check, dict)}
+        self.checks = {name: check.raw for name, check in settings.checks.items()}
         self.safe_mode = definition.get("safe_mode") is True
         if not self._loops:
             return  # not started: start() reads the new settings

@@ -32,9 +32,10 @@ def _env(env: Mapping[str, str], suffix: str) -> tuple[str, str] | None:
     return None
 
 
-def client_definition(settings: JSON, env: Mapping[str, str]) -> JSON:
-    """The client definition this agent announces and runs with; ConfigErrors on a bad override."""
-    client: JSON = copy.deepcopy(settings.get("client") or {})
+def client_definition(section: Mapping[str, Any], env: Mapping[str, str]) -> JSON:
+    """The client definition this agent announces and runs with, from the `client` section
+    (`Settings.client`); ConfigErrors on a bad override."""
+    client: JSON = copy.deepcopy(dict(section))
     errors: list[ConfigError] = []
     if found := _env(env, "NAME"):
         var, name = found

@@ -1,6 +1,6 @@
 """The API application: its routes, middlewares, and the listener.
 
-`build_app(settings, store, transport, clock)` gives the aiohttp application (tests drive it
+`build_app(settings, store, transport, clock)` (typed `Settings`) gives the aiohttp application (tests drive it
 with aiohttp's TestClient); `start_api(...)` serves it at `api.bind`:`api.port` (127.0.0.1:4567
 by default), with TLS when `api.ssl` names a certificate and key, and returns an `ApiRunner`
 whose `stop()` closes it. The API is stateless over the Store and the Transport, so several
@@ -13,6 +13,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 from aiohttp.typedefs import Middleware
@@ -22,12 +23,15 @@ from pipeline.api import aggregates, checks, clients, events, results, silenced,
 from pipeline.api.http import API, Api
 from pipeline.api.middleware import basic_auth, body_cap, envelope, host_check, json_bodies, path_hygiene
 from pipeline.api.openapi import serve_openapi
-from pipeline.api.settings import ApiConfig, api_config
+from pipeline.api.settings import ApiConfig
 from pipeline.api.ui import add_ui
 from pipeline.httplimits import GUARD, Guard, deadlines, listening_port, serve
-from pipeline.model import JSON, Clock, system_clock
+from pipeline.model import Clock, system_clock
 from pipeline.store.base import Store
 from pipeline.transport.base import Transport
+
+if TYPE_CHECKING:
+    from pipeline.config.settings import Settings
 
 log = logging.getLogger("ogi")
 
@@ -87,15 +91,15 @@ for _base in ("/events", "/incidents"):
 
 
 def build_app(
-    settings: JSON,
+    settings: Settings,
     store: Store,
     transport: Transport,
     clock: Clock = system_clock,
     *,
     delete_poll_interval: float = 1.0,
 ) -> web.Application:
-    """The API application over `store` and `transport`; ConfigErrors when the `api` section is wrong."""
-    config = api_config(settings)
+    """The API application over `store` and `transport`, configured by `settings.api` and `settings.dashboard`."""
+    config = settings.api
     middlewares: list[Middleware] = [envelope(config)]
     hosts = host_check(config)
     if hosts is not None:
@@ -122,7 +126,7 @@ def build_app(
             app.router.add_get(path, handler)  # HEAD too
         else:
             app.router.add_route(method, path, handler)
-    add_ui(app, settings)  # the dashboard at /ui/ (pipeline/api/ui/)
+    add_ui(app, settings.dashboard)  # the dashboard at /ui/ (pipeline/api/ui/)
 
     async def cancel_background(_: web.Application) -> None:
         for task in list(api.tasks):
@@ -150,7 +154,7 @@ class ApiRunner:
         host = f"[{bind}]" if ":" in bind else bind
         return f"{'https' if self.config.tls else 'http'}://{host}:{self.port}"
 
-    async def reload(self, settings: JSON) -> None:
+    async def reload(self, settings: Settings) -> None:
         """Answer from `settings` (checks, /settings, /info) from now on; the listener and its `api` options stay."""
         self.app[API].settings = settings
 
@@ -162,9 +166,9 @@ class ApiRunner:
         await self.runner.cleanup()
 
 
-async def start_api(settings: JSON, store: Store, transport: Transport, clock: Clock = system_clock) -> ApiRunner:
+async def start_api(settings: Settings, store: Store, transport: Transport, clock: Clock = system_clock) -> ApiRunner:
     """Serve the API at the `api` section's address (port 0 picks a free one)."""
-    config = api_config(settings)
+    config = settings.api
     ssl_context = config.ssl_context()
     app = build_app(settings, store, transport, clock)
     runner = web.AppRunner(app, access_log=None, handle_signals=False,

@@ -24,7 +24,6 @@ from pipeline.api.http import (
 )
 from pipeline.model import Event
 from pipeline.server.monitors import publish_result, result_payload
-from pipeline.transport.pipes import results_pipe
 
 RESOLVE_OUTPUT = "Resolving on request of the API"
 
@@ -38,7 +37,7 @@ async def resolve_event(api: Api, name: str, event: Event) -> None:
     # The stored client carries the signature a signed client's results must have.
     client = await api.store.get_client(name)
     payload = result_payload(client if client is not None else name, check)
-    await publish_result(api.transport, payload, results_pipe(api.settings))
+    await publish_result(api.transport, payload, api.settings.limits.results_pipe)
 
 
 async def _events(request: web.Request, client: str | None) -> web.Response:

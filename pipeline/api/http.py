@@ -12,7 +12,7 @@ import logging
 import re
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
@@ -22,6 +22,9 @@ from pipeline.config.rules import STR_LIST
 from pipeline.model import JSON, Clock, valid_name
 from pipeline.store.base import Store
 from pipeline.transport.base import Transport
+
+if TYPE_CHECKING:
+    from pipeline.config.settings import Settings
 
 log = logging.getLogger("ogi")
 
@@ -33,7 +36,7 @@ MAX_INT = 2**31 - 1
 class Api:
     """The API's dependencies; the API holds no state of its own beyond background deletions."""
 
-    settings: JSON
+    settings: Settings
     store: Store
     transport: Transport
     clock: Clock
@@ -57,8 +60,8 @@ class Api:
             await asyncio.gather(*list(self.tasks), return_exceptions=True)
 
     def checks(self) -> dict[str, Any]:
-        checks = self.settings.get("checks")
-        return checks if isinstance(checks, dict) else {}
+        """Each check's definition as written, by name."""
+        return {name: check.raw for name, check in self.settings.checks.items()}
 
 
 API = web.AppKey("api", Api)

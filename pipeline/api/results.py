@@ -32,7 +32,6 @@ from pipeline.api.http import (
 from pipeline.config.rules import CHECK_RULES
 from pipeline.model import JSON, Check
 from pipeline.server.monitors import publish_result
-from pipeline.transport.pipes import results_pipe
 
 API_CLIENT = "sensu-api"
 
@@ -50,7 +49,7 @@ async def post_result(request: web.Request) -> web.Response:
     check.update(issued=now, executed=now)
     if check.get("status") is None:
         check["status"] = 0
-    await publish_result(api.transport, {"client": API_CLIENT, "check": check}, results_pipe(api.settings))
+    await publish_result(api.transport, {"client": API_CLIENT, "check": check}, api.settings.limits.results_pipe)
     return issued(api)
 
 

@@ -27,7 +27,6 @@ from pipeline.api.http import API, Api, bad_request, int_query, respond, shown
 from pipeline.config.load import redact
 from pipeline.model import JSON
 from pipeline.transport.memory import MemoryTransport
-from pipeline.transport.pipes import keepalives_pipe, results_pipe
 
 log = logging.getLogger("ogi")
 
@@ -47,9 +46,7 @@ def _transport_name(api: Api) -> str:
         return name
     if isinstance(api.transport, MemoryTransport):
         return "memory"
-    section = api.settings.get("transport")
-    configured = section.get("name") if isinstance(section, dict) else None
-    return configured if isinstance(configured, str) else "rabbitmq"
+    return api.settings.transport("rabbitmq")
 
 
 def _transport_connected(api: Api) -> bool:
@@ -86,8 +83,8 @@ async def _queue(api: Api, pipe: str) -> dict[str, int | None]:
 
 async def _queues(api: Api) -> dict[str, dict[str, int | None]]:
     return {
-        "keepalives": await _queue(api, keepalives_pipe(api.settings)),
-        "results": await _queue(api, results_pipe(api.settings)),
+        "keepalives": await _queue(api, api.settings.limits.keepalives_pipe),
+        "results": await _queue(api, api.settings.limits.results_pipe),
     }
 
 
@@ -114,7 +111,7 @@ async def info(request: web.Request) -> web.Response:
             log.warning("cannot list servers", extra={"fields": {"error": repr(error)}})
     queues = await _queues(api)
     return respond({
-        "sensu": {"version": SENSU_COMPAT_VERSION, "settings": {"hexdigest": settings_digest(api.settings)}},
+        "sensu": {"version": SENSU_COMPAT_VERSION, "settings": {"hexdigest": settings_digest(api.settings.raw)}},
         "transport": {"name": _transport_name(api), **queues, "connected": _transport_connected(api),
                       "backlog": publish_backlog(api)},
         "redis": {"connected": connected},
@@ -159,4 +156,4 @@ async def settings(request: web.Request) -> web.Response:
     value = request.query.get("redacted", "true")
     if value not in ("true", "false"):
         raise bad_request(f"query parameter 'redacted' must be true or false, got {shown(value)}")
-    return respond(api.settings if value == "false" else redact(api.settings))
+    return respond(api.settings.raw if value == "false" else redact(api.settings.raw))

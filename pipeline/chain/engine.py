@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 from time import perf_counter
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from pipeline.chain.deadlines import Watchdog
 from pipeline.chain.gates import gate
@@ -32,10 +32,12 @@ from pipeline.chain.routes import (
 from pipeline.chain.slots import HandlerSlots
 from pipeline.chain.spill import HandlerQueues
 from pipeline.chain.stagemetrics import DROPPED, ERROR, GATE, OK, PASSED, TIMEOUT, StageMetrics, StageStat
-from pipeline.config.settings import Settings, settings_of
 from pipeline.extension import PROCESS_SLOT_HELD, Context, Mutator
 from pipeline.model import Event
 from pipeline.registry import Registry, default_registry
+
+if TYPE_CHECKING:  # built by pipeline/config/, which checks each configuration with this room's routes
+    from pipeline.config.settings import Settings
 
 __all__ = ["Engine"]
 
@@ -66,7 +68,7 @@ class Engine:
 
     def __init__(
         self,
-        settings: Settings | dict[str, Any],
+        settings: Settings,
         context: Context,
         registry: Registry = default_registry,
         *,
@@ -76,15 +78,14 @@ class Engine:
         if context.metrics is not None:
             context.metrics.register(self.metrics)
         self._log = context.log
-        typed = settings_of(settings)
         self._registry = registry
         self._grace = timeout_grace
-        self._table = RouteTable(typed.raw, context, registry, self.metrics, timeout_grace)
+        self._table = RouteTable(settings, context, registry, self.metrics, timeout_grace)
         self._table.build_all()
         self._current = _Generation(self._table)
         self._retiring: set[asyncio.Task[None]] = set()
-        self._pool = HandlerSlots(typed.limits.handler_concurrency, typed.limits.handler_share)
-        self._processes = HandlerSlots(typed.limits.spawn_limit, typed.limits.handler_share)
+        self._pool = HandlerSlots(settings.limits.handler_concurrency, settings.limits.handler_share)
+        self._processes = HandlerSlots(settings.limits.spawn_limit, settings.limits.handler_share)
         self.queues = HandlerQueues(context.transport, self._run_queued, context.log)
         self._watchdog = Watchdog()
         self._plans: dict[tuple[tuple[str, ...], tuple[str, ...]], _Plan] = {}
@@ -141,12 +142,12 @@ class Engine:
             if generation.idle is not None and not generation.events:
                 generation.idle.set()
 
-    def reload(self, settings: Any, context: Context) -> None:
+    def reload(self, settings: Settings, context: Context) -> None:
         """Route new events through handlers, filters and mutators built from `settings`.
 
         Events in flight finish on their old routes; the old instances are closed after them.
         """
-        table = RouteTable(settings_of(settings).raw, context, self._registry, self.metrics, self._grace)
+        table = RouteTable(settings, context, self._registry, self.metrics, self._grace)
         table.build_all()
         old, self._current = self._current, _Generation(table)
         self._table = table

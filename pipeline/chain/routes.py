@@ -9,9 +9,9 @@ otherwise log and skip (`pipeline/config/validate.py`), so the checker and the e
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, TypeGuard
+from typing import TYPE_CHECKING, Any, TypeGuard
 
 from pipeline.chain.gates import AttributeFilter
 from pipeline.chain.stagemetrics import FILTER, HANDLER, MUTATOR, StageMetrics, StageStat
@@ -27,6 +27,9 @@ from pipeline.extension import (
 )
 from pipeline.model import is_number
 from pipeline.registry import Kind, Registry, UnknownType
+
+if TYPE_CHECKING:  # the typed settings are config's; the checker there builds this table
+    from pipeline.config.settings import FilterDefinition, HandlerDefinition, MutatorDefinition, Settings
 
 #: The mutator of a handler that names none (Sensu 1.x).
 DEFAULT_MUTATOR = "json"
@@ -82,53 +85,49 @@ def handler_names(check: dict[str, Any]) -> tuple[str, ...]:
 _SEQUENCES = (list, tuple)
 
 
-def flatten(name: str, handlers: dict[str, Any]) -> list[str]:
+def flatten(name: str, handlers: Mapping[str, HandlerDefinition]) -> list[str]:
     """Leaf handler names of `name`: sets expanded at any depth, first occurrence kept, loops cut."""
     leaves: list[str] = []
     _expand(name, handlers, leaves, [])
     return leaves
 
 
-def _expand(name: str, handlers: dict[str, Any], leaves: list[str], path: list[str]) -> None:
+def _expand(name: str, handlers: Mapping[str, HandlerDefinition], leaves: list[str], path: list[str]) -> None:
     definition = handlers.get(name)
-    if not (isinstance(definition, dict) and definition.get("type") == "set"):
+    if definition is None or definition.type != "set":
         if name not in leaves:
             leaves.append(name)
         return
     if name in path:  # validation reports set loops; here they only must not recurse forever
         return
-    members = definition.get("handlers")
-    if not isinstance(members, list):
-        return
     path.append(name)
-    for member in members:
-        if isinstance(member, str):
-            _expand(member, handlers, leaves, path)
+    for member in definition.members:
+        _expand(member, handlers, leaves, path)
     path.pop()
 
 
-def route_timeout(handler: dict[str, Any], mutator: dict[str, Any] | None, grace: float) -> float:
+def route_timeout(handler: HandlerDefinition, mutator: MutatorDefinition | None, grace: float) -> float:
     """The engine's deadline for one route: the stages' own timeouts (60 s for a handler without one) plus grace."""
-    own = handler.get("timeout")
+    own = handler.timeout
     total = (float(own) if _positive(own) else DEFAULT_TIMEOUT) + grace
-    if mutator is not None and _positive(mutator.get("timeout")):
-        total += float(mutator["timeout"])
+    if mutator is not None and _positive(mutator.timeout):
+        total += float(mutator.timeout)
     return total
 
 
 class RouteTable:
-    """Builds and keeps the routes of one settings; unknown names are logged once and skipped.
+    """Builds and keeps the routes of typed settings; unknown names are logged once and skipped.
 
     With `report`, each problem goes to it as a ConfigError instead of the log (the checker's way).
     """
 
     def __init__(
-        self, settings: dict[str, Any], context: Context, registry: Registry, stats: StageMetrics,
+        self, settings: Settings, context: Context, registry: Registry, stats: StageMetrics,
         grace: float = TIMEOUT_GRACE, report: Callable[[ConfigError], None] | None = None,
     ) -> None:
-        self.handlers: dict[str, Any] = _section(settings, "handlers")
-        self._filter_defs = _section(settings, "filters")
-        self._mutator_defs = _section(settings, "mutators")
+        self.handlers: Mapping[str, HandlerDefinition] = settings.handlers
+        self._filter_defs: Mapping[str, FilterDefinition] = settings.filters
+        self._mutator_defs: Mapping[str, MutatorDefinition] = settings.mutators
         self._context = context
         self._registry = registry
         self._stats = stats
@@ -191,16 +190,18 @@ class RouteTable:
         return found
 
     def _build(self, name: str) -> Route | None:
-        definition = self.handlers.get(name)
-        if not isinstance(definition, dict):
+        typed = self.handlers.get(name)
+        if typed is None:
             # Sensu looks a name up in settings, then among extensions (here: registry types)
-            if name in self.handlers or name not in self._handler_types():
+            if name not in self._handler_types():
                 self._problem("unknown handler", path_key("handlers", name), "no handler has this name", name,
                               fields={"handler": name})
                 return None
-            definition = {"type": name}
-        kind = definition.get("type")
-        if not isinstance(kind, str):
+            definition: dict[str, Any] = {"type": name}
+            kind: str | None = name
+        else:
+            definition, kind = typed.raw, typed.type
+        if kind is None:
             # `type` is required, as in Sensu; guessing `pipe` would run a command check-config refused
             self._problem("invalid definition", path_key(path_key("handlers", name), "type"), "is required")
             return None
@@ -208,14 +209,15 @@ class RouteTable:
         if handler is None:
             return None
         assert isinstance(handler, Handler)
-        mutator_name = definition.get("mutator") or DEFAULT_MUTATOR
-        mutator = self._mutator(str(mutator_name)) if handler.payload else None
+        mutator_name = (typed.mutator if typed is not None else None) or DEFAULT_MUTATOR
+        mutator = self._mutator(mutator_name) if handler.payload else None
         if mutator is None and handler.payload:
             self._problem("unusable mutator, handler skipped", path_key(path_key("handlers", name), "mutator"),
                           "this mutator cannot be built, so the handler would be skipped", mutator_name,
                           fields={"handler": name, "mutator": mutator_name})
             return None
-        filters = tuple((f, self._stats.stat(FILTER, f.name)) for f in self._filter_list(name, definition))
+        filter_names = typed.filters if typed is not None else ()
+        filters = tuple((f, self._stats.stat(FILTER, f.name)) for f in self._filter_list(name, filter_names))
         self._stats.known_handler(name)
         return Route(
             name=name,
@@ -225,22 +227,14 @@ class RouteTable:
             filters=filters,
             mutator=mutator,
             mutator_stat=self._stats.stat(MUTATOR, mutator.name) if mutator is not None else None,
-            timeout=route_timeout(definition, self._mutator_defs.get(mutator_name) if mutator else None, self._grace),
+            timeout=route_timeout(typed, self._mutator_defs.get(mutator_name) if mutator else None, self._grace)
+            if typed is not None else DEFAULT_TIMEOUT,
             pooled=kind not in PROCESS_TYPES and not getattr(handler, "runs_commands", False),
         )
 
-    def _filter_list(self, handler: str, definition: dict[str, Any]) -> list[Filter]:
-        names = definition.get("filters")
-        if names is None:
-            names = definition.get("filter")
-        if isinstance(names, str):
-            names = [names]
-        if not isinstance(names, list):
-            return []
+    def _filter_list(self, handler: str, names: Iterable[str]) -> list[Filter]:
         found: list[Filter] = []
         for name in names:
-            if not isinstance(name, str):
-                continue
             filt = self._filter(name, handler)
             if filt is not None:
                 found.append(filt)
@@ -250,8 +244,8 @@ class RouteTable:
         if name not in self._filters:
             definition = self._filter_defs.get(name)
             made: Extension | None
-            if isinstance(definition, dict):
-                made = self._construct(AttributeFilter, name, definition, path_key("filters", name))
+            if definition is not None:
+                made = self._construct(AttributeFilter, name, definition.raw, path_key("filters", name))
             elif self._registry.has("filters", name):
                 made = self._make("filters", name, name, {}, path_key("filters", name))
             else:
@@ -265,9 +259,9 @@ class RouteTable:
 
     def _mutator(self, name: str) -> Mutator | None:
         if name not in self._mutators:
-            definition = self._mutator_defs.get(name)
-            if isinstance(definition, dict):
-                made = self._make("mutators", "pipe", name, definition, path_key("mutators", name))
+            mutator = self._mutator_defs.get(name)
+            if mutator is not None:
+                made = self._make("mutators", "pipe", name, mutator.raw, path_key("mutators", name))
             else:
                 made = self._make("mutators", name, name, {}, path_key("mutators", name))
             self._mutators[name] = made if isinstance(made, Mutator) else None
@@ -304,11 +298,6 @@ def _given(value: Any) -> tuple[Any, ...]:
 
 def _positive(value: object) -> TypeGuard[int | float]:
     return is_number(value) and value > 0
-
-
-def _section(settings: dict[str, Any], key: str) -> dict[str, Any]:
-    value = settings.get(key)
-    return value if isinstance(value, dict) else {}
 
 
 def _join(base: str, relative: str) -> str:

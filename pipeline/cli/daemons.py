@@ -22,6 +22,7 @@ from pipeline.cli.child_env import export_loaded_files
 from pipeline.cli.sensu_flags import pid_file, refused
 from pipeline.cli.signals import OTHER_SIGNALS, STOP_WITHIN, EarlyStop, hold_early_signals, run_daemon
 from pipeline.config.load import LoadedConfig
+from pipeline.config.settings import Settings
 from pipeline.logs import setup_logging
 
 log = logging.getLogger("ogi")
@@ -64,7 +65,7 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
 
 
 def _server_process(
-    args: argparse.Namespace, settings: dict[str, Any], leader: bool, children: Callable[[], list[int]] = list,
+    args: argparse.Namespace, settings: Settings, leader: bool, children: Callable[[], list[int]] = list,
 ) -> int:
     from pipeline.server.server import Server
     from pipeline.store.factory import store_from_settings
@@ -91,7 +92,7 @@ def _server_process(
     return run_daemon(args, settings, start, stop, server.reload, within=within, children=children)
 
 
-def _worker(args: argparse.Namespace, settings: dict[str, Any]) -> None:
+def _worker(args: argparse.Namespace, settings: Settings) -> None:
     hold_early_signals()
     setup_logging(args.log, args.log_level, args.log_format)
     log.info("server worker starting", extra={"fields": {"pid": os.getpid()}})
@@ -103,13 +104,19 @@ def _worker(args: argparse.Namespace, settings: dict[str, Any]) -> None:
     raise SystemExit(code)
 
 
+def _typed(loaded: LoadedConfig) -> Settings:
+    assert loaded.typed is not None, "load_settings sets it"
+    return loaded.typed
+
+
 def run_server(args: argparse.Namespace, loaded: LoadedConfig) -> int:
     workers = max(1, int(args.workers))
     context = multiprocessing.get_context("spawn")
     # what a worker needs of the options (its own reloads re-read -c/-d); the handler does not pickle
     options = argparse.Namespace(**{k: v for k, v in vars(args).items() if k != "handler"})
     children = [
-        context.Process(target=_worker, args=(options, loaded.settings), name=f"ogi-server-worker-{n}", daemon=False)
+        # Settings pickle as their checked JSON (Settings.__reduce__), parsed again in the worker.
+        context.Process(target=_worker, args=(options, _typed(loaded)), name=f"ogi-server-worker-{n}", daemon=False)
         for n in range(1, workers)
     ]
     for sig in OTHER_SIGNALS:  # a worker inherits "ignored" until it holds them itself, never "default: die"
@@ -122,7 +129,7 @@ def run_server(args: argparse.Namespace, loaded: LoadedConfig) -> int:
         return [child.pid for child in children if child.pid is not None and child.is_alive()]
 
     try:
-        code = _server_process(args, loaded.settings, leader=True, children=pids)
+        code = _server_process(args, _typed(loaded), leader=True, children=pids)
     finally:
         for pid in pids():  # forwarded already when a signal stopped us; not when an error did
             with contextlib.suppress(ProcessLookupError):
@@ -139,14 +146,14 @@ def run_client(args: argparse.Namespace, loaded: LoadedConfig) -> int:
     from pipeline.agent.agent import Agent
     from pipeline.transport import transport_from_settings
 
-    transport = transport_from_settings(loaded.settings, default="rabbitmq")
-    client = Agent(loaded.settings, transport)
+    transport = transport_from_settings(_typed(loaded), default="rabbitmq")
+    client = Agent(_typed(loaded), transport)
 
     async def stop() -> None:
         await client.stop()
         await transport.close()
 
-    return run_daemon(args, loaded.settings, client.start, stop, client.reload)
+    return run_daemon(args, _typed(loaded), client.start, stop, client.reload)
 
 
 def run_api(args: argparse.Namespace, loaded: LoadedConfig) -> int:
@@ -154,14 +161,15 @@ def run_api(args: argparse.Namespace, loaded: LoadedConfig) -> int:
     from pipeline.store.factory import store_from_settings
     from pipeline.transport import transport_from_settings
 
-    store = store_from_settings(loaded.settings, default="redis")
-    transport = transport_from_settings(loaded.settings, default="rabbitmq")
+    settings = _typed(loaded)
+    store = store_from_settings(settings, default="redis")
+    transport = transport_from_settings(settings, default="rabbitmq")
     runner: list[Any] = []
 
     async def start() -> None:
-        runner.append(await start_api(loaded.settings, store, transport))
+        runner.append(await start_api(settings, store, transport))
 
-    async def reload(settings: dict[str, Any]) -> None:
+    async def reload(settings: Settings) -> None:
         for running in runner:
             await running.reload(settings)
 
@@ -171,4 +179,4 @@ def run_api(args: argparse.Namespace, loaded: LoadedConfig) -> int:
         await transport.close()
         await store.close()
 
-    return run_daemon(args, loaded.settings, start, stop, reload)
+    return run_daemon(args, settings, start, stop, reload)

@@ -18,6 +18,7 @@ from typing import Any
 from pipeline.agent.agent import Agent
 from pipeline.api import start_api
 from pipeline.cli.signals import STOP_WITHIN, run_daemon
+from pipeline.config.settings import Settings
 from pipeline.errors import ConfigErrors
 from pipeline.model import Event
 from pipeline.server.server import Server
@@ -59,7 +60,7 @@ def _printer(quiet: bool) -> Callable[[Event], None] | None:
 class AllInOne:
     """Server, client and API in one process; memory backends unless configured otherwise."""
 
-    def __init__(self, settings: dict[str, Any], quiet: bool = False) -> None:
+    def __init__(self, settings: Settings, quiet: bool = False) -> None:
         self.settings = settings
         self.store = store_from_settings(settings, default="memory")
         self.transport = transport_from_settings(settings, default="memory")
@@ -77,7 +78,7 @@ class AllInOne:
             log.error("API listener failed to start", extra={"fields": {"error": str(error)}})
         await self.client.start()
 
-    async def reload(self, settings: dict[str, Any]) -> None:
+    async def reload(self, settings: Settings) -> None:
         """SIGHUP: the server's chain and schedules, the client's checks and the API's settings."""
         await self.server.reload(settings)  # first: it is the part that can refuse
         await self.client.reload(settings)
@@ -97,8 +98,9 @@ class AllInOne:
 
 def run(args: Any, loaded: Any) -> int:
     """Entry from `ogi run`; `loaded` is the validated LoadedConfig. Signals: pipeline/cli/signals.py."""
-    ogi = AllInOne(loaded.settings, quiet=bool(getattr(args, "quiet", False)))
+    assert loaded.typed is not None, "load_settings sets it"
+    ogi = AllInOne(loaded.typed, quiet=bool(getattr(args, "quiet", False)))
     within = max(STOP_WITHIN, ogi.server.shutdown_timeout + 1.0)  # an operator's longer grace is honoured
-    code = run_daemon(args, loaded.settings, ogi.start, ogi.stop, ogi.reload, within=within)
+    code = run_daemon(args, loaded.typed, ogi.start, ogi.stop, ogi.reload, within=within)
     sys.stdout.flush()
     return code

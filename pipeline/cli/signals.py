@@ -27,6 +27,7 @@ from typing import Any
 
 from pipeline import heap
 from pipeline.cli.child_env import reexport_loaded_files
+from pipeline.config.settings import Settings
 from pipeline.errors import ConfigErrors
 from pipeline.logs import reopen_log, toggle_debug
 from pipeline.model import JSON, dig
@@ -46,7 +47,7 @@ RESTART_PATHS = (
     "sensu.shutdown_timeout",
 )
 
-Reload = Callable[[JSON], Awaitable[None]]
+Reload = Callable[[Settings], Awaitable[None]]
 
 
 class EarlyStop(BaseException):
@@ -87,7 +88,7 @@ class Signals:
     """The signal handlers of one daemon process; install them before connecting to anything."""
 
     def __init__(
-        self, args: argparse.Namespace, settings: JSON, reload: Reload | None = None,
+        self, args: argparse.Namespace, settings: Settings, reload: Reload | None = None,
         children: Callable[[], Iterable[int]] = tuple,
     ) -> None:
         self.args = args
@@ -204,14 +205,15 @@ class Signals:
             return False
         for warning in warnings:
             log.warning("configuration warning", extra={"fields": {"warning": warning}})
-        for path in restart_needed(self.settings, loaded.settings):
+        assert loaded.typed is not None, "load_settings sets it"
+        for path in restart_needed(self.settings.raw, loaded.typed.raw):
             log.warning("configuration change needs a restart to take effect", extra={"fields": {"path": path}})
         try:
-            await self.reload(loaded.settings)
+            await self.reload(loaded.typed)
         except Exception as error:
             log.error("reload failed: %s", error, extra={"fields": {"error": repr(error)}})
             return False
-        self.settings = loaded.settings
+        self.settings = loaded.typed
         reexport_loaded_files(loaded.files)
         self.reloads += 1
         log.info("configuration reloaded", extra={"fields": {"files": loaded.files}})
@@ -253,7 +255,7 @@ async def supervise(
 
 
 def run_daemon(
-    args: argparse.Namespace, settings: JSON, start: Callable[[], Awaitable[Any]], stop: Callable[[], Awaitable[Any]],
+    args: argparse.Namespace, settings: Settings, start: Callable[[], Awaitable[Any]], stop: Callable[[], Awaitable[Any]],
     reload: Reload | None = None, *, within: float = STOP_WITHIN, children: Callable[[], Iterable[int]] = tuple,
 ) -> int:
     """Run a daemon under its signals until it stops; its exit code."""

@@ -332,3 +332,12 @@ def load_settings(
     loaded.typed = typed
     return loaded, warnings
 
+
+
+def settings_of(raw: dict[str, Any]) -> Settings:
+    """Typed settings from a dict (tests, benches, embedding): every section goes through the
+    parser the daemons use (ConfigErrors when one is wrong); definitions are taken as written,
+    without the cross-checks of `load_settings`' pass, so a test may give a partial check."""
+    from pipeline.config.settings import build_settings
+
+    return build_settings(raw)

@@ -18,7 +18,8 @@ from typing import Any
 from pipeline.api.settings import ApiConfig, api_config
 from pipeline.api.ui.settings import DashboardConfig, dashboard_config
 from pipeline.errors import ConfigError, ConfigErrors, path_key
-from pipeline.metrics.exporter import listener
+from pipeline.metrics.access import Access
+from pipeline.metrics.exporter import listener_access
 from pipeline.model import (
     DEFAULT_CHECKS_PER_CLIENT,
     DEFAULT_SPAWN_LIMIT,
@@ -32,6 +33,7 @@ from pipeline.store.factory import store_name
 from pipeline.store.redis_conn import RedisSettings, redis_settings
 from pipeline.transport import transport_name
 from pipeline.transport.amqp_settings import AmqpSettings, amqp_settings
+from pipeline.transport.pipes import KEEPALIVES, RESULTS
 
 #: In-process handler routes in flight at once (`sensu.handlers.concurrency`).
 DEFAULT_CONCURRENCY = 1000
@@ -42,12 +44,17 @@ DEFAULT_HANDLER_SHARE = 0.5
 DEFAULT_RESULT_MAX_AGE = 7 * 24 * 3600
 #: Seconds a stopping server gives in-flight events before it closes.
 SHUTDOWN_TIMEOUT = 4.0
-PIPES = ("results", "keepalives")
+PIPES = (RESULTS, KEEPALIVES)
 
 
 @dataclass(frozen=True)
 class Limits:
-    """The `sensu` section's knobs: process and handler bounds, message size, pipe names."""
+    """The `sensu` section's knobs: process and handler bounds, message size, pipe names.
+
+    `results_pipe` and `keepalives_pipe` are the one reading of `sensu.server.results_pipe` and
+    `keepalives_pipe` (pipeline/transport/pipes.py has the defaults): the agent, the server and the
+    API take them from here, so daemons given the same settings always meet.
+    """
 
     spawn_limit: int = DEFAULT_SPAWN_LIMIT
     handler_concurrency: int = DEFAULT_CONCURRENCY
@@ -56,12 +63,8 @@ class Limits:
     result_max_age: int = DEFAULT_RESULT_MAX_AGE
     max_message_size: int = MAX_MESSAGE_SIZE
     shutdown_timeout: float = SHUTDOWN_TIMEOUT
-    results_pipe: str = "results"
-    keepalives_pipe: str = "keepalives"
-
-    def pipe(self, which: str) -> str:
-        """The name of the `results` or `keepalives` pipe."""
-        return self.results_pipe if which == "results" else self.keepalives_pipe
+    results_pipe: str = RESULTS
+    keepalives_pipe: str = KEEPALIVES
 
 
 @dataclass(frozen=True)
@@ -94,7 +97,8 @@ class CheckDefinition(Definition):
 class HandlerDefinition(Definition):
     """A handler: its type, the chain's keys and, for a set, its members."""
 
-    type: str = "pipe"
+    #: None when the definition has no string `type` (the checker refuses it).
+    type: str | None = None
     mutator: str | None = None
     filters: tuple[str, ...] = ()
     members: tuple[str, ...] = ()
@@ -127,7 +131,8 @@ class Settings:
     redis: RedisSettings | None = None
     api: ApiConfig = field(default_factory=lambda: api_config({}))
     dashboard: DashboardConfig = field(default_factory=lambda: dashboard_config({}))
-    metrics_listener: tuple[str, int] | None = None
+    #: `(bind, port, access)` of the `metrics` object, None when absent (no `/metrics`).
+    metrics_listener: tuple[str, int, Access] | None = None
     limits: Limits = field(default_factory=Limits)
     client: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
     #: the client's 3030 socket: connection cap and whole-message deadline (`client.socket`)
@@ -150,6 +155,11 @@ class Settings:
         value = self.raw.get(key)
         return value if isinstance(value, dict) else {}
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Pickled as its JSON (the server's worker processes): the read-only mappings do not pickle,
+        # and the JSON passed validation in the process that sends it.
+        return build_settings, (self.raw,)
+
 
 def _keep_order(value: list[Any]) -> None:
     """Brokers stay in file order here; the transport shuffles its own copy when it connects."""
@@ -171,11 +181,13 @@ def sections(raw: JSON) -> tuple[dict[str, Any], list[ConfigError]]:
           and "name" in section else None)
     parse("amqp", amqp_settings, raw, _keep_order)
     store = raw.get("store")
-    parse("store_name", lambda: store_name(raw) if not isinstance(store, dict) or "name" in store else None)
+    # None when not named: each daemon then uses its own default (memory for `ogi run`, redis for `ogi server`)
+    parse("store_name", lambda: store_name(raw) if store is not None and (not isinstance(store, dict)
+                                                                           or "name" in store) else None)
     if raw.get("redis") is not None:
         parse("redis", redis_settings, raw.get("redis"))
     parse("api", api_config, raw)
-    parse("metrics_listener", listener, raw)
+    parse("metrics_listener", listener_access, raw)
     parse("limits", limits, raw)
     parse("dashboard", dashboard_config, raw)
     return found, errors
@@ -268,9 +280,12 @@ def _check(name: str, raw: JSON) -> CheckDefinition:
 def _handler(name: str, raw: JSON) -> HandlerDefinition:
     filters = raw.get("filters")
     if filters is None:
-        filters = [raw["filter"]] if isinstance(raw.get("filter"), str) else []
+        filters = raw.get("filter")
+    kind, mutator = raw.get("type"), raw.get("mutator")
     return HandlerDefinition(
-        name=name, raw=raw, type=str(raw.get("type")), mutator=raw.get("mutator"), filters=_strings(filters),
+        name=name, raw=raw, type=kind if isinstance(kind, str) else None,
+        mutator=mutator if isinstance(mutator, str) and mutator else None,
+        filters=(filters,) if isinstance(filters, str) else _strings(filters),
         members=_strings(raw.get("handlers")) if raw.get("type") == "set" else (), timeout=raw.get("timeout"),
     )
 
@@ -304,7 +319,3 @@ def build_settings(raw: JSON, found: dict[str, Any] | None = None) -> Settings:
         **found,
     )
 
-
-def settings_of(value: Settings | JSON) -> Settings:
-    """`value` if typed already; a dict (tests, embedding) is parsed as it is, without the validation pass."""
-    return value if isinstance(value, Settings) else build_settings(value)

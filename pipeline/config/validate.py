@@ -186,11 +186,12 @@ class _Validator(ChainValidator):
                 self.apply(client[key], f"client.{key}", {"handler": STR, "handlers": STR_LIST, "status": INT})
                 self.handler_refs(client[key], f"client.{key}")
 
-    def routes(self) -> None:
+    def routes(self, typed: Settings) -> None:
         """Build the engine's route table over every handler name in use; report what it would skip."""
         if not self.resolve_handlers:
             return  # a client builds no route
-        table = RouteTable(self.settings, self.context, self.registry, StageMetrics(), report=self.errors.append)
+        context = Context(settings=typed, log=self.context.log)
+        table = RouteTable(typed, context, self.registry, StageMetrics(), report=self.errors.append)
         table.build_all()
         for name, _where in handler_references(self.settings):
             if name in self.handlers or name in self.handler_types:  # an undefined `default` is a warning
@@ -214,7 +215,7 @@ def check(
     """The whole pass for a `role` (ROLES): (typed settings, or None when there are errors; every error; warnings)."""
     if role not in ROLES:
         raise ValueError(f"role must be one of {', '.join(ROLES)}, not {role!r}")
-    v = _Validator(settings, registry, Context(settings=settings))
+    v = _Validator(settings, registry, Context())
     v.resolve_handlers = role != "client"
     v.top_level()
     v.checks()
@@ -226,10 +227,11 @@ def check(
     v.errors.extend(errors)
     if v.errors:
         return None, v.errors, v.warnings
-    v.routes()
+    typed = build_settings(settings, found)
+    v.routes(typed)
     if v.errors:
         return None, v.errors, v.warnings
-    return build_settings(settings, found), [], v.warnings
+    return typed, [], v.warnings
 
 
 def validate(

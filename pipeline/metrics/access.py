@@ -13,12 +13,13 @@ import binascii
 import hmac
 import ssl
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
 
 from pipeline.errors import ConfigError
+from pipeline.httplimits import HttpLimits
 
 KEYS = frozenset({"user", "password", "ssl"})
 REALM = 'Basic realm="ogi metrics"'
@@ -34,6 +35,8 @@ class Access:
     password: str | None = None
     cert_file: str | None = None
     key_file: str | None = None
+    #: Connection cap and read deadlines of the listener (`metrics.max_connections`, ...).
+    limits: HttpLimits = field(default_factory=HttpLimits)
 
     def ssl_context(self) -> ssl.SSLContext | None:
         """The server TLS context, or None; OSError or ssl.SSLError when the files cannot be loaded."""

@@ -22,7 +22,7 @@ import logging
 import math
 import ssl
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from aiohttp import web
@@ -72,8 +72,7 @@ def listener_access(settings: dict[str, Any]) -> tuple[str, int, Access] | None:
         errors.append(ConfigError("metrics.bind", "must be an address to listen on", bind))
     if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
         errors.append(ConfigError("metrics.port", "must be an integer port number (0-65535)", port))
-    found = access(metrics, errors)
-    http_limits(metrics, "metrics", errors)
+    found = replace(access(metrics, errors), limits=http_limits(metrics, "metrics", errors))
     errors += [
         ConfigError(f"metrics.{key}", "unknown key (metrics takes bind, port, user, password, ssl, "
                     + ", ".join(LIMIT_KEYS) + ")")
@@ -274,17 +273,19 @@ class Runner:
         await self.runner.cleanup()
 
 
-async def start_exporter(settings: dict[str, Any], store: Store, registry: CollectorRegistry | None) -> Runner:
-    """Serve `/metrics` at the `metrics` object's address (defaults when absent); port 0 picks one."""
-    bind, port, rules = listener_access(settings) or (DEFAULT_BIND, DEFAULT_PORT, Access())
+async def start_exporter(
+    found: tuple[str, int, Access] | None, store: Store, registry: CollectorRegistry | None,
+) -> Runner:
+    """Serve `/metrics` at `found` (`listener_access`: the typed settings' `metrics_listener`; defaults
+    when None); port 0 picks one."""
+    bind, port, rules = found or (DEFAULT_BIND, DEFAULT_PORT, Access())
     try:
         tls = rules.ssl_context()
     except (OSError, ssl.SSLError) as error:
         raise ConfigErrors([ConfigError("metrics.ssl", f"cannot load the certificate and key: {error}")]) from error
     exporter = Exporter(store, registry)
     auth = rules.middleware()
-    section = settings.get("metrics")
-    limits = http_limits(section if isinstance(section, dict) else {}, "metrics", [])
+    limits = rules.limits
     guard = Guard("metrics", limits)
     app = web.Application(middlewares=[*([auth] if auth is not None else []), deadlines(guard)])
     app.router.add_get("/metrics", exporter.handle)

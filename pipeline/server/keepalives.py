@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, Counter
 
@@ -35,7 +35,9 @@ from pipeline.server.monitors import (
 )
 from pipeline.store.base import INVALIDATED, Store
 from pipeline.transport.base import Message, Transport
-from pipeline.transport.pipes import keepalives_pipe
+
+if TYPE_CHECKING:
+    from pipeline.config.settings import Settings
 
 log = logging.getLogger("ogi")
 
@@ -80,7 +82,7 @@ class KeepaliveConsumer:
 
     def __init__(
         self,
-        settings: JSON,
+        settings: Settings,
         store: Store,
         transport: Transport,
         clock: Clock = system_clock,
@@ -89,7 +91,7 @@ class KeepaliveConsumer:
         self.store = store
         self.transport = transport
         self.clock = clock
-        self.pipe = keepalives_pipe(settings)
+        self.pipe = settings.limits.keepalives_pipe
         registry = metrics if metrics is not None else CollectorRegistry()
         self.accepted = Counter("ogi_keepalives", "Keepalives received", registry=registry)
         self.rejected = Counter("ogi_keepalives_rejected", "Keepalives dropped, by reason", ["reason"],
@@ -151,18 +153,16 @@ def _threshold(value: Any, default: int) -> int | float:
     return default
 
 
-def keepalive_definition(settings: JSON, client: Client) -> Check:
+def keepalive_definition(settings: Settings, client: Client) -> Check:
     """The `keepalive` check of a client without output or status: thresholds and handlers.
 
     Defaults (warning 120, critical 180, handler `keepalive` if defined), then
     `sensu.keepalives`, then the client's `keepalive`, deep-merged in that order.
     """
     check: Check = {"thresholds": dict(DEFAULT_THRESHOLDS)}
-    handlers = settings.get("handlers")
-    if isinstance(handlers, dict) and "keepalive" in handlers:
+    if "keepalive" in settings.handlers:
         check["handler"] = "keepalive"
-    sensu = settings.get("sensu")
-    for layer in (sensu.get("keepalives") if isinstance(sensu, dict) else None, client.get("keepalive")):
+    for layer in (settings.raw_section("sensu").get("keepalives"), client.get("keepalive")):
         if isinstance(layer, dict):
             check = deep_merge(check, layer)
     thresholds = check.get("thresholds")
@@ -176,7 +176,7 @@ def keepalive_definition(settings: JSON, client: Client) -> Check:
     return check
 
 
-def keepalive_check(settings: JSON, client: Client, age: int, now: float) -> Check:
+def keepalive_check(settings: Settings, client: Client, age: int, now: float) -> Check:
     """The `keepalive` result for a client whose last keepalive arrived `age` seconds ago."""
     check = keepalive_definition(settings, client)
     warning, critical = check["thresholds"]["warning"], check["thresholds"]["critical"]

@@ -18,13 +18,16 @@ import asyncio
 import logging
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
-from typing import Any, ClassVar, TypeGuard
+from typing import TYPE_CHECKING, Any, ClassVar, TypeGuard
 
 from pipeline import jsoncodec
 from pipeline.model import JSON, Check, Client, Clock, system_clock
 from pipeline.store.base import Store
 from pipeline.transport.base import Transport
-from pipeline.transport.pipes import RESULTS, results_pipe
+from pipeline.transport.pipes import RESULTS
+
+if TYPE_CHECKING:
+    from pipeline.config.settings import Settings
 
 log = logging.getLogger("ogi")
 
@@ -98,7 +101,7 @@ class ResultMonitor(PeriodicTask):
 
     def __init__(
         self,
-        settings: JSON,
+        settings: Settings,
         store: Store,
         transport: Transport,
         clock: Clock = system_clock,
@@ -109,7 +112,7 @@ class ResultMonitor(PeriodicTask):
         self.settings = settings
         self.store = store
         self.transport = transport
-        self.pipe = results_pipe(settings)
+        self.pipe = settings.limits.results_pipe
 
 
 def _number(value: Any) -> TypeGuard[int | float]:

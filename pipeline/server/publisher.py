@@ -15,34 +15,30 @@ from __future__ import annotations
 import asyncio
 import logging
 from datetime import tzinfo
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from prometheus_client import CollectorRegistry, Counter
 
 from pipeline import jsoncodec
-from pipeline.model import JSON, Check, Clock, system_clock, truthy
+from pipeline.model import JSON, Check, Clock, system_clock
 from pipeline.schedule.timing import CheckSchedule, ScheduleError
 from pipeline.server.monitors import Sleep
 from pipeline.server.proxy import ProxyRequests
 from pipeline.transport.base import PipeKind, Transport
 from pipeline.transport.pipes import request_pipe
 
+if TYPE_CHECKING:
+    from pipeline.config.settings import Settings
+
 log = logging.getLogger("ogi")
 
 
-def published_checks(settings: JSON) -> dict[str, Check]:
+def published_checks(settings: Settings) -> dict[str, Check]:
     """The checks the server requests: not standalone, not `publish: false`, with subscribers."""
-    checks = settings.get("checks")
-    if not isinstance(checks, dict):
-        return {}
     return {
-        name: check
-        for name, check in checks.items()
-        if isinstance(check, dict)
-        and not truthy(check.get("standalone"))
-        and check.get("publish") is not False
-        and isinstance(check.get("subscribers"), list)
-        and check["subscribers"]
+        name: check.raw
+        for name, check in settings.checks.items()
+        if not check.standalone and check.publish and check.subscribers
     }
 
 
@@ -70,7 +66,7 @@ class CheckRequestPublisher:
 
     def __init__(
         self,
-        settings: JSON,
+        settings: Settings,
         transport: Transport,
         clock: Clock = system_clock,
         metrics: CollectorRegistry | None = None,
@@ -153,7 +149,7 @@ class CheckRequestPublisher:
             return None
         return min(schedule.next_at for schedule in self.schedules.values())
 
-    def reload(self, settings: JSON) -> None:
+    def reload(self, settings: Settings) -> None:
         """Publish the checks of `settings` from now on (SIGHUP); the splay keeps each check's phase."""
         self.settings = settings
         if self.schedules is not None:

@@ -21,12 +21,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from prometheus_client import CollectorRegistry, Counter
 
 from pipeline.config.load import deep_merge
 from pipeline.model import JSON, Check, Client, Clock, Event, system_clock
+
+if TYPE_CHECKING:
+    from pipeline.config.settings import Settings
 
 log = logging.getLogger("ogi")
 
@@ -81,7 +84,7 @@ def is_deregistration(result: Any) -> bool:
 class Registrations:
     """Raises the registration events of newly registered clients, each in a task of its own."""
 
-    def __init__(self, settings: JSON, engine: Processes, clock: Clock = system_clock,
+    def __init__(self, settings: Settings, engine: Processes, clock: Clock = system_clock,
                  metrics: CollectorRegistry | None = None) -> None:
         self.settings = settings
         self.engine = engine
@@ -97,7 +100,7 @@ class Registrations:
         """A client just joined the registry: handle its registration event, if any, in the background."""
         self.counts.labels("registered").inc()
         log.info("client registered", extra={"fields": {"client": client.get("name")}})
-        check = registration_check(self.settings, client, self.clock())
+        check = registration_check(self.settings.raw, client, self.clock())
         if check is None:
             return None
         task = asyncio.create_task(self._handle(registration_event(client, check, self.clock())))

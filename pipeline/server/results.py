@@ -12,7 +12,7 @@ import logging
 import os
 import time
 from collections.abc import Callable, Iterator
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from prometheus_client import CollectorRegistry, Counter
 from prometheus_client.core import CounterMetricFamily, Metric
@@ -23,7 +23,6 @@ from pipeline.chain.metric_routes import metric_handler_names
 from pipeline.metrics.thresholds import apply_thresholds
 from pipeline.model import (
     DEFAULT_CHECKS_PER_CLIENT,
-    JSON,
     MAX_MESSAGE_SIZE,
     Check,
     Client,
@@ -48,6 +47,9 @@ from pipeline.server.intake import REJECT_REASONS, Rejected, validate_result
 from pipeline.server.ordering import KeyedOrder
 from pipeline.server.registration import is_deregistration
 from pipeline.store.base import Store
+
+if TYPE_CHECKING:
+    from pipeline.config.settings import Settings
 
 log = logging.getLogger("ogi")
 
@@ -112,7 +114,7 @@ class ResultProcessor:
 
     def __init__(
         self,
-        settings: JSON,
+        settings: Settings,
         store: Store,
         engine: EngineLike,
         clock: Clock = system_clock,
@@ -136,10 +138,6 @@ class ResultProcessor:
         registry.register(self._accepted)
         self._order = KeyedOrder()
         self._checks = CheckNames(store, checks_per_client(settings))
-
-    def _definitions(self) -> dict[str, Any]:
-        checks = self.settings.get("checks")
-        return checks if isinstance(checks, dict) else {}
 
     def _reject(self, reason: str, detail: str, result: Any = None) -> None:
         fields: dict[str, Any] = {"reason": reason}
@@ -243,8 +241,9 @@ class ResultProcessor:
     def _merge(self, sent: Check, sender: str) -> tuple[Check, Check | None]:
         """The check for a client that is not a proxy, and for one that is (None: the same)."""
         # Shallow merge, the result winning, as Sensu's Hash#merge (docs/events.md "Clients made from results").
-        definition = self._definitions().get(sent["name"])
-        if isinstance(definition, dict) and not truthy(sent.get("standalone")):
+        found = self.settings.checks.get(sent["name"])
+        definition = found.raw if found is not None else None
+        if definition is not None and not truthy(sent.get("standalone")):
             check = {**definition, **sent}
             # Copies of the nested values the result does not replace, so that nothing done
             # to an event can change the settings (strings and numbers cannot be changed).

@@ -13,17 +13,16 @@ import dataclasses
 import logging
 import uuid
 from collections.abc import Callable, Coroutine
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry
 
 from pipeline.chain.engine import Engine
-from pipeline.config.settings import settings_of
 from pipeline.errors import ConfigErrors
 from pipeline.extension import Context
 from pipeline.metrics.exporter import Runner as MetricsRunner
 from pipeline.metrics.exporter import start_exporter
-from pipeline.model import MAX_MESSAGE_SIZE, Event, dig
+from pipeline.model import Event
 from pipeline.server.aging import ResultAging
 from pipeline.server.keepalives import KeepaliveConsumer, KeepaliveMonitor
 from pipeline.server.monitors import TtlMonitor
@@ -34,28 +33,18 @@ from pipeline.server.results import ResultProcessor
 from pipeline.server.tasks import TaskElection
 from pipeline.store.base import Store, StoreUnavailable
 from pipeline.transport.base import Message, Subscription, Transport
-from pipeline.transport.pipes import RESULTS, results_pipe
+from pipeline.transport.pipes import RESULTS
+
+if TYPE_CHECKING:
+    from pipeline.config.settings import Settings
 
 log = logging.getLogger("ogi")
 
-#: How long handlers in flight get to finish at shutdown before they are cancelled.
-SHUTDOWN_TIMEOUT = 4.0
 #: Seconds between store health probes while consuming is paused.
 STORE_PROBE_INTERVAL = 1.0
 #: Longest wait for a batch to fill, and the most results released together (see ResultConsumer).
 LINGER = 0.003
 BATCH_SIZE = 50
-
-
-def result_max_age(settings: dict[str, Any]) -> int:
-    """`sensu.limits.result_max_age` (checked by the validation pass), else 7 days."""
-    value = dig(settings, "sensu.limits.result_max_age")
-    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 7 * 24 * 3600
-
-
-def positive(value: Any, default: float) -> float:
-    ok = isinstance(value, int | float) and not isinstance(value, bool) and value > 0
-    return float(value) if ok else default
 
 
 class ResultConsumer:
@@ -181,7 +170,7 @@ class Server:
 
     def __init__(
         self,
-        settings: dict[str, Any],
+        settings: Settings,
         store: Store,
         transport: Transport,
         *,
@@ -195,12 +184,11 @@ class Server:
         self.store = store
         self.transport = transport
         self.metrics = metrics if metrics is not None else CollectorRegistry()
-        self.context = Context(settings=settings, store=store, transport=transport, metrics=self.metrics,
-                               spawn=asyncio.Semaphore(settings_of(settings).limits.spawn_limit))
+        self.context = Context(settings=settings, store=store, transport=transport, metrics=self.metrics)
         self.engine = Engine(settings, self.context)
-        max_size = int(positive(dig(settings, "sensu.server.max_message_size"), MAX_MESSAGE_SIZE))
         self.processor = ResultProcessor(
-            settings, store, self.engine, metrics=self.metrics, max_message_size=max_size, on_event=on_event
+            settings, store, self.engine, metrics=self.metrics, max_message_size=settings.limits.max_message_size,
+            on_event=on_event,
         )
         self.consumer = ResultConsumer(transport, self.processor)
         self.keepalives = KeepaliveConsumer(settings, store, transport, metrics=self.metrics)
@@ -213,13 +201,14 @@ class Server:
             "check_request_publisher": self.publisher.run,
             "client_monitor": self.monitors[0].run,
             "check_result_monitor": self.monitors[1].run,
-            ResultAging.task_name: ResultAging(store, result_max_age(settings)).run,
+            ResultAging.task_name: ResultAging(store, settings.limits.result_max_age).run,
         }
         self.id = str(uuid.uuid4())
         self.election = TaskElection(store, self.id, tasks) if elect and run_tasks else None
         self._direct_tasks = list(tasks.values()) if run_tasks and not elect else []
-        self.serve_metrics = serve_metrics and "metrics" in settings
-        self.shutdown_timeout = positive(dig(settings, "sensu.shutdown_timeout"), SHUTDOWN_TIMEOUT)
+        self.serve_metrics = serve_metrics and settings.metrics_listener is not None
+        #: How long handlers in flight get to finish at shutdown before they are cancelled.
+        self.shutdown_timeout = settings.limits.shutdown_timeout
         self._results: asyncio.Task[None] | None = None
         self._others: list[asyncio.Task[None]] = []
         self._timers: list[asyncio.Task[None]] = []
@@ -229,11 +218,11 @@ class Server:
     async def start(self) -> None:
         if self.serve_metrics:
             try:
-                self._exporter = await start_exporter(self.settings, self.store, self.metrics)
+                self._exporter = await start_exporter(self.settings.metrics_listener, self.store, self.metrics)
             except (OSError, ConfigErrors) as error:  # monitoring goes on without /metrics
                 log.error("metrics listener failed to start", extra={"fields": {"error": str(error)}})
         # Subscribed here, not in the task, so a broker that refuses the topology stops start-up.
-        results = await self.transport.subscribe(results_pipe(self.settings))
+        results = await self.transport.subscribe(self.settings.limits.results_pipe)
         await self.engine.start()
         self._results = asyncio.create_task(self.consumer.consume(results))
         self._others.append(asyncio.create_task(self.keepalives.run()))
@@ -260,7 +249,7 @@ class Server:
             log.info("transport reconnected: server tasks resumed")
             self._start_tasks()
 
-    async def reload(self, settings: dict[str, Any]) -> None:
+    async def reload(self, settings: Settings) -> None:
         """Use the checks, handlers, filters and mutators of `settings` from now on (SIGHUP).
 
         Nothing closes: the consumers, the transport, the store and /metrics keep running;

@@ -18,7 +18,7 @@ from pipeline import jsoncodec
 from pipeline.model import JSON, Clock, system_clock
 from pipeline.store import redis_keys as keys
 from pipeline.store.base import TASK_LOCK_STALE, Store, lock_stamp
-from pipeline.store.redis_conn import Batcher, Command, ScriptMissing, connect
+from pipeline.store.redis_conn import Batcher, Command, RedisSettings, ScriptMissing, connect
 
 log = logging.getLogger("ogi")
 
@@ -57,7 +57,7 @@ def _slices(items: list[str]) -> Iterable[list[str]]:
 class RedisBase(Store):
     """Batched commands and scripts, stashes, silences, task locks and the server registry."""
 
-    def __init__(self, settings: JSON | str | None = None, clock: Clock = system_clock,
+    def __init__(self, settings: RedisSettings | JSON | str | None = None, clock: Clock = system_clock,
                  client: aioredis.Redis | None = None) -> None:
         if client is None:
             client, self.where = connect(settings)

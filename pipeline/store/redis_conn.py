@@ -187,12 +187,13 @@ def redis_settings_errors(settings: JSON | str | None) -> list[ConfigError]:
     return []
 
 
-def connect(settings: JSON | str | None) -> tuple[aioredis.Redis, str]:
-    """A client for the `redis` settings (see `redis_settings`) and how to name it in messages.
+def connect(settings: RedisSettings | JSON | str | None) -> tuple[aioredis.Redis, str]:
+    """A client for the `redis` settings (checked already, or as `redis_settings` takes them) and
+    how to name it in messages.
 
     Nothing is connected yet: redis-py opens connections on first use.
     """
-    found = redis_settings(settings)
+    found = settings if isinstance(settings, RedisSettings) else redis_settings(settings)
     if found.url is not None:
         client = aioredis.Redis.from_url(found.url, **found.kwargs)
         given = client.connection_pool.connection_kwargs

@@ -6,11 +6,16 @@ the RabbitMQ module (and aio-pika) is imported only when it is chosen.
 
 from __future__ import annotations
 
-from typing import Literal
+import dataclasses
+import random
+from typing import TYPE_CHECKING, Literal
 
 from pipeline.errors import ConfigError, ConfigErrors
 from pipeline.model import JSON
 from pipeline.transport.base import Message, Subscription, Transport
+
+if TYPE_CHECKING:
+    from pipeline.config.settings import Settings
 
 __all__ = ["Message", "Subscription", "Transport", "transport_from_settings", "transport_name"]
 
@@ -27,25 +32,26 @@ def transport_name(settings: JSON, default: TransportName = "memory") -> Transpo
     return name
 
 
-def transport_from_settings(settings: JSON, default: TransportName = "memory", **options: object) -> Transport:
-    """A transport built from settings; it connects on first use. Raises ConfigErrors on bad settings.
+def transport_from_settings(settings: Settings, default: TransportName = "memory", **options: object) -> Transport:
+    """A transport built from typed settings; it connects on first use.
 
     `options` go to RabbitMQTransport (e.g. `connection_name`); the memory and Redis transports
     take `transport.max_attempts` from the settings as RabbitMQ does; Redis reads the `redis`
     section, as the Redis store does.
     """
-    name = transport_name(settings, default)
+    name = settings.transport(default)
     if name == "redis":
         from pipeline.transport.redis import RedisTransport
 
-        return RedisTransport(settings)
+        return RedisTransport(settings.raw)
     if name == "rabbitmq":
         from pipeline.transport.rabbitmq import RabbitMQTransport
 
-        return RabbitMQTransport(settings, **options)  # type: ignore[arg-type]
-    from pipeline.transport.amqp_settings import amqp_settings
+        # Brokers are tried in shuffled order, as Sensu does: each process shuffles its own copy.
+        brokers = list(settings.amqp.brokers)
+        random.shuffle(brokers)
+        amqp = dataclasses.replace(settings.amqp, brokers=tuple(brokers))
+        return RabbitMQTransport(amqp, **options)  # type: ignore[arg-type]
     from pipeline.transport.memory import MemoryTransport
 
-    # Only the transport knobs matter here; a memory transport ignores the `rabbitmq` section.
-    knobs = {"transport": settings.get("transport")} if isinstance(settings.get("transport"), dict) else {}
-    return MemoryTransport(max_attempts=amqp_settings(knobs).max_attempts)
+    return MemoryTransport(max_attempts=settings.amqp.max_attempts)

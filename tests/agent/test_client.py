@@ -16,6 +16,8 @@ import pytest
 import pipeline
 from pipeline.agent.agent import Agent, fit_message, subscription_pipe
 from pipeline.agent.definition import client_definition, keepalive_payload
+from pipeline.config.load import settings_of
+from pipeline.config.settings import Settings
 from pipeline.config.validate import validate
 from pipeline.errors import ConfigErrors
 from pipeline.expr.tokens import prepare_check, unsafe_message, unsafe_tokens
@@ -30,9 +32,9 @@ NO_SOCKET = {"socket": {"enabled": False}}
 NOW = 1_700_000_000.0
 
 
-def settings(client: dict[str, Any] | None = None, checks: dict[str, Any] | None = None, **more: Any) -> dict[str, Any]:
-    return {"client": {"name": "web-1", "address": "10.0.0.5", **NO_SOCKET, **(client or {})},
-            "checks": checks or {}, **more}
+def settings(client: dict[str, Any] | None = None, checks: dict[str, Any] | None = None, **more: Any) -> Settings:
+    return settings_of({"client": {"name": "web-1", "address": "10.0.0.5", **NO_SOCKET, **(client or {})},
+                        "checks": checks or {}, **more})
 
 
 class Pipe:
@@ -113,13 +115,13 @@ def test_custom_attributes_and_client_options_pass_through() -> None:
     defined = {"name": "db-1", "address": "10.1.1.1", "subscriptions": ["db"], "environment": "prod",
                "disk": {"warning": 80}, "keepalive": {"thresholds": {"warning": 60}}, "keepalives": False,
                "safe_mode": True, "socket": {"port": 4040}, "redact": ["token"]}
-    assert client_definition({"client": defined}, {}) == defined
+    assert client_definition(defined, {}) == defined
 
 
 def test_ogi_and_sensu_environment_variables_override_the_files_and_ogi_wins() -> None:
     env = {"SENSU_CLIENT_NAME": "from-sensu", "OGI_CLIENT_NAME": "from-ogi",
            "SENSU_CLIENT_ADDRESS": "10.9.9.9", "SENSU_CLIENT_SUBSCRIPTIONS": "web, roundrobin:api,,linux"}
-    client = client_definition({"client": {"name": "file", "address": "1.1.1.1", "subscriptions": ["x"]}}, env)
+    client = client_definition({"name": "file", "address": "1.1.1.1", "subscriptions": ["x"]}, env)
     assert client["name"] == "from-ogi"
     assert client["address"] == "10.9.9.9"
     assert client["subscriptions"] == ["web", "roundrobin:api", "linux"]
@@ -565,13 +567,13 @@ def test_every_configuration_in_the_client_doc_is_valid(index: int) -> None:
 def test_the_client_doc_shows_the_keepalive_its_example_client_sends() -> None:
     example, *_ = doc_settings()
     shown = next(block for block in doc_blocks() if "timestamp" in block)
-    assert keepalive_payload(client_definition(example, {}), 1700000000) == shown
+    assert keepalive_payload(client_definition(example["client"], {}), 1700000000) == shown
 
 
 def test_the_client_doc_token_example_gives_the_command_it_describes() -> None:
     example, *_ = doc_settings()
     checks = next(block for block in doc_settings() if "mysql" in block.get("checks", {}))
-    prepared = prepare_check(checks["checks"]["mysql"], client_definition(example, {}))
+    prepared = prepare_check(checks["checks"]["mysql"], client_definition(example["client"], {}))
     assert prepared.check["command"] == "check-mysql -P 3306 -u monitor"
     assert prepared.check["notes"] == "MySQL on web-1"
     assert "this runs `check-mysql -P 3306 -u monitor`" in DOC.read_text()
@@ -589,7 +591,7 @@ async def test_the_client_doc_safe_mode_example_refuses_other_checks() -> None:
     block["client"]["socket"] = {"enabled": False}
     transport = MemoryTransport()
     results = await Pipe.open(transport, "results")
-    client = Agent(block, transport, env={})
+    client = Agent(settings_of(block), transport, env={})
     await ask(client, {"name": "other", "command": "true"})
     check = (await results.next())["check"]
     assert f"`{check['output']}`" in " ".join(DOC.read_text().split())

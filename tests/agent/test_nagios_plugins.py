@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from pipeline.agent.agent import Agent
+from pipeline.config.load import settings_of
 from pipeline.transport.memory import MemoryTransport
 from tests.helpers import require_service
 
@@ -32,7 +33,7 @@ async def through_the_client(checks: dict[str, str]) -> dict[str, dict[str, Any]
     transport = MemoryTransport()
     results = await transport.subscribe("results")
     settings = {"client": {"name": "nagios-host", "subscriptions": ["nagios"], "socket": {"enabled": False}}}
-    client = Agent(settings, transport, env={})
+    client = Agent(settings_of(settings), transport, env={})
     await client.start()
     received: dict[str, dict[str, Any]] = {}
     try:

@@ -14,6 +14,7 @@ import pytest
 
 from pipeline.agent.agent import Agent
 from pipeline.agent.socket_input import WATCHDOG_DELAY, SocketInput
+from pipeline.config.load import settings_of
 from pipeline.model import MAX_MESSAGE_SIZE
 from pipeline.transport.memory import MemoryTransport
 from tests.helpers import require_service
@@ -184,7 +185,7 @@ async def test_through_the_client_a_pushed_result_becomes_the_clients_own_on_the
     transport = MemoryTransport()
     results = await transport.subscribe("results")
     settings = {"client": {"name": "web-1", "address": "127.0.0.1", "socket": {"bind": "127.0.0.1", "port": 0}}}
-    client = Agent(settings, transport, clock=lambda: NOW, env={})
+    client = Agent(settings_of(settings), transport, clock=lambda: NOW, env={})
     await client.start()
     try:
         assert client.socket is not None and client.socket.tcp_port is not None
@@ -206,7 +207,7 @@ async def test_a_client_whose_socket_port_is_taken_keeps_running_without_it() ->
         taken.listen()
         port = taken.getsockname()[1]
         settings = {"client": {"name": "web-1", "socket": {"port": port}}}
-        client = Agent(settings, MemoryTransport(), env={})
+        client = Agent(settings_of(settings), MemoryTransport(), env={})
         await client.start()
         try:
             assert client.socket is None
@@ -223,7 +224,7 @@ async def test_the_docs_netcat_line_pushes_a_result_through_the_client() -> None
     transport = MemoryTransport()
     results = await transport.subscribe("results")
     settings = {"client": {"name": "web-1", "socket": {"port": 0}}}
-    client = Agent(settings, transport, env={})
+    client = Agent(settings_of(settings), transport, env={})
     await client.start()
     try:
         assert client.socket is not None

@@ -16,6 +16,7 @@ from multidict import CIMultiDictProxy
 
 from pipeline.api import build_app
 from pipeline.api.http import API
+from pipeline.config.load import settings_of
 from pipeline.model import JSON
 from pipeline.store.base import Store
 from pipeline.transport.base import PipeKind
@@ -84,7 +85,7 @@ async def start_harness(store: Store, clock: FakeClock, settings: JSON | None = 
                         transport: RecordingTransport | None = None) -> Harness:
     settings = {"checks": CHECKS} if settings is None else settings
     transport = transport or RecordingTransport()
-    app = build_app(settings, store, transport, clock, delete_poll_interval=0.01)
+    app = build_app(settings_of(settings), store, transport, clock, delete_poll_interval=0.01)
     client: TestClient[web.Request, web.Application] = TestClient(TestServer(app))
     await client.start_server()
     return Harness(client, store, transport, clock, app, settings)

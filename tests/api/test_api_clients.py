@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 from pipeline.api.events import RESOLVE_OUTPUT
+from pipeline.config.load import settings_of
 from pipeline.model import Event
 from pipeline.server.keepalives import KeepaliveConsumer
 from pipeline.server.results import ResultProcessor
@@ -103,7 +104,7 @@ async def test_a_deleted_client_waits_for_its_resolves_to_be_processed(api: Harn
         async def process(self, event: Event) -> None:
             seen.append(event)
 
-    processor = ResultProcessor({}, api.store, Engine(), clock=api.clock)
+    processor = ResultProcessor(settings_of({}), api.store, Engine(), clock=api.clock)
     subscription = await api.transport.subscribe("results")
     await api.call("DELETE", "/clients/web-01")
 
@@ -143,7 +144,7 @@ def keepalive(name: str, **extra: Any) -> bytes:
 
 async def test_an_invalidated_client_keepalives_are_dropped_until_it_is_deleted(api: Harness) -> None:
     await seed(api.store)
-    keepalives = KeepaliveConsumer({}, api.store, api.transport, clock=api.clock)
+    keepalives = KeepaliveConsumer(settings_of({}), api.store, api.transport, clock=api.clock)
     assert await keepalives.receive(keepalive("web-01", signature="s3cret")) is not None
     reply = await api.call("DELETE", "/clients/web-01?invalidate=true")
     assert reply.status == 202
@@ -166,9 +167,9 @@ async def test_with_invalidate_expire_a_deleted_client_stays_locked_out(api: Har
     await api.drain()
     assert await api.store.get_client("web-01") is None
     assert await api.store.get_signature("web-01") == INVALIDATED
-    keepalives = KeepaliveConsumer({}, api.store, api.transport, clock=api.clock)
+    keepalives = KeepaliveConsumer(settings_of({}), api.store, api.transport, clock=api.clock)
     assert await keepalives.receive(keepalive("web-01")) is None
-    processor = ResultProcessor({}, api.store, Recorder(), clock=api.clock)
+    processor = ResultProcessor(settings_of({}), api.store, Recorder(), clock=api.clock)
     result = {"client": "web-01", "check": result_doc("disk", 2)}
     assert await processor.process_result(result) is None
     assert processor.rejected.labels("bad_signature")._value.get() == 1
@@ -179,7 +180,7 @@ async def test_invalidating_a_client_without_signature_also_blocks_it(memory_api
     await seed(memory_api.store)
     await memory_api.call("DELETE", "/clients/web-01?invalidate=true&invalidate_expire=60")
     await memory_api.drain()
-    processor = ResultProcessor({}, memory_api.store, Recorder(), clock=memory_api.clock)
+    processor = ResultProcessor(settings_of({}), memory_api.store, Recorder(), clock=memory_api.clock)
     assert await processor.process_result({"client": "web-01", "check": result_doc("disk", 2)}) is None
     memory_api.clock.advance(60)
     assert await processor.process_result({"client": "web-01", "check": result_doc("disk", 2)}) is not None

@@ -11,6 +11,7 @@ import pytest
 from aiohttp import web
 
 from pipeline.api import ROUTES, build_app
+from pipeline.config.load import settings_of
 from pipeline.store import base as store_base
 from pipeline.store.memory import MemoryStore
 from tests.api.support import FakeClock, Harness, RecordingTransport, seed, snapshot, start_harness
@@ -203,7 +204,7 @@ async def raw_get(port: int, target: str) -> tuple[int, bytes]:
     ("/events/web-01/di%3Bsk", "check name"),
 ])
 async def test_odd_paths_sent_byte_for_byte_are_400_with_a_json_message(target: str, message: str) -> None:
-    app = build_app({}, MemoryStore(), RecordingTransport())
+    app = build_app(settings_of({}), MemoryStore(), RecordingTransport())
     runner = web.AppRunner(app)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)

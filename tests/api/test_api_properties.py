@@ -24,6 +24,7 @@ from hypothesis import strategies as st
 from pipeline.api import ROUTES, build_app
 from pipeline.api.http import API
 from pipeline.api.openapi import document
+from pipeline.config.load import settings_of
 from pipeline.store.memory import MemoryStore
 from tests.api.support import CHECKS, FakeClock, RecordingTransport, seed, snapshot
 
@@ -76,7 +77,7 @@ class Running:
         await self.store.put_stash("keep/me", {"a": 1})
         await self.store.put_silence({"id": "linux:*", "subscription": "linux", "check": None,
                                       "timestamp": int(self.clock())})
-        app = build_app({"checks": CHECKS}, self.store, self.transport, self.clock, delete_poll_interval=0)
+        app = build_app(settings_of({"checks": CHECKS}), self.store, self.transport, self.clock, delete_poll_interval=0)
         self.app: web.Application = app
         self.client: TestClient[web.Request, web.Application] = TestClient(TestServer(app))
         await self.client.start_server()

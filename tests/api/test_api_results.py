@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pipeline.config.load import settings_of
 from pipeline.model import Event
 from pipeline.server.results import ResultProcessor
 from tests.api.support import START, Harness, seed
@@ -29,7 +30,7 @@ async def test_a_posted_result_without_status_is_ok_and_one_with_source_belongs_
         async def process(self, event: Event) -> None:
             self.events.append(event)
 
-    processor = ResultProcessor({}, api.store, Engine(), clock=api.clock)
+    processor = ResultProcessor(settings_of({}), api.store, Engine(), clock=api.clock)
     await processor.process_result(payload)
     proxy = await api.store.get_client("switch-1")
     assert proxy is not None and proxy["type"] == "proxy"

@@ -14,6 +14,7 @@ import pytest
 
 from pipeline.api import api_config, api_config_errors, start_api
 from pipeline.api.settings import ApiConfig
+from pipeline.config.load import settings_of
 from pipeline.errors import ConfigErrors
 from pipeline.store.memory import MemoryStore
 from tests.api.support import FakeClock, Harness, RecordingTransport, start_harness
@@ -91,7 +92,7 @@ def test_loopback_addresses_are_told_apart_from_others(bind: str, loopback: bool
 async def test_start_api_serves_on_the_configured_port_and_stops(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO, logger="ogi")
     port = free_port()
-    runner = await start_api({"api": {"port": port}}, MemoryStore(), RecordingTransport())
+    runner = await start_api(settings_of({"api": {"port": port}}), MemoryStore(), RecordingTransport())
     try:
         assert runner.url == f"http://127.0.0.1:{port}"
         async with aiohttp.ClientSession() as session, session.get(runner.url + "/clients") as response:
@@ -105,12 +106,12 @@ async def test_start_api_serves_on_the_configured_port_and_stops(caplog: pytest.
 
 
 async def test_listening_beyond_loopback_without_auth_logs_a_warning(caplog: pytest.LogCaptureFixture) -> None:
-    runner = await start_api({"api": {"bind": "0.0.0.0", "port": 0}}, MemoryStore(), RecordingTransport())
+    runner = await start_api(settings_of({"api": {"bind": "0.0.0.0", "port": 0}}), MemoryStore(), RecordingTransport())
     await runner.stop()
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert any("without authentication" in message for message in warnings)
     caplog.clear()
-    runner = await start_api({"api": {"bind": "0.0.0.0", "port": 0, **AUTH_SETTINGS["api"]}}, MemoryStore(),
+    runner = await start_api(settings_of({"api": {"bind": "0.0.0.0", "port": 0, **AUTH_SETTINGS["api"]}}), MemoryStore(),
                              RecordingTransport())
     await runner.stop()
     assert not [r for r in caplog.records if r.levelno == logging.WARNING]
@@ -129,7 +130,7 @@ def make_certificate(directory: Path) -> tuple[Path, Path]:
 async def test_tls_serves_https_with_the_configured_certificate(tmp_path: Path) -> None:
     cert, key = make_certificate(tmp_path)
     settings = {"api": {"port": 0, "ssl": {"cert_file": str(cert), "key_file": str(key)}, **AUTH_SETTINGS["api"]}}
-    runner = await start_api(settings, MemoryStore(), RecordingTransport())
+    runner = await start_api(settings_of(settings), MemoryStore(), RecordingTransport())
     try:
         assert runner.url.startswith("https://127.0.0.1:")
         trusted = ssl.create_default_context(cafile=str(cert))
@@ -150,5 +151,5 @@ async def test_tls_serves_https_with_the_configured_certificate(tmp_path: Path) 
 async def test_a_certificate_that_cannot_be_loaded_is_a_config_error(tmp_path: Path) -> None:
     missing = {"api": {"port": 0, "ssl": {"cert_file": str(tmp_path / "no.crt"), "key_file": str(tmp_path / "no.key")}}}
     with pytest.raises(ConfigErrors) as raised:
-        await start_api(missing, MemoryStore(), RecordingTransport())
+        await start_api(settings_of(missing), MemoryStore(), RecordingTransport())
     assert raised.value.errors[0].path == "api.ssl"

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from pipeline.chain.engine import Engine
+from pipeline.config.load import settings_of
 from pipeline.extension import Context, Handler
 from pipeline.model import Event
 from pipeline.registry import Registry
@@ -74,10 +75,10 @@ async def server() -> AsyncIterator[Server]:
     api = await start_harness(store, clock, SETTINGS)
     registry = Registry(use_entry_points=False)
     registry.register("handlers", "record", RecordHandler)
-    engine = Engine(SETTINGS, Context(settings=SETTINGS, store=store, clock=clock), registry)
+    engine = Engine(settings_of(SETTINGS), Context(settings=settings_of(SETTINGS), store=store, clock=clock), registry)
     await store.put_client(client_doc("web-01", ("linux",)))
     await store.put_client(client_doc("web-02", ("linux",)))
-    yield Server(api, ResultProcessor(SETTINGS, store, engine, clock=clock))
+    yield Server(api, ResultProcessor(settings_of(SETTINGS), store, engine, clock=clock))
     await engine.close()
     await api.client.close()
 
@@ -168,10 +169,10 @@ async def test_a_silenced_event_is_still_handled_by_a_handler_with_handle_silenc
     api = await start_harness(store, clock, settings)
     registry = Registry(use_entry_points=False)
     registry.register("handlers", "record", RecordHandler)
-    engine = Engine(settings, Context(settings=settings, store=store, clock=clock), registry)
+    engine = Engine(settings_of(settings), Context(settings=settings_of(settings), store=store, clock=clock), registry)
     try:
         assert (await api.call("POST", "/silenced", {"check": "disk"})).status == 201
-        event = await ResultProcessor(settings, store, engine, clock=clock).process_result(
+        event = await ResultProcessor(settings_of(settings), store, engine, clock=clock).process_result(
             {"client": "web-01", "check": {"name": "disk", "output": "x", "status": 2, "handlers": ["record"]}})
         assert event is not None and event["silenced"] is True
         await asyncio.sleep(0)

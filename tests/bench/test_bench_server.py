@@ -6,11 +6,12 @@ import time
 from typing import Any
 
 from bench.server import BenchlatencyHandler, late_figures
+from pipeline.config.load import settings_of
 from pipeline.extension import Context
 
 
 async def test_late_results_are_counted_per_second_of_sending() -> None:
-    handler = BenchlatencyHandler("latency", {}, Context(settings={}))
+    handler = BenchlatencyHandler("latency", {}, Context(settings=settings_of({})))
     BenchlatencyHandler.start_run(20)
     started = BenchlatencyHandler.started = BenchlatencyHandler.started - 10  # the run began 10 s ago
 

@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry
 
 from handlers.graphite import GraphiteHandler
+from pipeline.config.load import settings_of
 from pipeline.extension import Context, DefinitionError, Handler
 from pipeline.metrics.graphite_queue import LineFormatter, PointQueue, sanitize, split_datagrams
 from pipeline.model import Point
@@ -418,7 +419,7 @@ def test_the_graphite_doc_has_json_examples_with_a_graphite_handler() -> None:
 def test_every_handler_in_the_graphite_doc_can_be_built(index: int) -> None:
     block = doc_blocks()[index]
     assert set(block) <= {"handlers", "checks", "mutators", "filters"}, "an example is a settings fragment"
-    context = Context(settings=block)
+    context = Context(settings=settings_of(block))
     for name, definition in block.get("handlers", {}).items():
         cls = default_registry.get("handlers", definition.get("type", "pipe"))
         assert cls.allowed_keys is not None

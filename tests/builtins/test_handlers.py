@@ -20,6 +20,7 @@ from handlers.udp import UdpHandler
 from handlers.webhook import WebhookHandler
 from mutators.json import encode_event
 from pipeline.agent.execute import CommandFailed
+from pipeline.config.load import settings_of
 from pipeline.config.validate import validate
 from pipeline.extension import Context, DefinitionError, Handler, Mutator
 from pipeline.registry import default_registry
@@ -148,7 +149,7 @@ async def test_pipe_handlers_share_the_spawn_limit(tmp_path: Path) -> None:
     # mkdir is atomic: a second command inside while one holds the lock records an overlap.
     command = f"cat >/dev/null; mkdir {lock} || echo overlap >> {overlaps}; sleep 0.05; rmdir {lock}"
     # The server's context is what pipe handlers get: it carries the configured sensu.spawn.limit.
-    server = Server({"sensu": {"spawn": {"limit": 1}}}, MemoryStore(), MemoryTransport(), serve_metrics=False)
+    server = Server(settings_of({"sensu": {"spawn": {"limit": 1}}}), MemoryStore(), MemoryTransport(), serve_metrics=False)
     handlers = [PipeHandler(f"h{n}", {"command": command}, server.context) for n in range(5)]
     await asyncio.gather(*(h.handle(EVENT, b"{}") for h in handlers))
     assert not overlaps.exists()
@@ -357,7 +358,7 @@ def test_the_handlers_doc_has_json_examples() -> None:
 def test_every_handler_and_mutator_in_the_handlers_doc_can_be_built(index: int) -> None:
     block = doc_blocks()[index]
     assert set(block) <= {"handlers", "mutators", "checks", "filters"}, "an example is a settings fragment"
-    context = Context(settings=block, transport=MemoryTransport())
+    context = Context(settings=settings_of(block), transport=MemoryTransport())
     for name, definition in block.get("handlers", {}).items():
         kind = definition["type"]  # required, as in Sensu: the doc must never rely on a default
         if kind == "set":

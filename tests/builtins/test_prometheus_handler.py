@@ -10,6 +10,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from handlers.prometheus import PrometheusHandler
+from pipeline.config.load import settings_of
 from pipeline.extension import Context, DefinitionError, Handler
 from pipeline.metrics.graphite_mapping import (
     DROPPED,
@@ -46,7 +47,7 @@ def make(definition: dict[str, Any] | None = None, name: str = "prom") -> tuple[
     clock = FakeClock(NOW)
     store = CountingStore(clock)
     registry = CollectorRegistry()
-    context = Context(settings={}, store=store, clock=clock, metrics=registry)
+    context = Context(settings=settings_of({}), store=store, clock=clock, metrics=registry)
     handler = PrometheusHandler(name, {"type": "prometheus", **(definition or {})}, context)
     return handler, store, clock, registry
 
@@ -282,7 +283,7 @@ def test_every_handler_in_the_prometheus_doc_can_be_built(index: int) -> None:
         cls = default_registry.get("handlers", definition["type"])
         assert cls.allowed_keys is not None
         assert set(definition) <= cls.allowed_keys | Handler.common_keys, f"handler {name}: unknown keys"
-        cls(name, definition, Context(settings=block))
+        cls(name, definition, Context(settings=settings_of(block)))
 
 
 async def test_the_mapping_example_in_the_doc_names_the_series_as_the_doc_says() -> None:

@@ -16,6 +16,7 @@ import pytest
 from prometheus_client import REGISTRY, CollectorRegistry
 
 from pipeline.chain.engine import Engine
+from pipeline.config.load import settings_of
 from pipeline.extension import Context, Filter, Handler, Mutator
 from pipeline.model import Event
 from pipeline.registry import Registry
@@ -24,7 +25,7 @@ from pipeline.registry import Registry
 
 
 def record(ext: Any, *entry: Any) -> None:
-    ext.context.settings.setdefault("record", []).append(entry)
+    ext.context.settings.raw.setdefault("record", []).append(entry)
 
 
 class RecordHandler(Handler):
@@ -39,7 +40,7 @@ class BlockedHandler(Handler):
 
     async def handle(self, event: Event, payload: bytes) -> None:
         record(self, "started", self.name)
-        await self.context.settings["release"].wait()
+        await self.context.settings.raw["release"].wait()
         record(self, "handled", self.name, event["check"]["name"], payload)
 
 
@@ -128,7 +129,7 @@ def chain_registry() -> Registry:
 
 def make_engine(settings: dict[str, Any], **kwargs: Any) -> tuple[Engine, CollectorRegistry]:
     metrics = CollectorRegistry()
-    return Engine(settings, Context(settings=settings, metrics=metrics), chain_registry(), **kwargs), metrics
+    return Engine(settings_of(settings), Context(settings=settings_of(settings), metrics=metrics), chain_registry(), **kwargs), metrics
 
 
 def make_event(name: str = "disk", status: int = 2, **check: Any) -> Event:
@@ -447,7 +448,7 @@ async def test_close_closes_each_shared_instance_once():
     registry = chain_registry()
     registry.register("handlers", "closing", Closing)
     registry.register("mutators", "json", ClosingMutator)
-    engine = Engine(settings, Context(settings=settings), registry)
+    engine = Engine(settings_of(settings), Context(settings=settings_of(settings)), registry)
     await engine.process(make_event(handler="both"))
     await engine.close()
     await engine.close()
@@ -493,7 +494,7 @@ async def test_an_event_waiting_for_a_pool_slot_can_be_cancelled_without_losing_
 async def test_a_real_pipe_handler_receives_the_event_json_on_stdin(tmp_path):
     out = tmp_path / "event.json"
     settings = {"handlers": {"file": {"type": "pipe", "command": f"cat > {shlex.quote(str(out))}", "timeout": 10}}}
-    engine = Engine(settings, Context(settings=settings, metrics=CollectorRegistry()), Registry())
+    engine = Engine(settings_of(settings), Context(settings=settings_of(settings), metrics=CollectorRegistry()), Registry())
     await engine.process(make_event(handler="file"))
     await engine.close()
     event = json.loads(out.read_text())
@@ -513,7 +514,7 @@ async def test_a_failing_command_mutator_drops_only_its_handlers_event_with_real
         "mutators": {"fails": {"command": "exit 1"}, "shout": {"command": "tr a-z A-Z", "timeout": 10}},
     }
     metrics = CollectorRegistry()
-    engine = Engine(settings, Context(settings=settings, metrics=metrics), Registry())
+    engine = Engine(settings_of(settings), Context(settings=settings_of(settings), metrics=metrics), Registry())
     await engine.process(make_event(handlers=["broken", "upper", "output"]))
     await engine.close()
     assert not (tmp_path / "broken").exists()
@@ -526,7 +527,7 @@ async def test_a_failing_command_mutator_drops_only_its_handlers_event_with_real
 async def test_a_real_pipe_handler_that_exits_non_zero_is_counted_as_a_failure():
     settings = {"handlers": {"bad": {"type": "pipe", "command": "cat >/dev/null; exit 2"}}}
     metrics = CollectorRegistry()
-    engine = Engine(settings, Context(settings=settings, metrics=metrics), Registry())
+    engine = Engine(settings_of(settings), Context(settings=settings_of(settings), metrics=metrics), Registry())
     await engine.process(make_event(handler="bad"))
     await engine.close()
     assert sample(metrics, "ogi_handler_failures_total", handler="bad") == 1

@@ -6,6 +6,7 @@ import asyncio
 from typing import Any
 
 from pipeline.chain.engine import Engine
+from pipeline.config.load import settings_of
 from pipeline.extension import Context
 from tests.chain.test_engine import BlockedHandler, RecordHandler, chain_registry, make_event
 
@@ -31,12 +32,12 @@ async def test_a_reload_lets_events_in_flight_finish_on_the_old_handler_and_clos
     release = asyncio.Event()
     old: dict[str, Any] = {"record": entries, "release": release, "handlers": {"ops": {"type": "old"}}}
     new: dict[str, Any] = {"record": entries, "handlers": {"ops": {"type": "new"}, "more": {"type": "new"}}}
-    engine = Engine(old, Context(settings=old), registry)
+    engine = Engine(settings_of(old), Context(settings=settings_of(old)), registry)
 
     in_flight = asyncio.create_task(engine.process(make_event("before", handler="ops")))
     while ("started", "ops") not in entries:
         await asyncio.sleep(0)
-    engine.reload(new, Context(settings=new))
+    engine.reload(settings_of(new), Context(settings=settings_of(new)))
     await engine.process(make_event("after", handlers=["ops", "more"]))
     assert [e[1:3] for e in entries if e[0] == "handled"] == [("ops", "after"), ("more", "after")]
     assert closed == [], "the old handler still has an event"

@@ -16,6 +16,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry
 
 from pipeline.chain.engine import Engine
+from pipeline.config.load import settings_of
 from pipeline.extension import Context, Handler, Mutator
 from pipeline.model import Event
 from pipeline.registry import Registry
@@ -67,7 +68,7 @@ async def test_the_prometheus_handler_gets_the_event_and_its_command_mutator_is_
         "mutators": {"slow": spawning_mutator(marker)},
     }
     store = MemoryStore()
-    engine = Engine(settings, Context(settings=settings, store=store, metrics=CollectorRegistry()), Registry())
+    engine = Engine(settings_of(settings), Context(settings=settings_of(settings), store=store, metrics=CollectorRegistry()), Registry())
     await engine.process(metric_event(handlers=["prom"]))
     assert list(await store.list_series()) != []  # the handler got the event
     assert not marker.exists()
@@ -84,7 +85,7 @@ async def test_the_graphite_handler_ships_the_points_without_running_its_mutator
         "handlers": {"carbon": {"type": "graphite", "port": carbon.port, "mutator": "slow"}},
         "mutators": {"slow": spawning_mutator(marker)},
     }
-    engine = Engine(settings, Context(settings=settings, metrics=CollectorRegistry()), Registry())
+    engine = Engine(settings_of(settings), Context(settings=settings_of(settings), metrics=CollectorRegistry()), Registry())
     await engine.process(metric_event(handlers=["carbon"]))
     await engine.close()
     assert f"web1.load.avg 0.5 {T0}" in carbon.wait()
@@ -122,7 +123,7 @@ async def test_a_handler_declaring_no_payload_gets_empty_bytes_and_the_shared_mu
     registry.register("handlers", "taker", Taker)
     registry.register("mutators", "json", Counting)
     settings = {"handlers": {"a": {"type": "reader"}, "b": {"type": "reader"}, "c": {"type": "taker"}}}
-    engine = Engine(settings, Context(settings=settings, metrics=CollectorRegistry()), registry)
+    engine = Engine(settings_of(settings), Context(settings=settings_of(settings), metrics=CollectorRegistry()), registry)
     Counting.calls, Reader.seen, Taker.seen = 0, [], []
     await engine.process(metric_event(handlers=["a", "b"]))
     assert (Counting.calls, Reader.seen) == (0, [("load", b""), ("load", b"")])

@@ -19,6 +19,7 @@ from pipeline.chain.routes import (
     route_timeout,
 )
 from pipeline.chain.stagemetrics import StageMetrics
+from pipeline.config.load import settings_of
 from pipeline.config.settings import DEFAULT_CONCURRENCY, limits
 from pipeline.config.validate import handler_references, validate
 from pipeline.errors import ConfigError, ConfigErrors
@@ -27,7 +28,7 @@ from pipeline.registry import Registry
 
 
 def table(settings: dict[str, Any], registry: Registry | None = None) -> RouteTable:
-    return RouteTable(settings, Context(settings=settings), registry or Registry(), StageMetrics())
+    return RouteTable(settings_of(settings), Context(settings=settings_of(settings)), registry or Registry(), StageMetrics())
 
 
 @pytest.mark.parametrize(
@@ -53,7 +54,7 @@ def test_nested_sets_flatten_in_order_keeping_the_first_occurrence():
         "ops": {"type": "set", "handlers": ["pager", "mail"]},
         "dev": {"type": "set", "handlers": ["chat", "ops"]},
     }
-    assert flatten("default", handlers) == ["pager", "mail", "chat"]
+    assert flatten("default", settings_of({"handlers": handlers}).handlers) == ["pager", "mail", "chat"]
 
 
 def test_a_set_loop_is_cut_instead_of_recursing_forever():
@@ -61,13 +62,13 @@ def test_a_set_loop_is_cut_instead_of_recursing_forever():
         "a": {"type": "set", "handlers": ["b", "x"]},
         "b": {"type": "set", "handlers": ["a", "y"]},
     }
-    assert flatten("a", handlers) == ["y", "x"]
-    assert flatten("b", handlers) == ["x", "y"]
+    assert flatten("a", settings_of({"handlers": handlers}).handlers) == ["y", "x"]
+    assert flatten("b", settings_of({"handlers": handlers}).handlers) == ["x", "y"]
 
 
 def test_a_name_that_is_not_a_set_is_its_own_leaf_even_when_undefined():
-    assert flatten("mail", {}) == ["mail"]
-    assert flatten("empty", {"empty": {"type": "set", "handlers": []}}) == []
+    assert flatten("mail", settings_of({}).handlers) == ["mail"]
+    assert flatten("empty", settings_of({"handlers": {"empty": {"type": "set", "handlers": []}}}).handlers) == []
 
 
 @pytest.mark.parametrize(
@@ -82,7 +83,8 @@ def test_a_name_that_is_not_a_set_is_its_own_leaf_even_when_undefined():
     ],
 )
 def test_a_route_timeout_is_the_stages_own_timeouts_plus_grace_sixty_seconds_by_default(handler, mutator, expected):
-    assert route_timeout(handler, mutator, 5.0) == expected
+    typed = settings_of({"handlers": {"h": handler}, "mutators": {"m": mutator} if mutator else {}})
+    assert route_timeout(typed.handlers["h"], typed.mutators.get("m"), 5.0) == expected
 
 
 def test_in_process_concurrency_comes_from_sensu_handlers_concurrency():
@@ -295,7 +297,7 @@ async def test_each_json_example_in_the_chain_doc_is_a_valid_configuration(index
     errors, _warnings = validate(settings, registry)
     assert [str(e) for e in errors] == []
     with caplog.at_level(logging.WARNING, logger="ogi"):
-        engine = Engine(settings, Context(settings=settings, metrics=CollectorRegistry()), registry)
+        engine = Engine(settings_of(settings), Context(settings=settings_of(settings), metrics=CollectorRegistry()), registry)
     await engine.close()
     assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
 
@@ -310,7 +312,7 @@ def test_the_chain_doc_says_what_the_engine_does_with_its_examples():
     limited = table(limits)
     assert limited.route("ticket").timeout == 35  # type: ignore[union-attr]
     assert limited.route("carbon").timeout == 10  # type: ignore[union-attr]
-    assert Engine(limits, Context(settings=limits))._pool.shared.size == 200
+    assert Engine(settings_of(limits), Context(settings=settings_of(limits)))._pool.shared.size == 200
 
 
 def test_handler_names_made_up_by_results_do_not_grow_memory_without_bound():

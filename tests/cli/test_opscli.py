@@ -39,6 +39,7 @@ from pipeline.cli.ops_format import (
     table,
 )
 from pipeline.config import load as config
+from pipeline.config.load import settings_of
 from pipeline.extension import Context
 from pipeline.server.results import ResultProcessor
 from pipeline.store.memory import MemoryStore
@@ -375,9 +376,9 @@ async def start_live(settings: dict[str, Any]) -> tuple[Live, Any, Engine]:
     port = free_port()
     settings = {**settings, "api": {**settings.get("api", {}), "bind": "127.0.0.1", "port": port}}
     store, transport = MemoryStore(), MemoryTransport()
-    engine = Engine(settings, Context(settings=settings, store=store, transport=transport, metrics=CollectorRegistry()))
-    processor = ResultProcessor(settings, store, engine)
-    runner = await api.start_api(settings, store, transport, time.time)
+    engine = Engine(settings_of(settings), Context(settings=settings_of(settings), store=store, transport=transport, metrics=CollectorRegistry()))
+    processor = ResultProcessor(settings_of(settings), store, engine)
+    runner = await api.start_api(settings_of(settings), store, transport, time.time)
     return Live(f"http://127.0.0.1:{port}", port, store, transport, processor), runner, engine
 
 

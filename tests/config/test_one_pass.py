@@ -15,7 +15,7 @@ from prometheus_client import CollectorRegistry
 from pipeline.chain.routes import RouteTable, flatten, handler_names
 from pipeline.chain.stagemetrics import StageMetrics
 from pipeline.cli.main import main
-from pipeline.config.load import load_settings
+from pipeline.config.load import load_settings, settings_of
 from pipeline.config.validate import validate
 from pipeline.errors import ConfigErrors
 from pipeline.extension import Context
@@ -89,7 +89,7 @@ def test_the_typed_settings_hold_what_the_daemons_read(tmp_path: Path) -> None:
     loaded, _ = load_settings([str(file)], [], env={})
     typed = loaded.typed
     assert typed is not None
-    assert (typed.limits.spawn_limit, typed.limits.handler_concurrency, typed.limits.pipe("results")) == (3, 40, "r2")
+    assert (typed.limits.spawn_limit, typed.limits.handler_concurrency, typed.limits.results_pipe) == (3, 40, "r2")
     assert typed.api.port == 4600
     assert len(typed.amqp.brokers) == 2
     assert typed.checks["cpu"].handlers == ("h",) and typed.checks["cpu"].raw["command"] == "true"
@@ -173,14 +173,15 @@ def test_a_configuration_check_config_accepts_builds_every_route_it_names(raw: d
     collect = Collect()
     log.addHandler(collect)
     try:
-        table = RouteTable(raw, Context(settings=raw, metrics=CollectorRegistry(), log=log), default_registry,
+        typed = settings_of(raw)
+        table = RouteTable(typed, Context(settings=typed, metrics=CollectorRegistry(), log=log), default_registry,
                            StageMetrics())
         table.build_all()
         for check in raw["checks"].values():
             names = handler_names(check)
             if names == ("default",) and "default" not in raw["handlers"]:
                 continue  # a warning, as in Sensu: the events go to no handler
-            leaves = {leaf for name in names for leaf in flatten(name, raw["handlers"])}
+            leaves = {leaf for name in names for leaf in flatten(name, typed.handlers)}
             routes = table.resolve(names)
             assert {r.name for r in routes} == leaves, (names, raw)
             for route in routes:

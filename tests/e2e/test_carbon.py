@@ -20,6 +20,7 @@ from prometheus_client import CollectorRegistry
 from bench.carbon import Carbon, available
 from pipeline import jsoncodec
 from pipeline.chain.engine import Engine
+from pipeline.config.load import settings_of
 from pipeline.extension import Context
 from pipeline.registry import default_registry
 from pipeline.server.results import ResultProcessor
@@ -50,9 +51,9 @@ class Chain:
         self.settings: dict[str, Any] = {"handlers": handlers}
         self.metrics = CollectorRegistry()
         store = MemoryStore()
-        self.engine = Engine(self.settings, Context(settings=self.settings, store=store, metrics=self.metrics),
+        self.engine = Engine(settings_of(self.settings), Context(settings=settings_of(self.settings), store=store, metrics=self.metrics),
                              default_registry)
-        self.processor = ResultProcessor(self.settings, store, self.engine, metrics=self.metrics)
+        self.processor = ResultProcessor(settings_of(self.settings), store, self.engine, metrics=self.metrics)
 
     async def result(self, client: str, check: str, output: str, executed: int, handlers: list[str]) -> None:
         message = {

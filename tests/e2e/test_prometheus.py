@@ -22,8 +22,9 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from pipeline.chain.engine import Engine
+from pipeline.config.load import settings_of
 from pipeline.extension import Context
-from pipeline.metrics.exporter import start_exporter
+from pipeline.metrics.exporter import listener_access, start_exporter
 from pipeline.server.results import ResultProcessor
 from pipeline.store.memory import MemoryStore
 from tests.helpers import free_port, port_answers, require_service
@@ -130,9 +131,9 @@ async def test_prometheus_reads_mapped_series_and_the_status_of_a_check_no_handl
     }
     store = MemoryStore()
     registry = CollectorRegistry()
-    engine = Engine(settings, Context(settings=settings, store=store, metrics=registry))
-    processor = ResultProcessor(settings, store, engine, metrics=registry)
-    runner = await start_exporter(settings, store, registry)
+    engine = Engine(settings_of(settings), Context(settings=settings_of(settings), store=store, metrics=registry))
+    processor = ResultProcessor(settings_of(settings), store, engine, metrics=registry)
+    runner = await start_exporter(listener_access(settings), store, registry)
     try:
         now = int(time.time())
         await processor.process_result(metric_result(
@@ -172,8 +173,8 @@ async def test_series_pushed_to_a_real_pushgateway_reach_prometheus_with_their_l
     }}}
     store = MemoryStore()
     registry = CollectorRegistry()
-    engine = Engine(settings, Context(settings=settings, store=store, metrics=registry))
-    processor = ResultProcessor(settings, store, engine, metrics=registry)
+    engine = Engine(settings_of(settings), Context(settings=settings_of(settings), store=store, metrics=registry))
+    processor = ResultProcessor(settings_of(settings), store, engine, metrics=registry)
     try:
         await processor.process_result(metric_result("batch01", "backup", 'batch01.backup.bytes 4096\n', ["prometheus"]))
     finally:

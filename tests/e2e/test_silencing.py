@@ -27,6 +27,7 @@ from pipeline import jsoncodec
 from pipeline.chain.engine import Engine
 from pipeline.cli.main import common_options
 from pipeline.cli.ops import register
+from pipeline.config.load import settings_of
 from pipeline.extension import Context
 from pipeline.server.results import ResultProcessor
 from pipeline.server.server import ResultConsumer
@@ -84,12 +85,12 @@ async def site(tmp_path: Path) -> AsyncIterator[Site]:
     store, transport = MemoryStore(), MemoryTransport()
     await store.put_client({"name": "web1", "address": "10.0.0.7", "subscriptions": ["base", "web", "client:web1"],
                             "version": "1.9.0", "timestamp": int(time.time())})
-    context = Context(settings=settings, store=store, transport=transport, metrics=CollectorRegistry())
-    engine = Engine(settings, context)
-    processor = ResultProcessor(settings, store, engine)
+    context = Context(settings=settings_of(settings), store=store, transport=transport, metrics=CollectorRegistry())
+    engine = Engine(settings_of(settings), context)
+    processor = ResultProcessor(settings_of(settings), store, engine)
     consumer = ResultConsumer(transport, processor)
     consuming = asyncio.create_task(consumer.run("results"))
-    runner = await api.start_api(settings, store, transport, time.time)
+    runner = await api.start_api(settings_of(settings), store, transport, time.time)
     try:
         yield Site(f"http://127.0.0.1:{port}", handled, processor)
     finally:

@@ -18,9 +18,17 @@ from prometheus_client import CollectorRegistry, Counter
 from prometheus_client.parser import text_string_to_metric_families
 
 from pipeline.chain.engine import Engine
+from pipeline.config.load import settings_of
 from pipeline.errors import ConfigErrors
 from pipeline.extension import Context
-from pipeline.metrics.exporter import CONTENT_TYPE, Exporter, Runner, listener, start_exporter
+from pipeline.metrics.exporter import (
+    CONTENT_TYPE,
+    Exporter,
+    Runner,
+    listener,
+    listener_access,
+    start_exporter,
+)
 from pipeline.metrics.graphite_mapping import series_id
 from pipeline.server.results import ResultProcessor
 from pipeline.store.base import SeriesSample
@@ -54,7 +62,7 @@ def samples_of(text: str, name: str) -> dict[tuple[tuple[str, str], ...], float]
 
 
 async def serve(store: MemoryStore, registry: CollectorRegistry | None = None) -> Runner:
-    return await start_exporter({"metrics": {"port": 0}}, store, registry)
+    return await start_exporter(listener_access({"metrics": {"port": 0}}), store, registry)
 
 
 async def get(runner: Runner, **headers: str) -> tuple[int, dict[str, str], bytes]:
@@ -67,8 +75,8 @@ async def test_the_page_has_stored_series_check_statuses_and_ogis_counters() -> 
     store = MemoryStore(clock)
     registry = CollectorRegistry()
     settings: dict[str, Any] = {"handlers": {}}
-    engine = Engine(settings, Context(settings=settings, store=store, clock=clock, metrics=registry))
-    processor = ResultProcessor(settings, store, engine, clock=clock, metrics=registry)
+    engine = Engine(settings_of(settings), Context(settings=settings_of(settings), store=store, clock=clock, metrics=registry))
+    processor = ResultProcessor(settings_of(settings), store, engine, clock=clock, metrics=registry)
     # an OK result no handler ever sees, and a critical one
     await processor.process_result({"client": "web01", "check": {"name": "check_disk", "status": 0,
                                                                  "executed": 1_799_999_990, "output": "OK"}})

@@ -12,6 +12,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from pipeline.agent.agent import Agent
+from pipeline.config.load import settings_of
 from pipeline.config.validate import validate
 from pipeline.metrics.extract import (
     FORMATS,
@@ -427,7 +428,7 @@ def test_every_json_example_in_the_metrics_doc_is_valid_configuration(index: int
 async def run_check(settings: dict[str, Any], name: str, processor: ResultProcessor) -> dict[str, Any] | None:
     transport = MemoryTransport()
     results = await transport.subscribe("results")
-    await Agent(settings, transport).run_check({**settings["checks"][name], "name": name})
+    await Agent(settings_of(settings), transport).run_check({**settings["checks"][name], "name": name})
     async for message in results:
         async with message.process():
             return await processor.process_message(message.body)
@@ -441,7 +442,7 @@ async def test_a_nagios_check_yields_its_status_event_and_its_perfdata_points_fr
     assert check["output_metric_format"] == "nagios_perfdata"
     settings: dict[str, Any] = {"client": {"name": "web-1"}, "checks": {"procs": {**check, "command": f"{NAGIOS}/check_procs -w 1 -c 100000"}}}
     engine = RecordingEngine()
-    processor = ResultProcessor(settings, MemoryStore(), engine, metrics=CollectorRegistry())
+    processor = ResultProcessor(settings_of(settings), MemoryStore(), engine, metrics=CollectorRegistry())
 
     warning = await run_check(settings, "procs", processor)
     assert warning is not None and warning["check"]["status"] == 1 and warning["action"] == "create"

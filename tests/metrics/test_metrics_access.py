@@ -12,7 +12,7 @@ from prometheus_client import CollectorRegistry
 
 from pipeline.config.validate import validate
 from pipeline.errors import ConfigErrors
-from pipeline.metrics.exporter import start_exporter
+from pipeline.metrics.exporter import listener_access, start_exporter
 from pipeline.registry import default_registry
 from pipeline.store.memory import MemoryStore
 from tests.helpers import make_certificate
@@ -25,7 +25,7 @@ def basic(user: str, password: str) -> dict[str, str]:
 
 
 async def test_basic_auth_turns_away_a_scrape_without_the_password() -> None:
-    runner = await start_exporter({"metrics": {"port": 0, **AUTH}}, MemoryStore(), CollectorRegistry())
+    runner = await start_exporter(listener_access({"metrics": {"port": 0, **AUTH}}), MemoryStore(), CollectorRegistry())
     try:
         async with aiohttp.ClientSession() as session:
             async with session.get(runner.url) as response:
@@ -43,7 +43,7 @@ async def test_basic_auth_turns_away_a_scrape_without_the_password() -> None:
 async def test_tls_serves_the_page_over_https_with_the_configured_certificate(tmp_path: Path) -> None:
     cert, key = make_certificate(tmp_path)
     settings = {"metrics": {"port": 0, "ssl": {"cert_file": str(cert), "key_file": str(key)}, **AUTH}}
-    runner = await start_exporter(settings, MemoryStore(), CollectorRegistry())
+    runner = await start_exporter(listener_access(settings), MemoryStore(), CollectorRegistry())
     try:
         assert runner.url.startswith("https://")
         trusted = ssl.create_default_context(cafile=str(cert))
@@ -60,7 +60,7 @@ async def test_tls_serves_the_page_over_https_with_the_configured_certificate(tm
 async def test_a_certificate_that_cannot_be_loaded_is_a_configuration_error(tmp_path: Path) -> None:
     settings = {"metrics": {"port": 0, "ssl": {"cert_file": str(tmp_path / "no.crt"), "key_file": str(tmp_path / "no.key")}}}
     with pytest.raises(ConfigErrors) as raised:
-        await start_exporter(settings, MemoryStore(), CollectorRegistry())
+        await start_exporter(listener_access(settings), MemoryStore(), CollectorRegistry())
     assert raised.value.errors[0].path == "metrics.ssl"
 
 

@@ -12,6 +12,7 @@ from prometheus_client import CollectorRegistry
 
 from handlers.mail import MailFailed, MailHandler
 from pipeline.chain.engine import Engine
+from pipeline.config.load import settings_of
 from pipeline.extension import Context, DefinitionError, Handler
 from pipeline.model import Event
 from pipeline.registry import Registry
@@ -162,7 +163,7 @@ async def test_a_mail_server_that_is_down_does_not_stop_the_other_handlers(caplo
         "log": {"type": "record"},
     }}
     Recorder.seen = []
-    engine = Engine(settings, Context(settings=settings, metrics=CollectorRegistry()), registry)
+    engine = Engine(settings_of(settings), Context(settings=settings_of(settings), metrics=CollectorRegistry()), registry)
     with caplog.at_level(logging.ERROR, logger="ogi"):
         await engine.process(EVENT)
         await asyncio.sleep(0)

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from prometheus_client import CollectorRegistry
 
+from pipeline.config.load import settings_of
 from pipeline.config.validate import validate
 from pipeline.model import Event
 from pipeline.registry import Registry
@@ -65,7 +66,7 @@ class Server:
     """A store, a transport, a result processor and the monitors, on one fake clock."""
 
     def __init__(self, settings: dict[str, Any] | None = None) -> None:
-        self.settings = settings or {}
+        self.settings = settings_of(settings or {})
         self.clock = FakeClock()
         self.store = MemoryStore(clock=self.clock)
         self.transport = MemoryTransport()
@@ -100,7 +101,7 @@ async def test_a_request_is_the_definition_without_subscribers_and_interval_on_e
     transport = MemoryTransport()
     linux = await transport.subscribe("linux", "fanout")
     db1 = await transport.subscribe("client:db-1", "fanout")
-    publisher = CheckRequestPublisher({"checks": {"cpu": CPU}}, transport)
+    publisher = CheckRequestPublisher(settings_of({"checks": {"cpu": CPU}}), transport)
     publisher.start(T)
     tick = first_tick("cpu", 60, T)
     assert await publisher.publish_due(tick - 0.001) == []
@@ -127,7 +128,7 @@ async def test_only_scheduled_subscription_checks_that_are_not_subdued_are_publi
         "broken": {"command": "c", "subscribers": ["linux"], "cron": "61 * * * *"},
     }
     metrics = CollectorRegistry()
-    publisher = CheckRequestPublisher({"checks": checks}, MemoryTransport(), metrics=metrics)
+    publisher = CheckRequestPublisher(settings_of({"checks": checks}), MemoryTransport(), metrics=metrics)
     published: set[str] = set()
     for second in range(0, 31):
         published |= {r.check for r in await publisher.publish_due(T + second)}
@@ -139,7 +140,7 @@ async def test_only_scheduled_subscription_checks_that_are_not_subdued_are_publi
 async def test_a_cron_check_is_requested_at_its_cron_times() -> None:
     transport = MemoryTransport()
     publisher = CheckRequestPublisher(
-        {"checks": {"backup": {"command": "b", "subscribers": ["roundrobin:backup"], "cron": "*/15 * * * *"}}},
+        settings_of({"checks": {"backup": {"command": "b", "subscribers": ["roundrobin:backup"], "cron": "*/15 * * * *"}}}),
         transport,
     )
     start = 1_700_000_100.0  # 22:15:00 UTC, a multiple of 15 minutes
@@ -161,7 +162,7 @@ async def test_the_publisher_loop_keeps_the_phase_when_it_wakes_late() -> None:
 
     transport = MemoryTransport()
     checks = {"cpu": {"command": "c", "subscribers": ["roundrobin:x"], "interval": 60}}
-    publisher = CheckRequestPublisher({"checks": checks}, transport, clock=clock, sleep=late_sleep)
+    publisher = CheckRequestPublisher(settings_of({"checks": checks}), transport, clock=clock, sleep=late_sleep)
     with pytest.raises(asyncio.CancelledError):
         await publisher.run()
     first = first_tick("cpu", 60, T)
@@ -272,9 +273,9 @@ async def test_per_client_thresholds_and_handlers_merge_over_the_server_settings
 
 
 def test_keepalive_events_go_to_the_keepalive_handler_only_when_one_is_defined() -> None:
-    assert "handler" not in keepalive_definition({}, {"name": "web-1"})
+    assert "handler" not in keepalive_definition(settings_of({}), {"name": "web-1"})
     with_handler = {"handlers": {"keepalive": {"type": "pipe", "command": "cat"}}}
-    assert keepalive_definition(with_handler, {"name": "web-1"})["handler"] == "keepalive"
+    assert keepalive_definition(settings_of(with_handler), {"name": "web-1"})["handler"] == "keepalive"
 
 
 async def test_a_silent_client_raises_a_keepalive_event_and_resolves_it_when_it_returns() -> None:
@@ -314,7 +315,7 @@ async def test_the_monitor_loop_first_ticks_one_interval_after_it_starts_and_sur
             raise asyncio.CancelledError
         clock.now += seconds
 
-    monitor = KeepaliveMonitor({}, store, transport, clock, interval=30, sleep=sleep)
+    monitor = KeepaliveMonitor(settings_of({}), store, transport, clock, interval=30, sleep=sleep)
     with pytest.raises(asyncio.CancelledError):
         await monitor.run()
     assert slept == [30, 30, 30, 30]

@@ -2,6 +2,7 @@
 
 import asyncio
 
+from pipeline.config.load import settings_of
 from pipeline.server.ordering import KeyedOrder
 
 
@@ -68,7 +69,7 @@ async def test_results_of_one_check_reach_the_handlers_in_arrival_order_even_whe
             self.seen.append(event["action"])
 
     engine = SlowFirstEngine()
-    processor = ResultProcessor({}, MemoryStore(), engine)
+    processor = ResultProcessor(settings_of({}), MemoryStore(), engine)
 
     def body(status: int) -> bytes:
         return json.dumps({"client": "web1", "check": {"name": "disk", "output": "x", "status": status}}).encode()

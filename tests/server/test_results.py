@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry
 
 from pipeline import SENSU_COMPAT_VERSION
+from pipeline.config.load import settings_of
 from pipeline.model import Event
 from pipeline.server.results import REJECT_REASONS, ResultProcessor
 from pipeline.store.memory import MemoryStore
@@ -37,7 +38,7 @@ class Server:
         self.registry = CollectorRegistry()
         self.seen: list[Event] = []
         self.processor = ResultProcessor(
-            settings or {}, self.store, self.engine, clock=self.clock, metrics=self.registry,
+            settings_of(settings or {}), self.store, self.engine, clock=self.clock, metrics=self.registry,
             max_message_size=max_message_size, on_event=self.on_event,
         )
 

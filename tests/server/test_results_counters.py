@@ -8,6 +8,7 @@ import uuid
 
 from prometheus_client import CollectorRegistry, Counter, generate_latest
 
+from pipeline.config.load import settings_of
 from pipeline.server.results import ResultProcessor
 from pipeline.store.memory import MemoryStore
 from tests.helpers import FakeClock, RecordingEngine
@@ -20,7 +21,7 @@ def exposition(registry: CollectorRegistry) -> str:
 
 async def test_accepted_results_are_exposed_with_a_counters_names_help_type_and_value() -> None:
     registry = CollectorRegistry()
-    processor = ResultProcessor({}, MemoryStore(clock=FakeClock()), RecordingEngine(), metrics=registry)
+    processor = ResultProcessor(settings_of({}), MemoryStore(clock=FakeClock()), RecordingEngine(), metrics=registry)
     for status in (0, 2, 2):
         body = {"client": "web1", "check": {"name": "disk", "output": "x", "status": status}}
         await processor.process_message(json.dumps(body).encode())
@@ -35,7 +36,7 @@ async def test_accepted_results_are_exposed_with_a_counters_names_help_type_and_
 
 async def test_event_ids_are_distinct_random_uuids() -> None:
     engine = RecordingEngine()
-    processor = ResultProcessor({}, MemoryStore(clock=FakeClock()), engine)
+    processor = ResultProcessor(settings_of({}), MemoryStore(clock=FakeClock()), engine)
     for i in range(200):
         body = {"client": f"web{i}", "check": {"name": "disk", "output": "x", "status": 2}}
         await processor.process_message(json.dumps(body).encode())
@@ -51,7 +52,7 @@ async def test_changing_an_events_check_leaves_the_check_definition_as_configure
                   "labels": {"team": {"name": "ops"}}, "interval": 60}
     settings = {"checks": {"disk": json.loads(json.dumps(definition))}}
     engine = RecordingEngine()
-    processor = ResultProcessor(settings, MemoryStore(clock=FakeClock()), engine)
+    processor = ResultProcessor(settings_of(settings), MemoryStore(clock=FakeClock()), engine)
     body = {"client": "web1", "check": {"name": "disk", "output": "full", "status": 2, "subscribers": ["db"]}}
     await processor.process_message(json.dumps(body).encode())
     (event,) = engine.events

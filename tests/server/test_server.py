@@ -8,6 +8,7 @@ import json
 from collections.abc import AsyncIterator
 from typing import Any
 
+from pipeline.config.load import settings_of
 from pipeline.server.results import ResultProcessor
 from pipeline.server.server import ResultConsumer
 from pipeline.store.base import StoreUnavailable
@@ -45,7 +46,7 @@ def result(n: int) -> bytes:
 
 async def test_results_wait_while_the_store_is_down_and_are_all_processed_once_it_is_back():
     store, engine, transport = FlakyStore(), Recording(), MemoryTransport()
-    consumer = ResultConsumer(transport, ResultProcessor({}, store, engine), probe_interval=0.01)
+    consumer = ResultConsumer(transport, ResultProcessor(settings_of({}), store, engine), probe_interval=0.01)
     running = asyncio.create_task(consumer.run())
     await transport.publish("results", result(0))
     for _ in range(100):
@@ -84,7 +85,7 @@ async def wait_for(engine: Recording, count: int, seconds: float) -> None:
 async def consuming(**options: Any) -> AsyncIterator[tuple[Recording, MemoryTransport]]:
     """A ResultConsumer with `options` running over the memory backends, stopped afterwards."""
     engine, transport = Recording(), MemoryTransport()
-    running = asyncio.create_task(ResultConsumer(transport, ResultProcessor({}, MemoryStore(), engine), **options).run())
+    running = asyncio.create_task(ResultConsumer(transport, ResultProcessor(settings_of({}), MemoryStore(), engine), **options).run())
     try:
         yield engine, transport
     finally:
@@ -123,7 +124,7 @@ async def test_with_one_message_in_hand_nothing_waits():
 
 async def test_a_waiting_result_cancelled_does_not_take_its_batch_with_it():
     engine, transport = Recording(), MemoryTransport()
-    consumer = ResultConsumer(transport, ResultProcessor({}, MemoryStore(), engine), linger=0.2, batch_size=50)
+    consumer = ResultConsumer(transport, ResultProcessor(settings_of({}), MemoryStore(), engine), linger=0.2, batch_size=50)
     running = asyncio.create_task(consumer.run())
     try:
         for n in range(3):

@@ -22,7 +22,7 @@ import pytest
 import redis.asyncio as aioredis
 from redis.asyncio.connection import Connection, ConnectionPool, SSLConnection
 
-from pipeline.config.load import env_settings
+from pipeline.config.load import env_settings, settings_of
 from pipeline.errors import ConfigErrors
 from pipeline.store.base import SeriesSample, StoreUnavailable
 from pipeline.store.factory import store_from_settings
@@ -291,7 +291,7 @@ async def test_redis_url_from_the_environment_chooses_the_server_and_database(ra
     settings: dict[str, Any] = {"store": {"name": "redis"}, "redis": {"host": "elsewhere", "port": 1}}
     for _origin, layer in layers:
         settings["redis"].update(layer["redis"])
-    store = store_from_settings(settings, clock)
+    store = store_from_settings(settings_of(settings), clock)
     try:
         await store.put_client({"name": "from-url"})
     finally:
@@ -300,11 +300,11 @@ async def test_redis_url_from_the_environment_chooses_the_server_and_database(ra
 
 
 def test_the_store_defaults_to_the_callers_choice_and_refuses_unknown_names() -> None:
-    assert isinstance(store_from_settings({}), MemoryStore)
-    assert isinstance(store_from_settings({}, default="redis"), RedisStore)
-    assert isinstance(store_from_settings({"store": {"name": "memory"}}, default="redis"), MemoryStore)
+    assert isinstance(store_from_settings(settings_of({})), MemoryStore)
+    assert isinstance(store_from_settings(settings_of({}), default="redis"), RedisStore)
+    assert isinstance(store_from_settings(settings_of({"store": {"name": "memory"}}), default="redis"), MemoryStore)
     with pytest.raises(ConfigErrors, match=r"store\.name: must be one of memory, redis"):
-        store_from_settings({"store": {"name": "postgres"}})
+        store_from_settings(settings_of({"store": {"name": "postgres"}}))
 
 
 def test_bad_redis_settings_are_reported_by_their_path_all_at_once() -> None:
@@ -329,7 +329,7 @@ def test_every_json_block_in_docs_redis_md_is_accepted() -> None:
     assert len(blocks) >= 4
     for block in blocks:
         settings = json.loads(block)
-        store_from_settings(settings, default="redis")
+        store_from_settings(settings_of(settings), default="redis")
 
 
 # -- faults: a private redis-server ----------------------------------------------------------------
@@ -397,8 +397,8 @@ async def test_a_store_configured_with_sentinels_finds_and_uses_the_master(priva
     subprocess.run(["redis-server", str(config), "--sentinel"], check=True, capture_output=True)
     PrivateRedis._wait(lambda: subprocess.run(["redis-cli", "-p", str(sentinel_port), "ping"], capture_output=True,
                                               text=True).stdout.strip() == "PONG")
-    store = store_from_settings(
-        {"store": {"name": "redis"}, "redis": {"sentinels": [{"host": "127.0.0.1", "port": sentinel_port}]}},
+    store = store_from_settings(settings_of(
+        {"store": {"name": "redis"}, "redis": {"sentinels": [{"host": "127.0.0.1", "port": sentinel_port}]}}),
     )
     try:
         await store.put_client({"name": "via-sentinel"})

@@ -8,18 +8,31 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from pipeline.agent.agent import Agent
+from pipeline.config.load import settings_of
+from pipeline.errors import ConfigErrors
 from pipeline.server.server import Server
 from pipeline.store.memory import MemoryStore
 from pipeline.transport.memory import MemoryTransport
-from pipeline.transport.pipes import keepalives_pipe, request_pipe, results_pipe
+from pipeline.transport.pipes import request_pipe
+
+
+def pipes(raw: dict) -> tuple[str, str]:
+    limits = settings_of(raw).limits
+    return limits.results_pipe, limits.keepalives_pipe
 
 
 def test_sensus_names_unless_renamed() -> None:
-    assert (results_pipe({}), keepalives_pipe({})) == ("results", "keepalives")
-    renamed = {"sensu": {"server": {"results_pipe": "r2", "keepalives_pipe": "k2"}}}
-    assert (results_pipe(renamed), keepalives_pipe(renamed)) == ("r2", "k2")
-    assert results_pipe({"sensu": {"server": {"results_pipe": ""}}}) == "results"
+    assert pipes({}) == ("results", "keepalives")
+    assert pipes({"sensu": {"server": {"results_pipe": "r2", "keepalives_pipe": "k2"}}}) == ("r2", "k2")
+
+
+def test_an_empty_pipe_name_is_refused_with_its_path() -> None:
+    with pytest.raises(ConfigErrors) as refused:
+        settings_of({"sensu": {"server": {"results_pipe": ""}}})
+    assert [e.path for e in refused.value.errors] == ["sensu.server.results_pipe"]
 
 
 def test_check_requests_go_to_one_pipe_per_subscription() -> None:
@@ -31,10 +44,10 @@ def test_check_requests_go_to_one_pipe_per_subscription() -> None:
 
 
 async def test_with_renamed_pipes_a_clients_result_and_keepalive_still_reach_the_server() -> None:
-    settings = {
+    settings = settings_of({
         "sensu": {"server": {"results_pipe": "ogi_results", "keepalives_pipe": "ogi_keepalives"}},
         "client": {"name": "web-1", "address": "10.0.0.1", "subscriptions": []},
-    }
+    })
     transport, store = MemoryTransport(), MemoryStore()
     server = Server(settings, store, transport, elect=False, run_tasks=False, serve_metrics=False)
     await server.start()
@@ -62,5 +75,4 @@ def test_the_rabbitmq_doc_example_renames_both_pipes() -> None:
 
     text = (Path(__file__).resolve().parents[2] / "docs" / "rabbitmq.md").read_text()
     [block] = [b for b in re.findall(r"```json\n(.*?)```", text, re.S) if "results_pipe" in b]
-    settings = json.loads(block)
-    assert (results_pipe(settings), keepalives_pipe(settings)) == ("ogi_results", "ogi_keepalives")
+    assert pipes(json.loads(block)) == ("ogi_results", "ogi_keepalives")

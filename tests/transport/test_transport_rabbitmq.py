@@ -21,7 +21,7 @@ import aio_pika
 import pytest
 
 from bench.vhost import fresh_vhost, rabbitmqctl
-from pipeline.config.load import load_config
+from pipeline.config.load import load_config, settings_of
 from pipeline.config.validate import validate
 from pipeline.errors import ConfigErrors
 from pipeline.registry import default_registry
@@ -118,13 +118,13 @@ def test_every_mistake_in_the_rabbitmq_settings_is_reported_with_its_path() -> N
 
 
 def test_the_transport_named_in_the_settings_is_built_and_an_unknown_one_is_refused() -> None:
-    assert isinstance(transport_from_settings({}), MemoryTransport)
-    assert isinstance(transport_from_settings({}, default="rabbitmq"), RabbitMQTransport)
-    assert isinstance(transport_from_settings({"transport": {"name": "rabbitmq"}}), RabbitMQTransport)
-    memory = transport_from_settings({"transport": {"name": "memory", "max_attempts": 2}}, default="rabbitmq")
+    assert isinstance(transport_from_settings(settings_of({})), MemoryTransport)
+    assert isinstance(transport_from_settings(settings_of({}), default="rabbitmq"), RabbitMQTransport)
+    assert isinstance(transport_from_settings(settings_of({"transport": {"name": "rabbitmq"}})), RabbitMQTransport)
+    memory = transport_from_settings(settings_of({"transport": {"name": "memory", "max_attempts": 2}}), default="rabbitmq")
     assert isinstance(memory, MemoryTransport) and memory.max_attempts == 2
     with pytest.raises(ConfigErrors, match='must be "memory", "rabbitmq" or "redis"'):
-        transport_from_settings({"transport": {"name": "kafka"}})
+        settings_of({"transport": {"name": "kafka"}})
 
 
 def test_every_json_block_in_the_rabbitmq_doc_is_valid_configuration() -> None:

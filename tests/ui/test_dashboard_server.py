@@ -15,6 +15,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from pipeline.api import build_app
 from pipeline.api.ui.static import STATIC
+from pipeline.config.load import settings_of
 from pipeline.config.validate import validate
 from pipeline.model import JSON
 from pipeline.registry import Registry
@@ -28,7 +29,7 @@ PAGE_CALL = {"X-Requested-With": "ogi-dashboard", "Content-Type": "application/j
 
 async def serve(settings: JSON, store: MemoryStore | None = None) -> TestClient[web.Request, web.Application]:
     client: TestClient[web.Request, web.Application] = TestClient(
-        TestServer(build_app(settings, store or MemoryStore(), MemoryTransport())))
+        TestServer(build_app(settings_of(settings), store or MemoryStore(), MemoryTransport())))
     await client.start_server()
     return client
 

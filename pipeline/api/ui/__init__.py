@@ -13,14 +13,12 @@ from aiohttp import web
 from pipeline.api.ui import proxy, static
 from pipeline.api.ui.graphs import graph_handler
 from pipeline.api.ui.settings import DashboardConfig, dashboard_config, dashboard_config_errors
-from pipeline.model import JSON
 
 __all__ = ["DashboardConfig", "add_ui", "dashboard_config", "dashboard_config_errors"]
 
 
-def add_ui(app: web.Application, settings: JSON) -> None:
+def add_ui(app: web.Application, config: DashboardConfig) -> None:
     """Add the dashboard's routes to the API application (none when `dashboard.enabled` is false)."""
-    config = dashboard_config(settings)
     if not config.enabled:
         return
     shown = static.ui_settings(config)
