@@ -19,6 +19,7 @@ from pipeline.chain.engine import Engine
 from pipeline.extension import Context, Filter, Handler, Mutator
 from pipeline.model import Event
 from pipeline.registry import Registry
+from tests.helpers import make_event
 
 # --- recording extensions -------------------------------------------------------------------
 
@@ -129,16 +130,6 @@ def chain_registry() -> Registry:
 def make_engine(settings: dict[str, Any], **kwargs: Any) -> tuple[Engine, CollectorRegistry]:
     metrics = CollectorRegistry()
     return Engine(settings, Context(settings=settings, metrics=metrics), chain_registry(), **kwargs), metrics
-
-
-def make_event(name: str = "disk", status: int = 2, **check: Any) -> Event:
-    return {
-        "id": "0f9a", "action": "create", "timestamp": 1700000000, "occurrences": 1, "occurrences_watermark": 1,
-        "silenced": False, "silenced_by": [], "last_ok": None, "last_state_change": 1700000000,
-        "client": {"name": "web1", "address": "10.0.0.1", "subscriptions": ["base", "client:web1"]},
-        "check": {"name": name, "status": status, "output": "CRITICAL: full", "history": [str(status)],
-                  "total_state_change": 0, **check},
-    }
 
 
 def handled(settings: dict[str, Any]) -> list[str]:
@@ -497,7 +488,7 @@ async def test_a_real_pipe_handler_receives_the_event_json_on_stdin(tmp_path):
     await engine.process(make_event(handler="file"))
     await engine.close()
     event = json.loads(out.read_text())
-    assert (event["client"]["name"], event["check"]["name"], event["check"]["status"]) == ("web1", "disk", 2)
+    assert (event["client"]["name"], event["check"]["name"], event["check"]["status"]) == ("web-1", "disk", 2)
 
 
 async def test_a_failing_command_mutator_drops_only_its_handlers_event_with_real_commands(tmp_path):
