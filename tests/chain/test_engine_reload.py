@@ -7,7 +7,7 @@ from typing import Any
 
 from pipeline.chain.engine import Engine
 from pipeline.extension import Context
-from tests.chain.test_engine import BlockedHandler, RecordHandler, chain_registry
+from tests.chain.recording import BlockedHandler, RecordHandler, chain_registry
 from tests.helpers import make_event
 
 closed: list[str] = []
