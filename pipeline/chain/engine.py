@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import asyncio
 from time import perf_counter
-from typing import Any, cast
+from typing import Any
 
 from pipeline.chain.deadlines import Pool, Watchdog
 from pipeline.chain.gates import gate
+from pipeline.chain.payloads import Payloads, cancel_pending, shared_payload
 from pipeline.chain.routes import (
     TIMEOUT_GRACE,
     Route,
@@ -36,9 +37,6 @@ __all__ = ["Engine"]
 _PLAN_CACHE_SIZE = 4096
 
 _Plan = tuple[list[Route], frozenset[Mutator]]
-#: Per event, each shared mutator's payload: the bytes (an inline mutator) or the task making them.
-_Payloads = dict[Mutator, "bytes | None | asyncio.Future[bytes | None]"]
-_MISSING: Any = object()
 
 
 class _Generation:
@@ -131,7 +129,7 @@ class Engine:
 
     async def _run_all(self, routes: list[Route], shared: frozenset[Mutator], event: Event) -> None:
         """Run several routes at once: the first in the caller's task (one task fewer), the rest in tasks."""
-        payloads: _Payloads | None = {} if shared else None
+        payloads: Payloads | None = {} if shared else None
         tasks = [
             asyncio.create_task(self._run(r, event, payloads if r.mutator in shared else None)) for r in routes[1:]
         ]
@@ -143,9 +141,7 @@ class Engine:
         except asyncio.CancelledError:
             for task in tasks:
                 task.cancel()
-            for future in (payloads or {}).values():
-                if isinstance(future, asyncio.Future):
-                    future.cancel()  # shielded from each route, so cancel it here
+            cancel_pending(payloads)
             raise
 
     def _plan(self, names: tuple[str, ...]) -> _Plan:
@@ -161,7 +157,7 @@ class Engine:
         return plan
 
     async def _run(
-        self, route: Route, event: Event, payloads: _Payloads | None
+        self, route: Route, event: Event, payloads: Payloads | None
     ) -> None:
         """Gates; then, holding a pool slot, filters, mutator and handler under the route's timeout.
 
@@ -204,7 +200,7 @@ class Engine:
                     elif payloads is None:
                         payload = await self._mutate(route, event, route.mutator)
                     else:
-                        payload = await self._shared_payload(route, event, route.mutator, payloads)
+                        payload = await shared_payload(payloads, route.mutator, self._mutate, route, event)
                     if payload is None:
                         return
                     stat = route.handler_stat
@@ -242,19 +238,6 @@ class Engine:
         if stat is None:
             stat = self._gates[name] = self.metrics.stat(GATE, name)
         return stat
-
-    async def _shared_payload(self, route: Route, event: Event, mutator: Mutator, payloads: _Payloads) -> bytes | None:
-        """Mutate once for all routes of this event with the same mutator."""
-        found = payloads.get(mutator, _MISSING)
-        if mutator.inline:
-            # Nothing to wait for, so nothing another route's timeout could cut short.
-            if found is _MISSING:
-                found = payloads[mutator] = await self._mutate(route, event, mutator)
-            return cast(bytes | None, found)
-        if found is _MISSING:
-            found = payloads[mutator] = asyncio.ensure_future(self._mutate(route, event, mutator))
-        # shielded: one route timing out must not cancel the payload another route waits for
-        return await asyncio.shield(cast("asyncio.Future[bytes | None]", found))
 
     async def _mutate(self, route: Route, event: Event, mutator: Mutator) -> bytes | None:
         stat = route.mutator_stat
