@@ -8,7 +8,7 @@ task of a route past its deadline, and the route tells that cancellation apart f
 
 Measured: `asyncio.timeout()` about 5 µs per route (a timer scheduled and cancelled on the
 loop's heap) -> a set add and discard per route, plus one timer per `TICK` while any route is
-in flight (commit b34a61c; the engine's stage of `python -m bench`). `Pool` replaces
+in flight (commit b34a61c, which records no benchmark run). `Pool` replaces
 `asyncio.Semaphore` on the same path: `take()` is a plain call when a slot is free, where
 `acquire()` is a coroutine to await; no separate figure was recorded for it.
 """
