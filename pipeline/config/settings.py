@@ -16,7 +16,7 @@ from types import MappingProxyType
 from typing import Any
 
 from pipeline.api.settings import ApiConfig, api_config
-from pipeline.api.ui.settings import DashboardConfig, dashboard_config
+from pipeline.api.ui.settings import dashboard_config
 from pipeline.errors import ConfigError, ConfigErrors, path_key
 from pipeline.metrics.exporter import listener
 from pipeline.model import JSON, MAX_MESSAGE_SIZE, is_int, is_number
@@ -69,9 +69,6 @@ class CheckDefinition(Definition):
     standalone: bool = False
     publish: bool = True
     handlers: tuple[str, ...] = ("default",)
-    #: Where the points of every run go (Sensu Go's field; pipeline/chain/metric_routes.py).
-    output_metric_handlers: tuple[str, ...] = ()
-    output_metric_format: str | None = None
 
 
 @dataclass(frozen=True)
@@ -110,7 +107,6 @@ class Settings:
     store_name: str | None = None
     redis: RedisSettings | None = None
     api: ApiConfig = field(default_factory=lambda: api_config({}))
-    dashboard: DashboardConfig = field(default_factory=lambda: dashboard_config({}))
     metrics_listener: tuple[str, int] | None = None
     limits: Limits = field(default_factory=Limits)
     client: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
@@ -222,8 +218,6 @@ def _check(name: str, raw: JSON) -> CheckDefinition:
         name=name, raw=raw, command=raw.get("command"), interval=raw.get("interval"), cron=raw.get("cron"),
         subscribers=_strings(raw.get("subscribers")), standalone=raw.get("standalone") is True,
         publish=raw.get("publish") is not False, handlers=_strings(names),
-        output_metric_handlers=_strings(raw.get("output_metric_handlers")),
-        output_metric_format=raw.get("output_metric_format") or None,
     )
 
 
