@@ -16,7 +16,7 @@ from types import MappingProxyType
 from typing import Any
 
 from pipeline.api.settings import ApiConfig, api_config
-from pipeline.api.ui.settings import dashboard_config
+from pipeline.api.ui.settings import DashboardConfig, dashboard_config
 from pipeline.errors import ConfigError, ConfigErrors, path_key
 from pipeline.metrics.exporter import listener
 from pipeline.model import JSON, MAX_MESSAGE_SIZE, is_int, is_number
@@ -109,6 +109,7 @@ class Settings:
     api: ApiConfig = field(default_factory=lambda: api_config({}))
     metrics_listener: tuple[str, int] | None = None
     limits: Limits = field(default_factory=Limits)
+    dashboard: DashboardConfig | None = None
     client: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
     checks: Mapping[str, CheckDefinition] = field(default_factory=lambda: MappingProxyType({}))
     handlers: Mapping[str, HandlerDefinition] = field(default_factory=lambda: MappingProxyType({}))
