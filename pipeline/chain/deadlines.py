@@ -132,7 +132,3 @@ class Pool:
                 future.set_result(None)
                 return
         self._free += 1
-
-    @property
-    def in_use(self) -> int:
-        return self.size - self._free
