@@ -1,80 +1,92 @@
-"""Hand-packed pipelines and redis-py's own pipeline give the same replies, against the real Redis.
+"""The store's hand-packed pipelines (pipeline/store/redis_wire.py) against the real Redis.
 
-On a redis-py the hand-packed path was not tested with, `exchange` falls back to redis-py's
-pipeline: these tests force that fallback and run the same store work both ways.
+Whatever the parser (hiredis or redis-py's pure-Python one), a batch must give the replies
+redis-py's own calls give, error replies in place without losing the replies after them, and
+a connection Redis dropped must be replaced without the caller noticing.
 """
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
+from redis import exceptions as rexc
+from redis._parsers.resp2 import _AsyncRESP2Parser
+from redis.asyncio.connection import Connection
 
-from pipeline.store import redis_wire
-from pipeline.store.base import StoreUnavailable
-from pipeline.store.redis import RedisStore
-from tests.helpers import FakeClock, free_port, make_result
+from pipeline.store.redis_wire import exchange, pack
+from tests.helpers import claim_redis_db, require_service
 
-COMMANDS: list[tuple[Any, ...]] = [
-    ("SET", "k", "v"), ("GET", "k"), ("HSET", "h", "a", 1), ("HGETALL", "h"), ("SADD", "s", "x", "y"),
-    ("SMEMBERS", "s"), ("HGETALL", "k"), ("INCRBY", "n", 3), ("GET", "missing"), ("EVALSHA", "0" * 40, 0),
-]
+DB = claim_redis_db()
 
 
-def described(replies: list[Any]) -> list[Any]:
-    """Replies with error instances as (class name, first words of the message)."""
-    return [(type(r).__name__, str(r).split()[0]) if isinstance(r, Exception) else r for r in replies]
+def redis_py_packing(*args: Any) -> bytes:
+    return b"".join(Connection(host="127.0.0.1").pack_command(*args))
 
 
-def test_only_a_tested_redis_py_gets_the_hand_packed_pipelines() -> None:
-    assert redis_wire.supported("8.2.0") and redis_wire.supported("5.3.1")
-    assert not redis_wire.supported("8.3.0")
-    assert not redis_wire.supported("5.2.1")
-    assert not redis_wire.supported("nine")
-    assert redis_wire.hand_packed  # the pinned redis-py here is a tested one
+@pytest.mark.parametrize("args", [
+    ("SET", "key", "value"),
+    ("HSET", b"h", "field", 12, -3.5, 1e20, "é✓"),
+    ("EVALSHA", "0" * 40, 2, "a", "b", "", b"\x00\xff", 0.1),
+])
+def test_packing_is_byte_for_byte_what_redis_py_sends(args: tuple[Any, ...]) -> None:
+    assert pack([args]) == redis_py_packing(*args)
 
 
-@pytest.mark.parametrize("hand_packed", [True, False], ids=["hand-packed", "redis-py pipeline"])
-async def test_replies_and_error_replies_come_back_in_place_either_way(
-        raw_redis: aioredis.Redis, monkeypatch: pytest.MonkeyPatch, hand_packed: bool) -> None:
-    monkeypatch.setattr(redis_wire, "hand_packed", hand_packed)
-    replies = await redis_wire.exchange(raw_redis, COMMANDS, timeout=5.0)
-    assert described(replies) == [
-        True, b"v", 1, {b"a": b"1"}, 2, {b"x", b"y"}, ("ResponseError", "WRONGTYPE"), 3, None,
-        ("NoScriptError", "No"),
-    ]
+def test_a_batch_mixing_plain_and_buffer_arguments_packs_as_redis_py_sends_each_command() -> None:
+    commands = [("SET", "a", 1), ("SET", bytearray(b"b"), memoryview(b"\x00v")), ("GET", "a")]
+    assert pack(commands) == b"".join(redis_py_packing(*command) for command in commands)
 
 
-@pytest.mark.parametrize("hand_packed", [True, False], ids=["hand-packed", "redis-py pipeline"])
-async def test_the_store_records_results_and_events_the_same_either_way(
-        raw_redis: aioredis.Redis, redis_store: RedisStore, monkeypatch: pytest.MonkeyPatch,
-        hand_packed: bool) -> None:
-    monkeypatch.setattr(redis_wire, "hand_packed", hand_packed)
-    await redis_store.put_client({"name": "web1", "address": "10.0.0.1"})
-    for status in (0, 2, 2):
-        recorded = await redis_store.record_result("web1", make_result(status), make_result(status), ["disk"])
-    await redis_store.put_event({"id": "e1", "client": {"name": "web1"}, "check": make_result(2)})
-    await raw_redis.script_flush()  # Redis forgot the record script: the store loads it again
-    again = await redis_store.record_result("web1", make_result(0), make_result(0), [])
-    assert recorded.history == ["0", "2", "2"] and again.history == ["0", "2", "2", "0"]
-    assert again.event is not None and again.event["id"] == "e1"
-    assert [e["id"] for e in await redis_store.list_events()] == ["e1"]
-    assert await redis_store.aggregate_members("disk") == ["web1:disk"]
-    assert await raw_redis.lrange("history:web1:disk", 0, -1) == [b"0", b"2", b"2", b"0"]
+def test_a_bool_is_refused_as_redis_py_refuses_it() -> None:
+    with pytest.raises(rexc.DataError):
+        pack([("SET", "key", True)])
 
 
-async def test_a_redis_that_is_not_there_is_unavailable_through_the_fallback_too(
-        monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(redis_wire, "hand_packed", False)
-    store = RedisStore({"host": "127.0.0.1", "port": free_port(), "db": 0}, clock=FakeClock())
+@pytest.fixture(params=["hiredis", "python-parser"])
+async def client(request: pytest.FixtureRequest) -> AsyncIterator[aioredis.Redis]:
+    require_service("redis", port=6379)
+    extra = {"parser_class": _AsyncRESP2Parser} if request.param == "python-parser" else {}
+    redis = aioredis.Redis(connection_pool=aioredis.ConnectionPool(host="127.0.0.1", port=6379, db=DB, **extra))
+    await redis.flushdb()
     try:
-        with pytest.raises(StoreUnavailable):
-            await store.record_result("web1", make_result(2), make_result(2), [])
+        yield redis
     finally:
-        await store.close()
+        await redis.flushdb()
+        await redis.aclose()
 
 
-def test_a_redis_py_without_the_expected_internals_is_not_supported(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delattr(redis_wire.rconn.AbstractConnection, "send_packed_command")
-    assert not redis_wire.supported("8.2.0")
+async def test_replies_are_those_of_redis_py_calls_with_error_replies_in_place(client: aioredis.Redis) -> None:
+    replies = await exchange(client, [
+        ("SET", "text", "abc"),
+        ("INCR", "text"),  # an error reply: a string is not a number
+        ("HSET", "h", "a", 1, "b", 2),
+        ("HGETALL", "h"),
+        ("SADD", "s", "x", "y"),
+        ("SMEMBERS", "s"),
+        ("GET", "missing"),
+        ("LRANGE", "missing", 0, -1),
+    ], timeout=5)
+    assert replies[0] is True
+    assert isinstance(replies[1], rexc.ResponseError)
+    assert replies[2:] == [2, {b"a": b"1", b"b": b"2"}, 2, {b"x", b"y"}, None, []]
+    assert await client.get("text") == b"abc"
+
+
+async def test_a_large_batch_reads_back_complete(client: aioredis.Redis) -> None:
+    value = b"v" * 10_000
+    await exchange(client, [("SET", f"k{i}", value) for i in range(500)], timeout=5)
+    replies = await exchange(client, [("GET", f"k{i}") for i in range(500)], timeout=5)
+    assert replies == [value] * 500
+
+
+async def test_a_connection_redis_dropped_is_replaced_and_the_batch_still_runs(client: aioredis.Redis) -> None:
+    await exchange(client, [("CLIENT", "SETNAME", "ogi-wire-test")], timeout=5)
+    killer = aioredis.Redis(host="127.0.0.1", port=6379)
+    try:
+        assert await killer.execute_command("CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes") >= 1
+    finally:
+        await killer.aclose()
+    assert await exchange(client, [("SET", "after", "kill"), ("GET", "after")], timeout=5) == [True, b"kill"]
