@@ -79,6 +79,10 @@ class Engine:
         self._gates: dict[str, StageStat] = {}
         self._closed = False
 
+    def handlers_for(self, names: tuple[str, ...]) -> list[str]:
+        """The leaf handler names an event naming `names` goes to, in order."""
+        return [route.name for route in self._plan(names)[0]]
+
     async def process(self, event: Event) -> None:
         """Handle one event with all its handlers; returns when each has finished or failed."""
         self.metrics.events_processed += 1

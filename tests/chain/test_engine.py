@@ -70,6 +70,7 @@ async def test_nested_sets_are_flattened_and_each_handler_gets_the_event_once():
     engine, _ = make_engine(settings)
     await engine.process(make_event(handlers=["default", "mail"]))
     assert handled(settings) == ["mail", "pager", "chat"]
+    assert engine.handlers_for(("default",)) == ["mail", "pager", "chat"]
 
 
 async def test_a_set_containing_itself_does_not_hang():
