@@ -18,6 +18,9 @@ measures it). One JSON line per figure, each beside its target:
 4. **memory**: this process's RSS (the server's; publisher and sink are other processes) every
    5 s over that run. Target: flat (growth after the first fifth of the run <= 5 %).
 5. **workers 2** (`--workers 2`): two server processes consume a preloaded `results`; no target.
+
+What goes in (result bodies, preloading, the publisher process) is bench/server_load.py; the
+latency handler and the histogram and memory figures are bench/server_latency.py.
 """
 
 from __future__ import annotations
@@ -29,51 +32,30 @@ import json
 import subprocess
 import sys
 import time
-from array import array
-from collections.abc import Iterator
-from typing import Any, ClassVar
+from typing import Any
 
 import aio_pika
 import redis
 
-from bench.amqp_publisher import ConfirmingPublisher
+from bench.server_latency import (
+    P99_TARGET_MS,
+    RSS_GROWTH_TARGET,
+    BenchlatencyHandler,
+    late_figures,
+    percentile_ms,
+    rss_mib,
+)
+from bench.server_load import amqp_url, depth, preload, preload_elsewhere, publish, raw_body, result_body
 from bench.vhost import fresh_vhost
-from pipeline import heap, jsoncodec
+from pipeline import heap
 from pipeline.config.load import settings_of
-from pipeline.extension import Handler
-from pipeline.model import Event
-from pipeline.registry import default_registry
 from pipeline.server.server import Server
 from pipeline.store.redis import RedisStore
 from pipeline.transport.rabbitmq import RabbitMQTransport
 
 REDIS_DB = 9
 RAW_TARGET_SHARE = 0.80
-P99_TARGET_MS = 50.0
-RSS_GROWTH_TARGET = 0.05
-BUCKET_S = 0.0001  # latency histogram resolution
-BUCKETS = 50_000  # up to 5 s; slower goes in the last bucket
 
-
-# --- messages ----------------------------------------------------------------------------
-
-def result_body(i: int, sent: float | None = None) -> bytes:
-    host = f"host{i % 200}"
-    now = int(time.time())
-    output = "".join(f"{host}.cpu.cpu{n}.user {i % 97 + n} {now}\n" for n in range(10))
-    check: dict[str, Any] = {
-        "name": f"metrics_x{i % 5}", "type": "metric", "command": "metrics-cpu", "interval": 10,
-        "issued": now, "executed": now, "duration": 0.01, "output": output, "status": 0,
-        "handlers": ["graphite"],
-    }
-    if sent is not None:
-        check["bench_sent"] = sent
-        check["handlers"] = ["graphite", "latency"]
-    return jsoncodec.dumps({"client": host, "check": check})
-
-
-def amqp_url(vhost: str) -> str:
-    return f"amqp://guest:guest@127.0.0.1:5672/{vhost}"
 
 
 def settings_for(vhost: str, sink_port: int) -> dict[str, Any]:
@@ -88,108 +70,7 @@ def settings_for(vhost: str, sink_port: int) -> dict[str, Any]:
     }
 
 
-class BenchlatencyHandler(Handler):
-    """Records handler time minus the result's `check.bench_sent` in a fixed histogram.
-
-    Also counts, per second of the run (by send time), the results later than the target:
-    whether the late ones are spread over the run or bunched in a few seconds tells a server
-    that is too slow from a machine that was, for a few seconds, too busy.
-    """
-
-    type_name = "benchlatency"
-    allowed_keys: ClassVar[frozenset[str]] = frozenset()
-    histogram: ClassVar[array[int]] = array("q", bytes(8 * BUCKETS))
-    started: ClassVar[float] = 0.0
-    late: ClassVar[array[int]] = array("q")
-
-    @classmethod
-    def start_run(cls, seconds: float) -> None:
-        """Empty histogram and late counts for a run of `seconds` that starts now."""
-        cls.histogram = array("q", bytes(8 * BUCKETS))
-        cls.started = time.time()
-        cls.late = array("q", bytes(8 * (int(seconds) + 60)))  # slack: the publisher starts and ends a little after the run
-
-    async def handle(self, event: Event, payload: bytes) -> None:
-        sent = event["check"].get("bench_sent")
-        if isinstance(sent, float):
-            latency = time.time() - sent
-            slot = int(latency / BUCKET_S)
-            BenchlatencyHandler.histogram[min(max(slot, 0), BUCKETS - 1)] += 1
-            if latency * 1000 > P99_TARGET_MS:
-                late = BenchlatencyHandler.late
-                second = int(sent - BenchlatencyHandler.started)
-                if 0 <= second < len(late):
-                    late[second] += 1
-
-
-def late_figures(late: array[int]) -> dict[str, int]:
-    """How many results were later than the target, and in how many seconds of the run."""
-    return {"late_results": sum(late), "late_seconds": sum(1 for n in late if n)}
-
-
-default_registry.register("handlers", "benchlatency", BenchlatencyHandler)
-
-
-def percentile_ms(histogram: array[int], share: float) -> float:
-    total = sum(histogram)
-    seen = 0
-    for slot, count in enumerate(histogram):
-        seen += count
-        if total and seen >= share * total:
-            return round((slot + 1) * BUCKET_S * 1000, 2)
-    return float("nan")
-
-
-def rss_mib(pid: int | str = "self") -> float:
-    with open(f"/proc/{pid}/status") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return 0.0
-
-
 # --- the broker ---------------------------------------------------------------------------
-
-async def preload(vhost: str, queue: str, bodies: Iterator[bytes], exchange: str = "") -> int:
-    """Publish persistent messages (with confirms) to a durable queue, through `exchange`."""
-    connection = await aio_pika.connect(amqp_url(vhost))
-    async with connection:
-        channel = await connection.channel(publisher_confirms=True)
-        amqp_queue = await channel.declare_queue(queue, durable=True, auto_delete=False)
-        if exchange:
-            target = await channel.declare_exchange(exchange, "direct", durable=False)
-            await amqp_queue.bind(target, routing_key="")
-            key = ""
-        else:
-            target, key = channel.default_exchange, queue
-        sent = 0
-        batch: list[bytes] = []
-        for body in [*bodies, b""]:
-            if body:
-                batch.append(body)
-            if len(batch) >= 2000 or (not body and batch):
-                await asyncio.gather(*(target.publish(aio_pika.Message(b, delivery_mode=aio_pika.DeliveryMode.PERSISTENT),
-                                                      routing_key=key) for b in batch))
-                sent += len(batch)
-                batch = []
-        return sent
-
-
-async def depth(vhost: str, queue: str) -> int:
-    connection = await aio_pika.connect(amqp_url(vhost))
-    async with connection:
-        channel = await connection.channel()
-        declared = await channel.declare_queue(queue, passive=True)
-        return int(declared.declaration_result.message_count or 0)
-
-
-def raw_body(i: int) -> bytes:
-    return b"%08d" % i + b"x" * 592
-
-
-def preload_elsewhere(vhost: str, queue: str, count: int) -> None:
-    """Preload in another process, so the measured process starts clean (its RSS included)."""
-    subprocess.run([sys.executable, "-m", "bench.server", "--preload", vhost, queue, str(count)], check=True)
 
 
 async def raw_rate(vhost: str, count: int) -> dict[str, Any]:
@@ -302,31 +183,6 @@ async def steady(vhost: str, rate: float, seconds: float) -> list[dict[str, Any]
          "rss_after_first_fifth_mib": round(warm[0], 1), "rss_end_mib": round(warm[-1], 1),
          "growth": round(growth, 4), "target_growth": RSS_GROWTH_TARGET, "ok": growth <= RSS_GROWTH_TARGET},
     ]
-
-
-async def publish(vhost: str, rate: float, seconds: float) -> int:
-    """The publisher process: `rate` results/s with their send time, persistent, with confirms.
-
-    It stands for clients on other hosts, so it is as lean as it can be (bench/amqp_publisher.py):
-    on this host its CPU is taken from the server's.
-    """
-    publisher = await ConfirmingPublisher.open("127.0.0.1", 5672, vhost, "guest", "guest", exchange="results")
-    try:
-        sent = 0
-        start = time.monotonic()
-        while (elapsed := time.monotonic() - start) < seconds:
-            due = int(rate * elapsed) - sent
-            if due > 0:
-                now = time.time()
-                publisher.publish([result_body(sent + k, now) for k in range(due)])
-                sent += due
-            await asyncio.sleep(0.002)
-        confirmed = await publisher.wait_confirmed()
-        if publisher.nacked:
-            raise RuntimeError(f"the broker refused {publisher.nacked} results")
-        return confirmed
-    finally:
-        await publisher.close()
 
 
 # --- several processes --------------------------------------------------------------------

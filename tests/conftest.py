@@ -18,6 +18,7 @@ import shutil
 import tempfile
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -29,6 +30,11 @@ from tests.contract import Backend
 from tests.contract.transport_fixtures import RABBITMQ_SERVER, PrivateRabbitMQ, require_rabbitmq
 from tests.helpers import FakeClock, claim_redis_db, free_port, require_service
 from tests.peers import PrivateRedis, alive
+
+if TYPE_CHECKING:
+    import redis.asyncio as aioredis
+
+    from pipeline.store.redis import RedisStore
 
 #: The Redis database store tests run in, claimed for this run (other checkouts may be testing too).
 REDIS_DB = claim_redis_db()
@@ -54,6 +60,35 @@ async def store(request: pytest.FixtureRequest, clock: FakeClock) -> AsyncIterat
     finally:
         await redis_store.client.flushdb()
         await redis_store.close()
+
+
+@pytest.fixture
+def redis_db() -> int:
+    """The number of the Redis database this run's store tests flush."""
+    return REDIS_DB
+
+
+@pytest.fixture
+async def raw_redis() -> AsyncIterator[aioredis.Redis]:
+    """redis-py on the claimed database, flushed before and after: to read the keys a store wrote."""
+    require_service("redis", port=6379)
+    import redis.asyncio as aioredis
+
+    client = aioredis.Redis(host="127.0.0.1", port=6379, db=REDIS_DB)
+    await client.flushdb()
+    yield client
+    await client.flushdb()
+    await client.aclose()
+
+
+@pytest.fixture
+async def redis_store(raw_redis: aioredis.Redis) -> AsyncIterator[RedisStore]:
+    """A RedisStore on the claimed database (flushed by `raw_redis`), its clock stopped at T0."""
+    from pipeline.store.redis import RedisStore
+
+    store = RedisStore({"host": "127.0.0.1", "port": 6379, "db": REDIS_DB}, clock=FakeClock())
+    yield store
+    await store.close()
 
 
 @pytest.fixture

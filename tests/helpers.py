@@ -87,6 +87,32 @@ class RecordingEngine:
         self.statuses.append(status)
 
 
+def make_event(check: str = "disk", status: int | None = None, *, client: str = "web-1", action: str = "create",
+               occurrences: int = 1, watermark: int | None = None, **fields: Any) -> Event:
+    """An event as the server hands it to the chain: `check` failing on `client`.
+
+    `status` defaults to 2, or 0 for a resolve; `fields` go into the check (`handlers=[...]`,
+    `output=...`, `interval=...`). Change anything else on the returned dict: it is a new one.
+    """
+    if status is None:
+        status = 0 if action == "resolve" else 2
+    return {
+        "id": "6f2f4c9e-1f0a-4c2b-9d51-1b3f3c0d1a11", "action": action, "timestamp": int(T0),
+        "occurrences": occurrences, "occurrences_watermark": occurrences if watermark is None else watermark,
+        "silenced": False, "silenced_by": [], "last_ok": None, "last_state_change": int(T0),
+        "client": {"name": client, "address": "10.0.0.1", "subscriptions": ["web", f"client:{client}"],
+                   "environment": "prod", "tags": {"tier": "front"}},
+        "check": {"name": check, "status": status, "interval": 60, "output": "CRITICAL: full",
+                  "history": ["0", str(status)], "total_state_change": 0, "handle": True,
+                  "custom": {"team": "ops", "ticket": None}, **fields},
+    }
+
+
+def make_result(status: int, name: str = "disk", **extra: Any) -> dict[str, Any]:
+    """A check result as a store records it: `output` and `executed` follow the status."""
+    return {"name": name, "status": status, "output": f"status {status}", "executed": 1000 + status, **extra}
+
+
 def events_in(path: Path) -> list[dict[str, Any]]:
     """The events a `cat >> FILE; echo >> FILE` pipe handler wrote.
 

@@ -2,7 +2,7 @@
 
 - no import cycle between the rooms of `pipeline/` (a room is a folder; the root's modules
   together are one more room), so each room can be read knowing only the rooms below it;
-- no module over 400 lines in the shipped packages (past that it holds two jobs);
+- no module over 400 lines in the shipped packages or bench/ (past that it holds two jobs);
 - ARCHITECTURE.md names only modules that exist and describes every room and top-level folder.
 """
 
@@ -18,6 +18,8 @@ from tests.helpers import ROOT
 PIPELINE = ROOT / "pipeline"
 ROOT_ROOM = "(root)"
 SHIPPED = ("pipeline", "handlers", "mutators", "filters", "plugins")
+#: Where the 400-line rule holds: the shipped packages and the benchmarks.
+SIZED = (*SHIPPED, "bench")
 MAX_LINES = 400
 #: Imports from a lower room up to a higher one that are still there, each with why; the graph
 #: is checked without them, and the test fails when one goes away (so the entry is removed).
@@ -163,7 +165,7 @@ def test_imports_inside_functions_and_relative_ones_count(tmp_path: Path):
 
 def test_no_module_is_over_400_lines():
     too_long = []
-    for package in SHIPPED:
+    for package in SIZED:
         for path in sorted((ROOT / package).rglob("*.py")):
             relative = path.relative_to(ROOT).as_posix()
             lines = len(path.read_text().splitlines())

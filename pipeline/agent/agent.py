@@ -228,9 +228,6 @@ class Agent:
         task = asyncio.create_task(self._consume(pipe, subscription), name=f"subscription:{pipe}")
         self._subscribed[pipe] = (subscription, task)
 
-    async def stop_standalone(self) -> None:
-        await self.standalone.stop()
-
     async def _consume(self, pipe: str, subscription: Subscription) -> None:
         async for message in subscription:
             try:

@@ -5,6 +5,12 @@ an event at 30,000 events/s. The engine's route timeouts are a safety net measur
 so one `Watchdog` timer ticking while routes are in flight does the same job: it cancels the
 task of a route past its deadline, and the route tells that cancellation apart from any other
 (shutdown) the way `asyncio.timeout` does, through `Task.uncancel()`.
+
+Measured: `asyncio.timeout()` about 5 µs per route (a timer scheduled and cancelled on the
+loop's heap) -> a set add and discard per route, plus one timer per `TICK` while any route is
+in flight (commit b34a61c, which records no benchmark run). `Pool` replaces
+`asyncio.Semaphore` on the same path: `take()` is a plain call when a slot is free, where
+`acquire()` is a coroutine to await; no separate figure was recorded for it.
 """
 
 from __future__ import annotations

@@ -19,11 +19,12 @@ from __future__ import annotations
 
 import asyncio
 from time import perf_counter
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 from pipeline.chain.deadlines import Watchdog
 from pipeline.chain.gates import gate
 from pipeline.chain.metric_routes import event_names
+from pipeline.chain.payloads import Payloads, cancel_pending, shared_payload
 from pipeline.chain.routes import (
     TIMEOUT_GRACE,
     Route,
@@ -47,9 +48,6 @@ _PLAN_CACHE_SIZE = 4096
 #: The routes, the mutators more than one of them shares, and the routes that skip the gates
 #: (metric handlers: points flow whatever the event's status, silencing or flapping).
 _Plan = tuple[list[Route], frozenset[Mutator], frozenset[Route]]
-#: Per event, each shared mutator's payload: the bytes (an inline mutator) or the task making them.
-_Payloads = dict[Mutator, "bytes | None | asyncio.Future[bytes | None]"]
-_MISSING: Any = object()
 
 
 class _Generation:
@@ -168,7 +166,7 @@ class Engine:
         self, routes: list[Route], shared: frozenset[Mutator], ungated: frozenset[Route], event: Event
     ) -> None:
         """Run several routes at once: the first in the caller's task (one task fewer), the rest in tasks."""
-        payloads: _Payloads | None = {} if shared else None
+        payloads: Payloads | None = {} if shared else None
         tasks = [
             asyncio.create_task(self._run(r, event, payloads if r.mutator in shared else None, r not in ungated))
             for r in routes[1:]
@@ -181,9 +179,7 @@ class Engine:
         except asyncio.CancelledError:
             for task in tasks:
                 task.cancel()
-            for future in (payloads or {}).values():
-                if isinstance(future, asyncio.Future):
-                    future.cancel()  # shielded from each route, so cancel it here
+            cancel_pending(payloads)
             raise
 
     def _plan(self, names: tuple[tuple[str, ...], tuple[str, ...]]) -> _Plan:
@@ -202,7 +198,7 @@ class Engine:
         return plan
 
     async def _run(
-        self, route: Route, event: Event, payloads: _Payloads | None, gated: bool = True, queued: bool = False
+        self, route: Route, event: Event, payloads: Payloads | None, gated: bool = True, queued: bool = False
     ) -> None:
         """Gates; then, holding a slot, filters, mutator and handler under the route's timeout.
 
@@ -248,7 +244,7 @@ class Engine:
                     elif payloads is None:
                         payload = await self._mutate(route, event, route.mutator)
                     else:
-                        payload = await self._shared_payload(route, event, route.mutator, payloads)
+                        payload = await shared_payload(payloads, route.mutator, self._mutate, route, event)
                     if payload is None:
                         return
                     stat = route.handler_stat
@@ -287,19 +283,6 @@ class Engine:
         if stat is None:
             stat = self._gates[name] = self.metrics.stat(GATE, name)
         return stat
-
-    async def _shared_payload(self, route: Route, event: Event, mutator: Mutator, payloads: _Payloads) -> bytes | None:
-        """Mutate once for all routes of this event with the same mutator."""
-        found = payloads.get(mutator, _MISSING)
-        if mutator.inline:
-            # Nothing to wait for, so nothing another route's timeout could cut short.
-            if found is _MISSING:
-                found = payloads[mutator] = await self._mutate(route, event, mutator)
-            return cast(bytes | None, found)
-        if found is _MISSING:
-            found = payloads[mutator] = asyncio.ensure_future(self._mutate(route, event, mutator))
-        # shielded: one route timing out must not cancel the payload another route waits for
-        return await asyncio.shield(cast("asyncio.Future[bytes | None]", found))
 
     async def _mutate(self, route: Route, event: Event, mutator: Mutator) -> bytes | None:
         stat = route.mutator_stat

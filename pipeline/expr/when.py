@@ -144,9 +144,3 @@ def compile_when(when: Any) -> Window:
             out.append(Span(bounds[0], bounds[1]))
         compiled[day] = tuple(out)
     return Window(compiled)
-
-
-def in_window(when: dict[str, Any] | Window, now: float) -> bool:
-    """Whether `now` (epoch seconds) falls in the window, read in local time."""
-    window = when if isinstance(when, Window) else compile_when(when)
-    return window.contains(now)

@@ -9,7 +9,6 @@ Bad input is dropped with one log line and counted; it never raises.
 from __future__ import annotations
 
 import logging
-import os
 import time
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, Protocol
@@ -33,6 +32,7 @@ from pipeline.model import (
 )
 from pipeline.optional_keys import without_null_options
 from pipeline.server.check_cap import CheckNames
+from pipeline.server.event_ids import new_event_id
 from pipeline.server.events import (
     CREATE,
     RESOLVE,
@@ -211,7 +211,7 @@ class ResultProcessor:
             if checked.proxy and proxy_check is not None:
                 check = proxy_check
             now = self.clock()
-            event = build_event(client, check, recorded.history, recorded.last_ok, recorded.event, now, _uuid)
+            event = build_event(client, check, recorded.history, recorded.last_ok, recorded.event, now, new_event_id)
             # An OK that creates nothing (metrics, mostly) is never looked up (docs/events.md "What the server keeps per check").
             if check["status"] != 0 or event["action"] != CREATE:
                 await self._silence(event, client, check, now)
@@ -293,29 +293,3 @@ def _clone(value: Any) -> Any:
     if isinstance(value, list):
         return [_clone(inner) for inner in value]
     return value
-
-
-# A random hex digit -> the variant digit with the same two low bits (top bits 10: RFC 4122).
-_VARIANT = {digit: "89ab"[int(digit, 16) & 3] for digit in "0123456789abcdef"}
-
-
-# Random hex for event ids, drawn 256 ids at a time: one getrandom call per 256 ids instead
-# of one per id. list.pop is atomic, so threads never share an id; a forked child starts empty
-# so it never hands out the ids its parent has buffered too.
-_random_hex: list[str] = []
-os.register_at_fork(after_in_child=_random_hex.clear)
-
-
-def _next_hex() -> str:
-    try:
-        return _random_hex.pop()
-    except IndexError:
-        block = os.urandom(16 * 256).hex()
-        _random_hex.extend(block[start:start + 32] for start in range(32, len(block), 32))
-        return block[:32]
-
-
-def _uuid() -> str:
-    """A random (version 4) UUID as text, as str(uuid.uuid4()) without building a UUID object."""
-    h = _next_hex()
-    return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{_VARIANT[h[16]]}{h[17:20]}-{h[20:]}"

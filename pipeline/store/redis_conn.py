@@ -178,15 +178,6 @@ def redis_settings(settings: JSON | str | None) -> RedisSettings:
     return replace(common, host=str(host), port=int(port or DEFAULT_PORT))
 
 
-def redis_settings_errors(settings: JSON | str | None) -> list[ConfigError]:
-    """Every problem in the `redis` settings (for `ogi check-config`), none when they are fine."""
-    try:
-        redis_settings(settings)
-    except ConfigErrors as wrong:
-        return wrong.errors
-    return []
-
-
 def connect(settings: RedisSettings | JSON | str | None) -> tuple[aioredis.Redis, str]:
     """A client for the `redis` settings (checked already, or as `redis_settings` takes them) and
     how to name it in messages.

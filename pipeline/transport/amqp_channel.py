@@ -5,11 +5,24 @@ IncomingMessage, no second task per message) while aio-pika's robust channel sti
 the consumer after a reconnect. `AckBatcher` sends the acks settled in one turn of the loop as
 few `multiple` acks as the held deliveries allow. pipeline/transport/amqp_consume.py builds
 subscriptions and messages on them.
+
+Measured (commit e67225e): an aio-pika IncomingMessage and the second task that comes with it
+were a third of the cost of consuming; batched acks halve the cost of consuming at prefetch
+100 (pipeline/transport/amqp_consume.py). Neither commit recorded the benchmark it ran.
+
+`LeanQueue` reads aio-pika's internals (`RobustQueue._consumers`, `RobustChannel.QUEUE_CLASS`,
+`get_underlay_channel`): tested with aio-pika 9.4 to 10.2 (pyproject.toml pins
+`aio-pika<10.3`). On any other aio-pika, or when those internals are not there,
+`use_lean_queues` leaves aio-pika's own queues in place (consumers then get IncomingMessages,
+which the subscription takes too) and says so once in the log. `AckBatcher` uses only aiormq's
+public `basic_ack`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import importlib.metadata
+import logging
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, cast
 
@@ -59,10 +72,44 @@ class LeanQueue(RobustQueue):
         return result.consumer_tag
 
 
-def use_lean_queues(channel: AbstractRobustChannel) -> None:
-    """Queues declared on `channel` from now on are LeanQueues."""
-    assert isinstance(channel, RobustChannel)
+#: The aio-pika releases (major, minor) LeanQueue was tested with: [low, high).
+TESTED_AIO_PIKA = ((9, 4), (10, 3))
+log = logging.getLogger("ogi")
+_warned = False
+
+
+def supported(version: str | None = None) -> bool:
+    """Whether the installed aio-pika is one LeanQueue was tested with, its internals as expected."""
+    if version is None:
+        try:
+            version = importlib.metadata.version("aio-pika")
+        except importlib.metadata.PackageNotFoundError:
+            return False
+    try:
+        release = tuple(int(part) for part in version.split(".")[:2])
+    except ValueError:
+        return False
+    low, high = TESTED_AIO_PIKA
+    return (low <= release < high and hasattr(RobustChannel, "QUEUE_CLASS")
+            and hasattr(RobustChannel, "get_underlay_channel")
+            # LeanQueue.consume records its consumers where RobustQueue's restore reads them
+            and "_consumers" in RobustQueue.__init__.__code__.co_names)
+
+
+def use_lean_queues(channel: AbstractRobustChannel) -> bool:
+    """Queues declared on `channel` from now on are LeanQueues.
+
+    False (aio-pika's own RobustQueue stays) when the installed aio-pika is not one this was tested with.
+    """
+    global _warned
+    if not isinstance(channel, RobustChannel) or not supported():
+        if not _warned:
+            _warned = True
+            log.warning("aio-pika is not a version the lean consumers were tested with; using aio-pika's own queues",
+                        extra={"fields": {"tested": f"{TESTED_AIO_PIKA[0]} to {TESTED_AIO_PIKA[1]} (exclusive)"}})
+        return False
     channel.QUEUE_CLASS = LeanQueue
+    return True
 
 
 class AckBatcher:

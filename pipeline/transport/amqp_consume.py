@@ -1,9 +1,10 @@
 """Consuming from RabbitMQ: subscriptions, messages, acks, bounded retries and dead-lettering.
 
 Each subscription has its own channel (its own prefetch, its consumer restored by aio-pika
-after a reconnect). Its queue is a LeanQueue: the consumer gets aiormq's delivery as it is,
-in the task aiormq starts for it, without an aio-pika IncomingMessage and the second task
-that comes with one (a third of the cost of consuming). Deliveries wait in a local inbox
+after a reconnect). Its queue is a LeanQueue (amqp_channel.py; aio-pika's own queue on an
+untested aio-pika): the consumer gets aiormq's delivery as it is, in the task aiormq starts
+for it, without an aio-pika IncomingMessage and the second task that comes with one (a third
+of the cost of consuming). Deliveries wait in a local inbox
 until the iterator takes them (the broker's prefetch bounds that inbox), or `dispatch` runs
 its handler at once inside the delivery's task, the prefetch bounding how many run. A
 handler still running when its channel dies is cancelled: the broker requeues its message
@@ -40,10 +41,11 @@ from typing import TYPE_CHECKING, Any, cast
 import aio_pika
 import aiormq.abc
 from aio_pika.abc import AbstractIncomingMessage, AbstractRobustChannel
+from aio_pika.robust_queue import RobustQueue
 from aiormq.abc import DeliveredMessage
 from pamqp.commands import Basic
 
-from pipeline.transport.amqp_channel import CHANNEL_GONE, AckBatcher, LeanQueue
+from pipeline.transport.amqp_channel import CHANNEL_GONE, AckBatcher
 from pipeline.transport.amqp_topology import QueueSpec, failed_queue, ogi_owns
 from pipeline.transport.base import Message, MessageHandler, PipeKind, Subscription, run_handler
 
@@ -107,7 +109,7 @@ class RabbitMQSubscription(Subscription):
 
     def __init__(
         self, transport: RabbitMQTransport, pipe: str, kind: PipeKind, spec: QueueSpec,
-        channel: AbstractRobustChannel, queue: LeanQueue,
+        channel: AbstractRobustChannel, queue: RobustQueue,
     ) -> None:
         self.pipe = pipe
         self.kind = kind

@@ -32,9 +32,10 @@ from typing import Any
 import aio_pika
 from aio_pika.abc import AbstractExchange, AbstractRobustChannel
 from aio_pika.exceptions import ChannelNotFoundEntity, ChannelPreconditionFailed
+from aio_pika.robust_queue import RobustQueue
 
 from pipeline.model import JSON
-from pipeline.transport.amqp_channel import CHANNEL_GONE, LeanQueue, use_lean_queues
+from pipeline.transport.amqp_channel import CHANNEL_GONE, use_lean_queues
 from pipeline.transport.amqp_connection import PUBLISH_TIMEOUT, AmqpConnection
 from pipeline.transport.amqp_consume import RabbitMQMessage, RabbitMQSubscription, copy_message
 from pipeline.transport.amqp_settings import AmqpSettings, amqp_settings
@@ -262,7 +263,7 @@ class RabbitMQTransport(AmqpConnection, Transport):
             except ChannelPreconditionFailed as exc:
                 raise conflict("queue", spec.name, spec.flags(), exc) from exc
             await amqp_queue.bind(exchange, routing_key="")
-            assert isinstance(amqp_queue, LeanQueue)
+            assert isinstance(amqp_queue, RobustQueue)
             subscription = RabbitMQSubscription(self, pipe, kind, spec, channel, amqp_queue)
             await subscription.start()
         except BaseException:

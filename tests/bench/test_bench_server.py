@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from bench.server import BenchlatencyHandler, late_figures
+from bench.server_latency import BenchlatencyHandler, late_figures
 from pipeline.config.load import settings_of
 from pipeline.extension import Context
 

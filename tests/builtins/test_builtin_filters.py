@@ -13,18 +13,7 @@ from pipeline.extension import Context, Filter
 from pipeline.model import Event
 from pipeline.registry import default_registry
 from pipeline.store.memory import MemoryStore
-
-
-def make_event(action: str = "create", occurrences: int = 1, watermark: int | None = None, **check: Any) -> Event:
-    return {
-        "id": "e1",
-        "action": action,
-        "occurrences": occurrences,
-        "occurrences_watermark": occurrences if watermark is None else watermark,
-        "silenced": False,
-        "client": {"name": "web-1", "subscriptions": ["web", "client:web-1"]},
-        "check": {"name": "http", "status": 0 if action == "resolve" else 2, **check},
-    }
+from tests.helpers import make_event
 
 
 def builtin(name: str, context: Context | None = None) -> Filter:
@@ -46,7 +35,7 @@ async def passing_occurrences(up_to: int, **check: Any) -> list[int]:
     f = builtin("occurrences")
     passed = []
     for n in range(1, up_to + 1):
-        event = make_event(occurrences=n)
+        event = make_event("http", occurrences=n)
         event["check"].update(check)
         if await f.allows(event):
             passed.append(n)
@@ -105,7 +94,7 @@ async def test_the_repeat_spacing_rounds_down() -> None:
 )
 async def test_occurrences_rules(action: str, occ: int, watermark: int | None, check: dict[str, Any],
                                  passes: bool) -> None:
-    event = make_event(action, occ, watermark)
+    event = make_event("http", action=action, occurrences=occ, watermark=watermark)
     event["check"].update(check)
     assert await builtin("occurrences").allows(event) is passes
 
@@ -147,13 +136,13 @@ DEPENDENCIES: list[tuple[str, list[Any], bool]] = [
 @pytest.mark.parametrize(("dependencies", "passes"), [d[1:] for d in DEPENDENCIES], ids=[d[0] for d in DEPENDENCIES])
 async def test_check_dependencies(store: MemoryStore, dependencies: list[Any], passes: bool) -> None:
     f = builtin("check_dependencies", Context(store=store))
-    event = make_event(dependencies=dependencies)
+    event = make_event("http", dependencies=dependencies)
     assert await f.allows(event) is passes
 
 
 async def test_an_event_passes_again_once_its_dependency_resolved(store: MemoryStore) -> None:
     f = builtin("check_dependencies", Context(store=store))
-    event = make_event(dependencies=["router-1/ping"])
+    event = make_event("http", dependencies=["router-1/ping"])
     assert await f.allows(event) is False
     await store.delete_event("router-1", "ping")
     assert await f.allows(event) is True
@@ -190,19 +179,19 @@ async def test_without_a_working_store_events_pass_and_it_is_logged_once(
     f.timeout = 0.05
     with caplog.at_level(logging.ERROR, logger="ogi"):
         for _ in range(3):
-            assert await f.allows(make_event(dependencies=["nginx", "subscription:db/mysql"])) is True
+            assert await f.allows(make_event("http", dependencies=["nginx", "subscription:db/mysql"])) is True
     records = [r for r in caplog.records if r.name == "ogi"]
     assert len(records) == 1
     assert reason in records[0].fields["reason"]  # type: ignore[attr-defined]
 
 
 async def test_an_event_without_dependencies_never_asks_the_store() -> None:
-    assert await builtin("check_dependencies", Context(store=BrokenStore())).allows(make_event()) is True
+    assert await builtin("check_dependencies", Context(store=BrokenStore())).allows(make_event("http")) is True
 
 
 # -- is_incident, has_metrics, not_silenced -----------------------------------------------------------
 def event_with(action: str = "create", silenced: bool = False, **check: Any) -> Event:
-    event = make_event(action)
+    event = make_event("http", action=action)
     event["check"].update(check)
     event["silenced"] = silenced
     return event

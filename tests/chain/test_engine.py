@@ -1,6 +1,6 @@
 """The engine runs each event through gates -> filters -> mutator -> handler for every handler.
 
-Most tests use small recording extensions registered into a fresh Registry; each appends what
+Most tests use the recording extensions of tests/chain/recording.py in a fresh Registry; each appends what
 it saw to `settings["record"]`, so a test reads back exactly what happened and in which order.
 """
 
@@ -17,129 +17,19 @@ from prometheus_client import REGISTRY, CollectorRegistry
 
 from pipeline.chain.engine import Engine
 from pipeline.config.load import settings_of
-from pipeline.extension import Context, Filter, Handler, Mutator
-from pipeline.model import Event
+from pipeline.extension import Context
 from pipeline.registry import Registry
-
-# --- recording extensions -------------------------------------------------------------------
-
-
-def record(ext: Any, *entry: Any) -> None:
-    ext.context.settings.raw.setdefault("record", []).append(entry)
-
-
-class RecordHandler(Handler):
-    """Records (handler name, check name, payload)."""
-
-    async def handle(self, event: Event, payload: bytes) -> None:
-        record(self, "handled", self.name, event["check"]["name"], payload)
-
-
-class BlockedHandler(Handler):
-    """Starts, then waits until the test sets `settings["release"]`."""
-
-    async def handle(self, event: Event, payload: bytes) -> None:
-        record(self, "started", self.name)
-        await self.context.settings.raw["release"].wait()
-        record(self, "handled", self.name, event["check"]["name"], payload)
-
-
-class RaisingHandler(Handler):
-    async def handle(self, event: Event, payload: bytes) -> None:
-        record(self, "raising", self.name)
-        raise RuntimeError("the downstream said no")
-
-
-class HangingHandler(Handler):
-    async def handle(self, event: Event, payload: bytes) -> None:
-        record(self, "started", self.name)
-        await asyncio.Event().wait()
-
-
-class JsonMutator(Mutator):
-    async def mutate(self, event: Event) -> bytes | None:
-        record(self, "mutated", self.name)
-        return json.dumps(event).encode()
-
-
-class CommandMutator(Mutator):
-    """Stands in for the command mutator: `command` says what it does."""
-
-    async def mutate(self, event: Event) -> bytes | None:
-        record(self, "mutated", self.name)
-        await asyncio.sleep(0)  # a real command mutator yields while the child runs
-        command = self.definition["command"]
-        if command == "fail":
-            raise RuntimeError("exit status 1")
-        if command == "drop":
-            return None
-        return f"{command}:{event['check']['name']}".encode()
-
-
-class InlineMutator(Mutator):
-    """A mutator that only computes (as the built-in json and only_check_output): `inline`."""
-
-    inline = True
-
-    async def mutate(self, event: Event) -> bytes | None:
-        record(self, "mutated", self.name)
-        return event["check"]["output"].upper().encode()
-
-
-class FailingInlineMutator(InlineMutator):
-    async def mutate(self, event: Event) -> bytes | None:
-        record(self, "mutated", self.name)
-        raise ValueError("cannot encode")
-
-
-class KeepFilter(Filter):
-    async def allows(self, event: Event) -> bool:
-        record(self, "filtered", self.name)
-        return True
-
-
-class DropFilter(Filter):
-    async def allows(self, event: Event) -> bool:
-        record(self, "filtered", self.name)
-        return False
-
-
-class BrokenFilter(Filter):
-    async def allows(self, event: Event) -> bool:
-        record(self, "filtered", self.name)
-        raise RuntimeError("cannot reach the API")
-
-
-def chain_registry() -> Registry:
-    registry = Registry(use_entry_points=False)
-    for name, cls in {
-        "record": RecordHandler, "pipe": RecordHandler, "blocked": BlockedHandler, "raising": RaisingHandler,
-        "hanging": HangingHandler,
-    }.items():
-        registry.register("handlers", name, cls)
-    registry.register("mutators", "json", JsonMutator)
-    registry.register("mutators", "pipe", CommandMutator)
-    registry.register("mutators", "loud", InlineMutator)
-    registry.register("mutators", "bad", FailingInlineMutator)
-    registry.register("filters", "keep", KeepFilter)
-    registry.register("filters", "drop", DropFilter)
-    registry.register("filters", "broken", BrokenFilter)
-    return registry
+from tests.chain.recording import (
+    JsonMutator,
+    RecordHandler,
+    chain_registry,
+)
+from tests.helpers import make_event
 
 
 def make_engine(settings: dict[str, Any], **kwargs: Any) -> tuple[Engine, CollectorRegistry]:
     metrics = CollectorRegistry()
     return Engine(settings_of(settings), Context(settings=settings_of(settings), metrics=metrics), chain_registry(), **kwargs), metrics
-
-
-def make_event(name: str = "disk", status: int = 2, **check: Any) -> Event:
-    return {
-        "id": "0f9a", "action": "create", "timestamp": 1700000000, "occurrences": 1, "occurrences_watermark": 1,
-        "silenced": False, "silenced_by": [], "last_ok": None, "last_state_change": 1700000000,
-        "client": {"name": "web1", "address": "10.0.0.1", "subscriptions": ["base", "client:web1"]},
-        "check": {"name": name, "status": status, "output": "CRITICAL: full", "history": [str(status)],
-                  "total_state_change": 0, **check},
-    }
 
 
 def handled(settings: dict[str, Any]) -> list[str]:
@@ -498,7 +388,7 @@ async def test_a_real_pipe_handler_receives_the_event_json_on_stdin(tmp_path):
     await engine.process(make_event(handler="file"))
     await engine.close()
     event = json.loads(out.read_text())
-    assert (event["client"]["name"], event["check"]["name"], event["check"]["status"]) == ("web1", "disk", 2)
+    assert (event["client"]["name"], event["check"]["name"], event["check"]["status"]) == ("web-1", "disk", 2)
 
 
 async def test_a_failing_command_mutator_drops_only_its_handlers_event_with_real_commands(tmp_path):

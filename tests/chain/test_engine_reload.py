@@ -8,7 +8,8 @@ from typing import Any
 from pipeline.chain.engine import Engine
 from pipeline.config.load import settings_of
 from pipeline.extension import Context
-from tests.chain.test_engine import BlockedHandler, RecordHandler, chain_registry, make_event
+from tests.chain.recording import BlockedHandler, RecordHandler, chain_registry
+from tests.helpers import make_event
 
 closed: list[str] = []
 

@@ -1,6 +1,6 @@
 """The Store contract: what the server, the monitors and the API rely on, for every backend.
 
-Each test runs against the embedded MemoryStore and the RedisStore (tests/contract/conftest.py),
+Each test runs against the embedded MemoryStore and the RedisStore (the `store` fixture of tests/conftest.py),
 so `ogi run` and a distributed ogi cannot drift apart. Clients are registered before their
 results and events are listed, as the result processor always does.
 """
@@ -12,10 +12,7 @@ from typing import Any
 from pipeline import jsoncodec
 from pipeline.store.base import INVALIDATED, SeriesSample, Store
 from tests.contract import Backend, FakeClock
-
-
-def check(status: int, name: str = "disk", **extra: Any) -> dict[str, Any]:
-    return {"name": name, "status": status, "output": f"status {status}", "executed": 1000 + status, **extra}
+from tests.helpers import make_result
 
 
 def event(client: str, name: str, **extra: Any) -> dict[str, Any]:
@@ -58,7 +55,7 @@ async def test_changing_a_dict_after_put_or_get_changes_nothing_stored(store: St
 async def test_deleting_a_client_removes_its_results_history_events_ttl_and_keepalive(store: Store) -> None:
     for name in ("web1", "web2"):
         await store.record_keepalive({"name": name}, received=1.0)
-        await record(store, name, check(2, ttl=60))
+        await record(store, name, make_result(2, ttl=60))
         await store.put_event(event(name, "disk"))
     await store.delete_client("web1")
     assert await store.get_client("web1") is None
@@ -70,7 +67,7 @@ async def test_deleting_a_client_removes_its_results_history_events_ttl_and_keep
     assert await store.keepalive_times() == {"web2": 1.0}
     assert [e["client"]["name"] for e in await store.list_events()] == ["web2"]
     # A result arriving later starts a fresh history.
-    recorded = await record(store, "web1", check(0))
+    recorded = await record(store, "web1", make_result(0))
     assert recorded.history == ["0"] and recorded.event is None
 
 
@@ -131,20 +128,20 @@ async def test_a_lookup_gives_the_client_and_its_signature_together(store: Store
 async def test_history_keeps_the_last_21_statuses_as_strings_oldest_first(store: Store) -> None:
     statuses = [0, 1, 2, 3] * 6
     for status in statuses[:-1]:
-        await record(store, "web1", check(status))
-    recorded = await record(store, "web1", check(statuses[-1]))
+        await record(store, "web1", make_result(status))
+    recorded = await record(store, "web1", make_result(statuses[-1]))
     expected = [str(status) for status in statuses[-21:]]
     assert recorded.history == expected
     assert await store.get_history("web1", "disk") == expected
 
 
 async def test_last_ok_is_the_executed_time_of_the_latest_ok_and_survives_failures(store: Store) -> None:
-    first = await record(store, "web1", check(2))
+    first = await record(store, "web1", make_result(2))
     assert first.last_ok is None
-    await record(store, "web1", check(0, executed=1500))
-    later = await record(store, "web1", check(2, executed=1600))
+    await record(store, "web1", make_result(0, executed=1500))
+    later = await record(store, "web1", make_result(2, executed=1600))
     assert later.last_ok == 1500
-    assert (await record(store, "web1", check(0, executed=1700))).last_ok == 1700
+    assert (await record(store, "web1", make_result(0, executed=1700))).last_ok == 1700
 
 
 async def test_an_ok_without_executed_counts_the_stores_clock_as_its_time(store: Store, clock: FakeClock) -> None:
@@ -153,15 +150,15 @@ async def test_an_ok_without_executed_counts_the_stores_clock_as_its_time(store:
 
 
 async def test_recording_returns_the_event_open_before_the_result(store: Store) -> None:
-    assert (await record(store, "web1", check(2))).event is None
+    assert (await record(store, "web1", make_result(2))).event is None
     await store.put_event(event("web1", "disk", occurrences=3))
-    recorded = await record(store, "web1", check(0))
+    recorded = await record(store, "web1", make_result(0))
     assert recorded.event == event("web1", "disk", occurrences=3)
-    assert (await record(store, "web1", check(2, name="other"))).event is None
+    assert (await record(store, "web1", make_result(2, name="other"))).event is None
 
 
 async def test_the_stored_result_is_the_copy_given_not_the_full_check(store: Store) -> None:
-    full = check(2, output="line one\nline two")
+    full = make_result(2, output="line one\nline two")
     await store.record_result("web1", full, {**full, "output": "line one\n..."}, [])
     assert await store.get_result("web1", "disk") == {**full, "output": "line one\n..."}
     assert await store.get_result("web1", "nothing") is None
@@ -170,9 +167,9 @@ async def test_the_stored_result_is_the_copy_given_not_the_full_check(store: Sto
 async def test_results_are_listed_per_client_or_for_all_by_client_then_check(store: Store) -> None:
     for name in ("web2", "web1"):
         await store.put_client({"name": name})
-    await record(store, "web2", check(0, name="load"))
-    await record(store, "web1", check(1, name="load"))
-    await record(store, "web1", check(2, name="disk"))
+    await record(store, "web2", make_result(0, name="load"))
+    await record(store, "web1", make_result(1, name="load"))
+    await record(store, "web1", make_result(2, name="disk"))
     everything = await store.list_results()
     assert [(client, result["name"], result["status"]) for client, result in everything] == [
         ("web1", "disk", 2), ("web1", "load", 1), ("web2", "load", 0),
@@ -182,18 +179,18 @@ async def test_results_are_listed_per_client_or_for_all_by_client_then_check(sto
 
 
 async def test_deleting_a_result_forgets_its_history_last_ok_and_ttl_but_not_its_siblings(store: Store) -> None:
-    await record(store, "web1", check(0, ttl=60))
-    await record(store, "web1", check(0, name="load", ttl=60))
+    await record(store, "web1", make_result(0, ttl=60))
+    await record(store, "web1", make_result(0, name="load", ttl=60))
     await store.delete_result("web1", "disk")
     assert await store.get_result("web1", "disk") is None
     assert await store.get_history("web1", "disk") == []
     assert await store.list_ttl() == ["web1:load"]
     assert [result["name"] for _, result in await store.list_results("web1")] == ["load"]
-    assert (await record(store, "web1", check(2))).last_ok is None
+    assert (await record(store, "web1", make_result(2))).last_ok is None
 
 
 async def test_a_value_json_cannot_hold_is_kept_as_its_string_form(store: Store) -> None:
-    await record(store, "web1", check(0, tags={"a", "b"} - {"b"}))
+    await record(store, "web1", make_result(0, tags={"a", "b"} - {"b"}))
     stored = await store.get_result("web1", "disk")
     assert stored is not None and stored["tags"] == "{'a'}"
 
@@ -202,9 +199,9 @@ async def test_a_value_json_cannot_hold_is_kept_as_its_string_form(store: Store)
 
 
 async def test_only_checks_with_a_ttl_join_the_ttl_index_and_removal_drops_them(store: Store) -> None:
-    await record(store, "web1", check(0, ttl=60))
-    await record(store, "web2", check(0, ttl=60))
-    await record(store, "web1", check(0, name="load"))
+    await record(store, "web1", make_result(0, ttl=60))
+    await record(store, "web2", make_result(0, ttl=60))
+    await record(store, "web1", make_result(0, name="load"))
     assert await store.list_ttl() == ["web1:disk", "web2:disk"]
     await store.remove_ttl("web1:disk")
     await store.remove_ttl("never:there")
@@ -212,9 +209,9 @@ async def test_only_checks_with_a_ttl_join_the_ttl_index_and_removal_drops_them(
 
 
 async def test_results_join_every_named_aggregate_once(store: Store) -> None:
-    await record(store, "web1", check(0), ["disk", "prod"])
-    await record(store, "web1", check(2), ["disk"])
-    await record(store, "web2", check(0), ["disk"])
+    await record(store, "web1", make_result(0), ["disk", "prod"])
+    await record(store, "web1", make_result(2), ["disk"])
+    await record(store, "web2", make_result(0), ["disk"])
     assert await store.list_aggregates() == ["disk", "prod"]
     assert await store.aggregate_members("disk") == ["web1:disk", "web2:disk"]
     assert await store.aggregate_members("prod") == ["web1:disk"]
@@ -222,7 +219,7 @@ async def test_results_join_every_named_aggregate_once(store: Store) -> None:
 
 
 async def test_a_deleted_aggregate_is_no_longer_listed_and_has_no_members(store: Store) -> None:
-    await record(store, "web1", check(0), ["disk", "prod"])
+    await record(store, "web1", make_result(0), ["disk", "prod"])
     await store.delete_aggregate("disk")
     assert await store.list_aggregates() == ["prod"]
     assert await store.aggregate_members("disk") == []

@@ -27,8 +27,7 @@ import pytest
 
 from bench.carbon import SYSTEM_PYTHON, Carbon
 from bench.carbon import available as carbon_available
-from tests.helpers import free_port, port_answers, require_service
-from tests.metrics.test_grafana import (
+from tests.grafana_boards import (
     all_panels,
     doc_render_targets,
     load_dashboards,
@@ -36,6 +35,7 @@ from tests.metrics.test_grafana import (
     prefixed_host_overview,
     substitute,
 )
+from tests.helpers import free_port, port_answers, require_service
 
 GRAPHITE_WEB = Path("/usr/lib/python3/dist-packages/graphite")
 GRAPHITE_ROOT = Path("/usr/share/graphite-web")

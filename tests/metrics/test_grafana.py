@@ -15,7 +15,6 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,26 +25,27 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.parser import text_string_to_metric_families
 
 from pipeline.chain.engine import Engine
-from pipeline.config.load import settings_of
 from pipeline.extension import Context
 from pipeline.metrics.exporter import Exporter
 from pipeline.metrics.graphite_mapping import Mapper, compile_rules, parse_series_id
 from pipeline.server.results import ResultProcessor
 from pipeline.store.memory import MemoryStore
+from tests.grafana_boards import (
+    CLIENT,
+    DASHBOARDS,
+    GRAFANA,
+    GRAPHS_DOC,
+    all_panels,
+    doc_render_targets,
+    load_dashboards,
+    plugin_output,
+    prefixed_host_overview,
+    substitute,
+)
 from tests.helpers import ROOT
 
-GRAFANA = ROOT / "contrib" / "grafana"
 DATASOURCES = GRAFANA / "provisioning" / "datasources" / "ogi.yaml"
 PROVIDERS = GRAFANA / "provisioning" / "dashboards" / "ogi.yaml"
-DASHBOARDS = sorted((GRAFANA / "dashboards").glob("*.json"))
-GRAPHS_DOC = ROOT / "docs" / "graphs.md"
-BIN = Path(sys.executable).parent
-#: console script suffix -> the last node of its default scheme
-METRIC_PLUGINS = {
-    "cpu": "cpu", "load": "load", "memory": "memory", "swap": "swap", "disk-usage": "disk_usage",
-    "disk-io": "disk_io", "interface": "interface", "processes": "processes", "uptime": "uptime",
-    "vmstat": "vmstat", "tcp": "tcp",
-}
 GRID_COLUMNS = 24
 
 
@@ -204,18 +204,6 @@ def test_the_dashboard_provider_loads_the_folder_the_docs_copy_the_dashboards_to
 
 # --- dashboards -------------------------------------------------------------------------------------------
 
-def load_dashboards() -> dict[str, dict[str, Any]]:
-    return {path.name: json.loads(path.read_text()) for path in DASHBOARDS}
-
-
-def all_panels(board: dict[str, Any]) -> list[dict[str, Any]]:
-    """Every panel, the ones inside collapsed rows too."""
-    found = []
-    for panel in board.get("panels", []):
-        found.append(panel)
-        found.extend(panel.get("panels", []))
-    return found
-
 
 def test_there_is_a_graphite_host_overview_and_a_prometheus_dashboard() -> None:
     boards = load_dashboards()
@@ -361,13 +349,6 @@ def expand_braces(path: str) -> list[str]:
             for out in expand_braces(path[:match.start()] + alt + path[match.end():])]
 
 
-def substitute(text: str, values: dict[str, str]) -> str:
-    """Grafana's variable syntaxes `$name`, `${name}` and `[[name]]` with one value each."""
-    for name, value in values.items():
-        text = re.sub(rf"\$\{{{name}\}}|\[\[{name}\]\]|\${name}\b", value, text)
-    return text
-
-
 def graphite_matches(pattern: str, series: set[str]) -> set[str]:
     """The series a brace-free Graphite glob matches: node by node, `*` never crossing a dot."""
     nodes = pattern.split(".")
@@ -386,36 +367,6 @@ def test_the_target_parser_finds_functions_and_paths_in_nested_calls() -> None:
     for bad in ("sumSeries(a.b", "f(a.b,)", "a.b c", "sum-it(a)"):
         with pytest.raises(ValueError):
             parse_target(bad)
-
-
-#: The client the plugins run for: a name other than this host's, as on nearly every Sensu site, so
-#: the dashboards are shown to work for a client whose name is not its hostname.
-CLIENT = "dash-client-01"
-
-
-def _plugin_run(script: str, *args: str) -> list[str]:
-    exe = BIN / script
-    assert exe.exists(), f"{exe} is missing: run `.venv/bin/pip install -e .` to install the console scripts"
-    # as the agent runs every check: with the client's name in OGI_CLIENT_NAME
-    env = {**os.environ, "OGI_CLIENT_NAME": CLIENT}
-    done = subprocess.run([str(exe), *args], capture_output=True, text=True, timeout=60, env=env)
-    assert done.returncode == 0, done.stdout + done.stderr
-    return done.stdout.splitlines()
-
-
-def root_fs_type() -> str:
-    return next(line.split()[2] for line in reversed(Path("/proc/mounts").read_text().splitlines())
-                if line.split()[1] == "/")
-
-
-def plugin_output() -> dict[str, list[str]]:
-    """Each metric plugin's Graphite lines, run here for client CLIENT under its default scheme."""
-    found = {name: _plugin_run(f"ogi-metrics-{name}") for name in METRIC_PLUGINS}
-    # In a container / is an overlay, which disk-usage skips as a pseudo filesystem; the dashboard's
-    # paths are the same for any mount, so ask for / by its type rather than find no mount at all.
-    found["disk-usage"] += [line for line in _plugin_run("ogi-metrics-disk-usage", "-m", "/", "--type", root_fs_type())
-                            if line not in found["disk-usage"]]
-    return found
 
 
 @pytest.fixture(scope="module")
@@ -440,31 +391,6 @@ def graphite_targets() -> list[tuple[str, str]]:
             if panel.get("datasource", {}).get("type") == "graphite":
                 found += [(f"{name}: {panel['title']} {t['refId']}", t["target"]) for t in panel["targets"]]
     return found
-
-
-def doc_render_targets() -> list[tuple[str, str]]:
-    """The `target=` of every render URL in docs/graphs.md, URL-decoded."""
-    from urllib.parse import parse_qs, urlsplit
-
-    found = []
-    for url in re.findall(r"https?://[^\s'\"`)]+/render\?[^\s'\"`]+", GRAPHS_DOC.read_text()):
-        for target in parse_qs(urlsplit(url).query)["target"]:
-            # the docs' example host is ours here
-            found.append((f"docs/graphs.md {url}", re.sub(r"(?<![\w.])web01\.", "$host.", target)))
-    return found
-
-
-def prefixed_host_overview(tmp_path: Path) -> dict[str, Any]:
-    """host-overview.json after the `sed` that docs/graphs.md gives for a graphite handler's prefix `ogi`."""
-    blocks = re.findall(r"```sh\n(.*?)```", GRAPHS_DOC.read_text(), re.S)
-    [command] = [re.sub(r"\\\n\s*", "", block).strip() for block in blocks if block.lstrip().startswith("sed -i")]
-    copy = tmp_path / "host-overview.json"
-    shutil.copy(GRAFANA / "dashboards" / "host-overview.json", copy)
-    assert command.endswith(" /var/lib/grafana/dashboards/ogi/host-overview.json"), command
-    command = command.replace("/var/lib/grafana/dashboards/ogi/host-overview.json", str(copy))
-    subprocess.run(["bash", "-c", command], check=True, capture_output=True)
-    board: dict[str, Any] = json.loads(copy.read_text())
-    return board
 
 
 def test_the_host_overview_graphs_every_plugin_it_promises() -> None:
@@ -574,8 +500,8 @@ async def exported_page(outputs: dict[str, list[str]], host: str) -> str:
         "graphite": {"type": "graphite", "host": "127.0.0.1", "port": 9},  # never sent to here
         "prometheus": {"type": "prometheus", "mutator": "only_check_output"},
     }}
-    engine = Engine(settings_of(settings), Context(settings=settings_of(settings), store=store, metrics=registry))
-    processor = ResultProcessor(settings_of(settings), store, engine, metrics=registry)
+    engine = Engine(settings, Context(settings=settings, store=store, metrics=registry))
+    processor = ResultProcessor(settings, store, engine, metrics=registry)
     try:
         for name, lines in outputs.items():
             check = {"name": f"metrics_{name.replace('-', '_')}", "type": "metric", "handlers": ["prometheus"],

@@ -17,9 +17,7 @@ from redis._parsers.resp2 import _AsyncRESP2Parser
 from redis.asyncio.connection import Connection
 
 from pipeline.store.redis_wire import exchange, pack
-from tests.helpers import claim_redis_db, require_service
-
-DB = claim_redis_db()
+from tests.helpers import require_service
 
 
 def redis_py_packing(*args: Any) -> bytes:
@@ -46,10 +44,10 @@ def test_a_bool_is_refused_as_redis_py_refuses_it() -> None:
 
 
 @pytest.fixture(params=["hiredis", "python-parser"])
-async def client(request: pytest.FixtureRequest) -> AsyncIterator[aioredis.Redis]:
+async def client(request: pytest.FixtureRequest, redis_db: int) -> AsyncIterator[aioredis.Redis]:
     require_service("redis", port=6379)
     extra = {"parser_class": _AsyncRESP2Parser} if request.param == "python-parser" else {}
-    redis = aioredis.Redis(connection_pool=aioredis.ConnectionPool(host="127.0.0.1", port=6379, db=DB, **extra))
+    redis = aioredis.Redis(connection_pool=aioredis.ConnectionPool(host="127.0.0.1", port=6379, db=redis_db, **extra))
     await redis.flushdb()
     try:
         yield redis

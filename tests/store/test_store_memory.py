@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from pipeline.store.memory import MemoryStore
-from tests.helpers import FakeClock
+from tests.helpers import FakeClock, make_result
 
 
 @pytest.fixture
@@ -19,9 +19,6 @@ def clock() -> FakeClock:
 def store(clock: FakeClock) -> MemoryStore:
     return MemoryStore(clock=clock)
 
-
-def result(status: int, name: str = "disk", **extra: Any) -> dict[str, Any]:
-    return {"name": name, "status": status, "output": f"status {status}", "executed": 1000 + status, **extra}
 
 
 def event(client: str, check: str, **extra: Any) -> dict[str, Any]:
@@ -54,7 +51,7 @@ async def test_callers_never_share_state_with_the_store(store: MemoryStore) -> N
     stored_event = event("a", "disk")
     await store.put_event(stored_event)
     stored_event["check"]["status"] = 0
-    recorded = await store.record_result("a", result(2), result(2), [])
+    recorded = await store.record_result("a", make_result(2), make_result(2), [])
     assert recorded.event is not None and recorded.event["check"]["status"] == 2
     recorded.history.append("9")
     assert await store.get_history("a", "disk") == ["2"]
@@ -62,25 +59,25 @@ async def test_callers_never_share_state_with_the_store(store: MemoryStore) -> N
 
 async def test_recording_results_keeps_the_last_21_statuses_as_strings(store: MemoryStore) -> None:
     for i in range(25):
-        recorded = await store.record_result("a", result(i % 4), result(i % 4), [])
+        recorded = await store.record_result("a", make_result(i % 4), make_result(i % 4), [])
     expected = [str(i % 4) for i in range(4, 25)]
     assert recorded.history == expected
     assert await store.get_history("a", "disk") == expected
 
 
 async def test_last_ok_is_the_executed_time_of_the_latest_ok(store: MemoryStore, clock: FakeClock) -> None:
-    first = await store.record_result("a", result(2), result(2), [])
+    first = await store.record_result("a", make_result(2), make_result(2), [])
     assert first.last_ok is None
-    ok = await store.record_result("a", result(0, executed=1500), result(0), [])
+    ok = await store.record_result("a", make_result(0, executed=1500), make_result(0), [])
     assert ok.last_ok == 1500
-    failing = await store.record_result("a", result(2, executed=1600), result(2), [])
+    failing = await store.record_result("a", make_result(2, executed=1600), make_result(2), [])
     assert failing.last_ok == 1500
     no_time = {"name": "disk", "status": 0, "output": ""}
     assert (await store.record_result("a", no_time, no_time, [])).last_ok == int(clock.now)
 
 
 async def test_the_stored_result_is_the_copy_given_not_the_full_check(store: MemoryStore) -> None:
-    full = result(0, output="a 1 1\nb 2 1", type="metric")
+    full = make_result(0, output="a 1 1\nb 2 1", type="metric")
     kept = {**full, "output": "a 1 1\n..."}
     await store.record_result("a", full, kept, [])
     assert await store.get_result("a", "disk") == kept
@@ -89,39 +86,39 @@ async def test_the_stored_result_is_the_copy_given_not_the_full_check(store: Mem
 
 async def test_results_are_listed_per_client_or_for_all(store: MemoryStore) -> None:
     for client, check in [("b", "disk"), ("a", "load"), ("a", "disk")]:
-        await store.record_result(client, result(0, name=check), result(0, name=check), [])
+        await store.record_result(client, make_result(0, name=check), make_result(0, name=check), [])
     assert [(c, r["name"]) for c, r in await store.list_results()] == [("a", "disk"), ("a", "load"), ("b", "disk")]
     assert [(c, r["name"]) for c, r in await store.list_results("a")] == [("a", "disk"), ("a", "load")]
     assert await store.list_results("nobody") == []
 
 
 async def test_a_check_with_a_ttl_joins_the_ttl_index(store: MemoryStore) -> None:
-    await store.record_result("a", result(0, ttl=120), result(0), [])
-    await store.record_result("a", result(0, name="load"), result(0, name="load"), [])
-    await store.record_result("a", result(0, name="nope", ttl=False), result(0, name="nope"), [])
+    await store.record_result("a", make_result(0, ttl=120), make_result(0), [])
+    await store.record_result("a", make_result(0, name="load"), make_result(0, name="load"), [])
+    await store.record_result("a", make_result(0, name="nope", ttl=False), make_result(0, name="nope"), [])
     assert await store.list_ttl() == ["a:disk"]
     await store.delete_result("a", "disk")
     assert await store.list_ttl() == []
 
 
 async def test_results_join_every_named_aggregate(store: MemoryStore) -> None:
-    await store.record_result("a", result(0), result(0), ["web", "disk"])
-    await store.record_result("b", result(1), result(1), ["web"])
-    await store.record_result("b", result(1), result(1), ["web"])
+    await store.record_result("a", make_result(0), make_result(0), ["web", "disk"])
+    await store.record_result("b", make_result(1), make_result(1), ["web"])
+    await store.record_result("b", make_result(1), make_result(1), ["web"])
     assert await store.list_aggregates() == ["disk", "web"]
     assert await store.aggregate_members("web") == ["a:disk", "b:disk"]
     assert await store.aggregate_members("none") == []
 
 
 async def test_recording_returns_the_event_open_before_the_result(store: MemoryStore) -> None:
-    assert (await store.record_result("a", result(2), result(2), [])).event is None
+    assert (await store.record_result("a", make_result(2), make_result(2), [])).event is None
     await store.put_event(event("a", "disk", occurrences=1))
-    recorded = await store.record_result("a", result(2), result(2), [])
+    recorded = await store.record_result("a", make_result(2), make_result(2), [])
     assert recorded.event is not None and recorded.event["occurrences"] == 1
 
 
 async def test_a_value_json_cannot_hold_is_kept_as_its_string_form(store: MemoryStore) -> None:
-    odd = result(2, extra={1, 2})
+    odd = make_result(2, extra={1, 2})
     await store.record_result("a", odd, odd, ["agg"])
     kept = await store.get_result("a", "disk")
     assert kept is not None and kept["extra"] == str({1, 2})
@@ -146,22 +143,22 @@ async def test_events_are_stored_per_client_and_check(store: MemoryStore) -> Non
 async def test_deleting_a_client_removes_its_results_history_and_events(store: MemoryStore) -> None:
     await store.put_client({"name": "a"})
     await store.put_client({"name": "b"})
-    await store.record_result("a", result(2, ttl=60), result(2), [])
-    await store.record_result("b", result(2), result(2), [])
+    await store.record_result("a", make_result(2, ttl=60), make_result(2), [])
+    await store.record_result("b", make_result(2), make_result(2), [])
     await store.put_event(event("a", "disk"))
     await store.delete_client("a")
     assert await store.get_client("a") is None
     assert await store.get_result("a", "disk") is None and await store.get_history("a", "disk") == []
     assert await store.list_events("a") == [] and await store.list_ttl() == []
-    assert (await store.record_result("a", result(0), result(0), [])).history == ["0"]
+    assert (await store.record_result("a", make_result(0), make_result(0), [])).history == ["0"]
     assert await store.get_history("b", "disk") == ["2"]
 
 
 async def test_deleting_a_result_forgets_its_history(store: MemoryStore) -> None:
-    await store.record_result("a", result(2), result(2), [])
+    await store.record_result("a", make_result(2), make_result(2), [])
     await store.delete_result("a", "disk")
     assert await store.get_result("a", "disk") is None
-    assert (await store.record_result("a", result(1), result(1), [])).history == ["1"]
+    assert (await store.record_result("a", make_result(1), make_result(1), [])).history == ["1"]
 
 
 async def test_silences_are_read_in_the_order_asked_with_none_for_missing(store: MemoryStore) -> None:
@@ -199,7 +196,7 @@ async def test_keepalive_times_are_the_servers_receipt_times_and_go_with_the_cli
 
 
 async def test_a_removed_ttl_member_is_no_longer_listed(store: MemoryStore) -> None:
-    await store.record_result("a", result(2, ttl=60), result(2, ttl=60), [])
+    await store.record_result("a", make_result(2, ttl=60), make_result(2, ttl=60), [])
     await store.remove_ttl("a:disk")
     assert await store.list_ttl() == []
 
@@ -234,6 +231,6 @@ async def test_stashes_keep_their_content_and_report_the_seconds_left() -> None:
 
 
 async def test_a_deleted_aggregate_is_no_longer_listed(store: MemoryStore) -> None:
-    await store.record_result("a", result(2, aggregate=True), result(2), ["disk"])
+    await store.record_result("a", make_result(2, aggregate=True), make_result(2), ["disk"])
     await store.delete_aggregate("disk")
     assert await store.list_aggregates() == [] and await store.aggregate_members("disk") == []

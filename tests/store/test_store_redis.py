@@ -29,11 +29,10 @@ from pipeline.store.factory import store_from_settings
 from pipeline.store.memory import MemoryStore
 from pipeline.store.redis import RedisStore
 from pipeline.store.redis_conn import connect
-from tests.helpers import ROOT, claim_redis_db, free_port, require_service
+from tests.helpers import ROOT, free_port, make_result, require_service
 from tests.peers import PrivateRedis
 from tests.peers import alive as _alive
 
-DB = claim_redis_db()
 NOW = 1_700_000_000.0
 
 
@@ -41,36 +40,16 @@ def clock() -> float:
     return NOW
 
 
-def check(status: int, name: str = "disk", **extra: Any) -> dict[str, Any]:
-    return {"name": name, "status": status, "output": f"status {status}", "executed": 1000 + status, **extra}
 
-
-@pytest.fixture
-async def raw() -> AsyncIterator[aioredis.Redis]:
-    require_service("redis", port=6379)
-    client = aioredis.Redis(host="127.0.0.1", port=6379, db=DB)
-    await client.flushdb()
-    yield client
-    await client.flushdb()
-    await client.aclose()
-
-
-@pytest.fixture
-async def store(raw: aioredis.Redis) -> AsyncIterator[RedisStore]:
-    store = RedisStore({"host": "127.0.0.1", "port": 6379, "db": DB}, clock=clock)
-    yield store
-    await store.close()
-
-
-async def key_types(raw: aioredis.Redis) -> dict[str, str]:
+async def key_types(raw_redis: aioredis.Redis) -> dict[str, str]:
     def text(value: bytes | str) -> str:
         return value.decode() if isinstance(value, bytes) else value
 
-    return {text(key): text(await raw.type(key)) for key in await raw.keys("*")}
+    return {text(key): text(await raw_redis.type(key)) for key in await raw_redis.keys("*")}
 
 
-async def get_json(raw: aioredis.Redis, key: str) -> Any:
-    value = await raw.get(key)
+async def get_json(raw_redis: aioredis.Redis, key: str) -> Any:
+    value = await raw_redis.get(key)
     assert isinstance(value, bytes), f"{key} is missing"
     return json.loads(value)
 
@@ -79,19 +58,19 @@ async def get_json(raw: aioredis.Redis, key: str) -> Any:
 
 
 async def test_every_kind_of_state_lands_in_exactly_the_keys_and_types_sensu_uses(
-    store: RedisStore, raw: aioredis.Redis
+    redis_store: RedisStore, raw_redis: aioredis.Redis
 ) -> None:
-    await store.record_keepalive({"name": "web1", "address": "10.0.0.1"}, received=NOW)
+    await redis_store.record_keepalive({"name": "web1", "address": "10.0.0.1"}, received=NOW)
     for status in (0, 2, 2):
-        await store.record_result("web1", check(status, ttl=60), check(status, ttl=60), ["disk"])
-    await store.put_event({"id": "e1", "client": {"name": "web1"}, "check": check(2)})
-    await store.put_silence({"id": "web:*", "subscription": "web"}, expire=600)
-    await store.put_stash("app/web1", {"deploying": True}, expire=600)
-    await store.put_series({"load": SeriesSample(0.5, NOW, NOW + 60)})
-    await store.acquire_task("client_monitor", "server-1", NOW)
-    await store.register_server({"id": "server-1", "hostname": "h", "tasks": ["client_monitor"]})
+        await redis_store.record_result("web1", make_result(status, ttl=60), make_result(status, ttl=60), ["disk"])
+    await redis_store.put_event({"id": "e1", "client": {"name": "web1"}, "check": make_result(2)})
+    await redis_store.put_silence({"id": "web:*", "subscription": "web"}, expire=600)
+    await redis_store.put_stash("app/web1", {"deploying": True}, expire=600)
+    await redis_store.put_series({"load": SeriesSample(0.5, NOW, NOW + 60)})
+    await redis_store.acquire_task("client_monitor", "server-1", NOW)
+    await redis_store.register_server({"id": "server-1", "hostname": "h", "tasks": ["client_monitor"]})
 
-    assert await key_types(raw) == {
+    assert await key_types(raw_redis) == {
         "clients": "set", "client:web1": "string",
         "result:web1": "set", "result:web1:disk": "string",
         "history:web1:disk": "list", "history:web1:disk:last_ok": "string",
@@ -103,109 +82,109 @@ async def test_every_kind_of_state_lands_in_exactly_the_keys_and_types_sensu_use
         "servers": "set", "server:server-1": "string",
         "ogi:keepalives": "hash", "ogi:series": "hash",
     }
-    assert await raw.smembers("clients") == {b"web1"}
-    assert await get_json(raw, "client:web1") == {"name": "web1", "address": "10.0.0.1"}
-    assert await raw.smembers("result:web1") == {b"disk"}
-    assert await get_json(raw, "result:web1:disk") == check(2, ttl=60)
-    assert await raw.lrange("history:web1:disk", 0, -1) == [b"0", b"2", b"2"]
-    assert await raw.get("history:web1:disk:last_ok") == b"1000"
-    assert json.loads((await raw.hgetall("events:web1"))[b"disk"])["id"] == "e1"
-    assert await raw.smembers("ttl") == {b"web1:disk"}
-    assert await raw.smembers("aggregates") == {b"disk"}
-    assert await raw.smembers("aggregates:disk") == {b"web1:disk"}
-    assert await raw.smembers("silenced") == {b"silence:web:*"}
-    assert 590 < await raw.ttl("silence:web:*") <= 600
-    assert await raw.smembers("stashes") == {b"app/web1"}
-    assert 590 < await raw.ttl("stash:app/web1") <= 600
-    assert await raw.get("lock:task:client_monitor") == str(int(NOW * 10_000_000)).encode()
-    assert await raw.get("task:client_monitor:server") == b"server-1"
-    assert await raw.smembers("servers") == {b"server-1"}
-    assert 20 < await raw.ttl("server:server-1") <= 30
-    assert await raw.hgetall("ogi:keepalives") == {b"web1": repr(NOW).encode()}
-    assert json.loads((await raw.hgetall("ogi:series"))[b"load"]) == [0.5, NOW, NOW + 60]
+    assert await raw_redis.smembers("clients") == {b"web1"}
+    assert await get_json(raw_redis, "client:web1") == {"name": "web1", "address": "10.0.0.1"}
+    assert await raw_redis.smembers("result:web1") == {b"disk"}
+    assert await get_json(raw_redis, "result:web1:disk") == make_result(2, ttl=60)
+    assert await raw_redis.lrange("history:web1:disk", 0, -1) == [b"0", b"2", b"2"]
+    assert await raw_redis.get("history:web1:disk:last_ok") == b"1000"
+    assert json.loads((await raw_redis.hgetall("events:web1"))[b"disk"])["id"] == "e1"
+    assert await raw_redis.smembers("ttl") == {b"web1:disk"}
+    assert await raw_redis.smembers("aggregates") == {b"disk"}
+    assert await raw_redis.smembers("aggregates:disk") == {b"web1:disk"}
+    assert await raw_redis.smembers("silenced") == {b"silence:web:*"}
+    assert 590 < await raw_redis.ttl("silence:web:*") <= 600
+    assert await raw_redis.smembers("stashes") == {b"app/web1"}
+    assert 590 < await raw_redis.ttl("stash:app/web1") <= 600
+    assert await raw_redis.get("lock:task:client_monitor") == str(int(NOW * 10_000_000)).encode()
+    assert await raw_redis.get("task:client_monitor:server") == b"server-1"
+    assert await raw_redis.smembers("servers") == {b"server-1"}
+    assert 20 < await raw_redis.ttl("server:server-1") <= 30
+    assert await raw_redis.hgetall("ogi:keepalives") == {b"web1": repr(NOW).encode()}
+    assert json.loads((await raw_redis.hgetall("ogi:series"))[b"load"]) == [0.5, NOW, NOW + 60]
 
 
-async def test_the_history_list_is_trimmed_to_the_21_newest_statuses(store: RedisStore, raw: aioredis.Redis) -> None:
+async def test_the_history_list_is_trimmed_to_the_21_newest_statuses(redis_store: RedisStore, raw_redis: aioredis.Redis) -> None:
     for i in range(30):
-        await store.record_result("web1", check(i % 4), check(i % 4), [])
-    assert await raw.lrange("history:web1:disk", 0, -1) == [str(i % 4).encode() for i in range(9, 30)]
+        await redis_store.record_result("web1", make_result(i % 4), make_result(i % 4), [])
+    assert await raw_redis.lrange("history:web1:disk", 0, -1) == [str(i % 4).encode() for i in range(9, 30)]
 
 
-async def test_state_a_ruby_sensu_server_wrote_is_read_back_and_carried_on(store: RedisStore, raw: aioredis.Redis) -> None:
+async def test_state_a_ruby_sensu_server_wrote_is_read_back_and_carried_on(redis_store: RedisStore, raw_redis: aioredis.Redis) -> None:
     client = {"name": "web1", "address": "10.0.0.1", "subscriptions": ["web", "client:web1"],
               "version": "1.9.0", "timestamp": 1460172826}
     event = {"id": "3a5c8ff6-6fa3-4f0b-9c3e-8b0d0a7f5a10", "action": "create", "occurrences": 4,
              "occurrences_watermark": 4, "client": client, "check": {"name": "disk", "status": 2, "output": "full"}}
     silence = {"id": "web:disk", "subscription": "web", "check": "disk", "reason": "ticket 42",
                "creator": "ops", "expire": 3600, "expire_on_resolve": True, "begin": None, "timestamp": 1460172800}
-    await raw.sadd("clients", "web1")
-    await raw.set("client:web1", json.dumps(client))
-    await raw.sadd("result:web1", "disk")
-    await raw.set("result:web1:disk", json.dumps({"name": "disk", "status": 2, "output": "full", "executed": 1460172820}))
-    await raw.rpush("history:web1:disk", "0", "0", "2", "2")
-    await raw.set("history:web1:disk:last_ok", "1460172700")
-    await raw.hset("events:web1", "disk", json.dumps(event))
-    await raw.sadd("ttl", "web1:disk")
-    await raw.sadd("aggregates", "disk")
-    await raw.sadd("aggregates:disk", "web1:disk")
-    await raw.sadd("silenced", "silence:web:disk")
-    await raw.set("silence:web:disk", json.dumps(silence))
-    await raw.expire("silence:web:disk", 3600)
-    await raw.sadd("stashes", "silence/web1")
-    await raw.set("stash:silence/web1", json.dumps({"reason": "legacy"}))
+    await raw_redis.sadd("clients", "web1")
+    await raw_redis.set("client:web1", json.dumps(client))
+    await raw_redis.sadd("result:web1", "disk")
+    await raw_redis.set("result:web1:disk", json.dumps({"name": "disk", "status": 2, "output": "full", "executed": 1460172820}))
+    await raw_redis.rpush("history:web1:disk", "0", "0", "2", "2")
+    await raw_redis.set("history:web1:disk:last_ok", "1460172700")
+    await raw_redis.hset("events:web1", "disk", json.dumps(event))
+    await raw_redis.sadd("ttl", "web1:disk")
+    await raw_redis.sadd("aggregates", "disk")
+    await raw_redis.sadd("aggregates:disk", "web1:disk")
+    await raw_redis.sadd("silenced", "silence:web:disk")
+    await raw_redis.set("silence:web:disk", json.dumps(silence))
+    await raw_redis.expire("silence:web:disk", 3600)
+    await raw_redis.sadd("stashes", "silence/web1")
+    await raw_redis.set("stash:silence/web1", json.dumps({"reason": "legacy"}))
 
-    assert await store.list_clients() == [client]
-    assert await store.get_history("web1", "disk") == ["0", "0", "2", "2"]
-    assert await store.list_events() == [event]
-    assert await store.list_ttl() == ["web1:disk"]
-    assert await store.aggregate_members("disk") == ["web1:disk"]
-    assert await store.get_silences(["web:disk", "web:*"]) == [silence, None]
-    assert await store.list_silences() == [silence]
-    assert await store.list_stashes() == [{"path": "silence/web1", "content": {"reason": "legacy"}, "expire": -1}]
-    recorded = await store.record_result("web1", check(0, executed=1460172900), check(0), [])
+    assert await redis_store.list_clients() == [client]
+    assert await redis_store.get_history("web1", "disk") == ["0", "0", "2", "2"]
+    assert await redis_store.list_events() == [event]
+    assert await redis_store.list_ttl() == ["web1:disk"]
+    assert await redis_store.aggregate_members("disk") == ["web1:disk"]
+    assert await redis_store.get_silences(["web:disk", "web:*"]) == [silence, None]
+    assert await redis_store.list_silences() == [silence]
+    assert await redis_store.list_stashes() == [{"path": "silence/web1", "content": {"reason": "legacy"}, "expire": -1}]
+    recorded = await redis_store.record_result("web1", make_result(0, executed=1460172900), make_result(0), [])
     assert recorded.history == ["0", "0", "2", "2", "0"]
     assert recorded.last_ok == 1460172900
     assert recorded.event == event
 
 
 async def test_a_key_that_does_not_hold_json_reads_as_absent_instead_of_failing(
-    store: RedisStore, raw: aioredis.Redis
+    redis_store: RedisStore, raw_redis: aioredis.Redis
 ) -> None:
-    await raw.sadd("clients", "web1", "web2")
-    await raw.set("client:web1", "{not json")
-    await raw.set("client:web2", json.dumps({"name": "web2"}))
-    assert await store.get_client("web1") is None
-    assert await store.list_clients() == [{"name": "web2"}]
+    await raw_redis.sadd("clients", "web1", "web2")
+    await raw_redis.set("client:web1", "{not json")
+    await raw_redis.set("client:web2", json.dumps({"name": "web2"}))
+    assert await redis_store.get_client("web1") is None
+    assert await redis_store.list_clients() == [{"name": "web2"}]
 
 
-async def test_a_silence_a_sensu_server_wrote_shows_its_keys_ttl_as_expire(store: RedisStore, raw: aioredis.Redis) -> None:
+async def test_a_silence_a_sensu_server_wrote_shows_its_keys_ttl_as_expire(redis_store: RedisStore, raw_redis: aioredis.Redis) -> None:
     # Sensu keeps no `expire` in the entry: only the key's EXPIRE says how long it has left.
     silence = {"id": "web:*", "subscription": "web", "check": None, "reason": "deploy", "creator": "ops",
                "begin": 1460172800, "expire_on_resolve": False, "timestamp": 1460172800}
-    await raw.sadd("silenced", "silence:web:*")
-    await raw.set("silence:web:*", json.dumps(silence), ex=600)
-    (found,) = await store.get_silences(["web:*"])
+    await raw_redis.sadd("silenced", "silence:web:*")
+    await raw_redis.set("silence:web:*", json.dumps(silence), ex=600)
+    (found,) = await redis_store.get_silences(["web:*"])
     assert found == {**silence, "expire": 600}
-    assert await store.list_silences() == [{**silence, "expire": 600}]
+    assert await redis_store.list_silences() == [{**silence, "expire": 600}]
 
 
-async def test_signatures_use_sensus_plain_string_key(store: RedisStore, raw: aioredis.Redis) -> None:
-    assert await store.claim_signature("web1", "s3cret") == "s3cret"
-    assert await raw.get("client:web1:signature") == b"s3cret"
-    await raw.set("client:web2:signature", "")  # what Sensu's SETNX of an unsigned client leaves
-    assert await store.claim_signature("web2", "late") == "late"
-    await store.invalidate_client("web1", expire=3600)
-    assert await raw.get("client:web1:signature") == b"invalidated"
-    assert 3590 <= await raw.ttl("client:web1:signature") <= 3600
+async def test_signatures_use_sensus_plain_string_key(redis_store: RedisStore, raw_redis: aioredis.Redis) -> None:
+    assert await redis_store.claim_signature("web1", "s3cret") == "s3cret"
+    assert await raw_redis.get("client:web1:signature") == b"s3cret"
+    await raw_redis.set("client:web2:signature", "")  # what Sensu's SETNX of an unsigned client leaves
+    assert await redis_store.claim_signature("web2", "late") == "late"
+    await redis_store.invalidate_client("web1", expire=3600)
+    assert await raw_redis.get("client:web1:signature") == b"invalidated"
+    assert 3590 <= await raw_redis.ttl("client:web1:signature") <= 3600
 
 
 async def test_event_listings_as_json_hand_over_the_stored_text_and_skip_what_is_not_an_object(
-    store: RedisStore, raw: aioredis.Redis
+    redis_store: RedisStore, raw_redis: aioredis.Redis
 ) -> None:
-    await raw.sadd("clients", "web1")
+    await raw_redis.sadd("clients", "web1")
     text = b'{"client": {"name": "web1"}, "check": {"name": "disk", "status": 2}}'
-    await raw.hset("events:web1", mapping={"disk": text, "load": "{not json", "ntp": "[1, 2]"})
-    assert await store.list_events_json() == [text]
+    await raw_redis.hset("events:web1", mapping={"disk": text, "load": "{not json", "ntp": "[1, 2]"})
+    assert await redis_store.list_events_json() == [text]
 
 
 # -- round trips ---------------------------------------------------------------------------------
@@ -230,18 +209,18 @@ class CountingConnection(Connection):
 
 
 @pytest.fixture
-async def counted(raw: aioredis.Redis) -> AsyncIterator[RedisStore]:
-    pool = ConnectionPool(connection_class=CountingConnection, host="127.0.0.1", port=6379, db=DB)
+async def counted(raw_redis: aioredis.Redis, redis_db: int) -> AsyncIterator[RedisStore]:
+    pool = ConnectionPool(connection_class=CountingConnection, host="127.0.0.1", port=6379, db=redis_db)
     store = RedisStore(client=aioredis.Redis(connection_pool=pool), clock=clock)
-    await store.record_result("warm", check(0), check(0), [])  # loads the script once
+    await store.record_result("warm", make_result(0), make_result(0), [])  # loads the script once
     CountingConnection.sends = 0
     yield store
     await store.close()
 
 
 async def test_a_result_and_its_event_cost_two_round_trips(counted: RedisStore) -> None:
-    recorded = await counted.record_result("web1", check(2, ttl=60), check(2), ["disk", "prod"])
-    await counted.put_event({"client": {"name": "web1"}, "check": check(2), "history": recorded.history})
+    recorded = await counted.record_result("web1", make_result(2, ttl=60), make_result(2), ["disk", "prod"])
+    await counted.put_event({"client": {"name": "web1"}, "check": make_result(2), "history": recorded.history})
     assert CountingConnection.sends == 2
 
 
@@ -267,8 +246,8 @@ async def test_silences_cost_one_round_trip_and_a_second_only_for_their_seconds_
 
 async def test_concurrent_results_share_their_pipelines(counted: RedisStore) -> None:
     async def one(i: int) -> None:
-        recorded = await counted.record_result(f"web{i}", check(2), check(2), [])
-        await counted.put_event({"client": {"name": f"web{i}"}, "check": check(2), "history": recorded.history})
+        recorded = await counted.record_result(f"web{i}", make_result(2), make_result(2), [])
+        await counted.put_event({"client": {"name": f"web{i}"}, "check": make_result(2), "history": recorded.history})
 
     await asyncio.gather(*(one(i) for i in range(100)))
     assert CountingConnection.sends <= 2 * counted.batcher.max_in_flight
@@ -276,17 +255,17 @@ async def test_concurrent_results_share_their_pipelines(counted: RedisStore) -> 
     assert await counted.get_event("web99", "disk") is not None
 
 
-async def test_results_are_recorded_again_after_redis_forgot_its_scripts(counted: RedisStore, raw: aioredis.Redis) -> None:
-    await raw.script_flush()
-    assert (await counted.record_result("web1", check(2), check(2), [])).history == ["2"]
+async def test_results_are_recorded_again_after_redis_forgot_its_scripts(counted: RedisStore, raw_redis: aioredis.Redis) -> None:
+    await raw_redis.script_flush()
+    assert (await counted.record_result("web1", make_result(2), make_result(2), [])).history == ["2"]
     assert await counted.acquire_task("client_monitor", "a", NOW)
 
 
 # -- settings --------------------------------------------------------------------------------------
 
 
-async def test_redis_url_from_the_environment_chooses_the_server_and_database(raw: aioredis.Redis) -> None:
-    layers, errors = env_settings({"REDIS_URL": f"redis://127.0.0.1:6379/{DB}"})
+async def test_redis_url_from_the_environment_chooses_the_server_and_database(raw_redis: aioredis.Redis, redis_db: int) -> None:
+    layers, errors = env_settings({"REDIS_URL": f"redis://127.0.0.1:6379/{redis_db}"})
     assert errors == []
     settings: dict[str, Any] = {"store": {"name": "redis"}, "redis": {"host": "elsewhere", "port": 1}}
     for _origin, layer in layers:
@@ -296,7 +275,7 @@ async def test_redis_url_from_the_environment_chooses_the_server_and_database(ra
         await store.put_client({"name": "from-url"})
     finally:
         await store.close()
-    assert await raw.smembers("clients") == {b"from-url"}
+    assert await raw_redis.smembers("clients") == {b"from-url"}
 
 
 def test_the_store_defaults_to_the_callers_choice_and_refuses_unknown_names() -> None:
@@ -354,7 +333,7 @@ async def test_an_unreachable_redis_raises_store_unavailable_and_ping_says_false
         with pytest.raises(StoreUnavailable, match=r"redis 127\.0\.0\.1:\d+ db 0 is unavailable"):
             await store.get_client("web1")
         with pytest.raises(StoreUnavailable):
-            await store.record_result("web1", check(2), check(2), [])
+            await store.record_result("web1", make_result(2), make_result(2), [])
         assert await store.ping() is False
     finally:
         await store.close()
@@ -366,18 +345,18 @@ async def test_a_store_raises_unavailable_while_redis_is_down_and_works_again_af
     store = RedisStore({"host": "127.0.0.1", "port": server.port})
     try:
         await store.put_client({"name": "before"})
-        assert (await store.record_result("web1", check(2), check(2), [])).history == ["2"]
+        assert (await store.record_result("web1", make_result(2), make_result(2), [])).history == ["2"]
         server.stop()
         for _ in range(2):  # the first call finds the dead connection, the next one cannot connect
             with pytest.raises(StoreUnavailable):
-                await store.record_result("web1", check(2), check(2), [])
+                await store.record_result("web1", make_result(2), make_result(2), [])
             with pytest.raises(StoreUnavailable):
                 await store.list_clients()
         assert await store.ping() is False
         server.start()
         assert await store.ping() is True
         # A new server: no data (no persistence here) and no cached script, and the store carries on.
-        assert (await store.record_result("web1", check(2), check(2), [])).history == ["2"]
+        assert (await store.record_result("web1", make_result(2), make_result(2), [])).history == ["2"]
         await store.put_client({"name": "after"})
         assert [client["name"] for client in await store.list_clients()] == ["after"]
     finally:
