@@ -18,6 +18,7 @@ from typing import Any, cast
 
 from pipeline.chain.deadlines import Pool, Watchdog
 from pipeline.chain.gates import gate
+from pipeline.chain.outcome import Outcome, OutcomeListener
 from pipeline.chain.routes import (
     TIMEOUT_GRACE,
     Route,
@@ -80,6 +81,8 @@ class Engine:
         self._gate_passed = self.metrics.stat(GATE, "all")
         self._gates: dict[str, StageStat] = {}
         self._closed = False
+        #: Told what happened on each route of each event (`ogi run`'s console line); None costs nothing.
+        self.on_outcome: OutcomeListener | None = None
 
     def handlers_for(self, names: tuple[str, ...]) -> list[str]:
         """The leaf handler names an event naming `names` goes to, in order."""
@@ -99,9 +102,13 @@ class Engine:
         try:
             if len(routes) == 1:
                 # the common case runs in the caller's task: no task creation per event
-                await self._run(routes[0], event, None)
-            elif routes:
-                await self._run_all(routes, shared, event)
+                outcome = await self._run(routes[0], event, None)
+                if self.on_outcome is not None:
+                    self.on_outcome(event, ((routes[0].name, outcome),))
+            else:
+                outcomes = await self._run_all(routes, shared, event) if routes else []
+                if self.on_outcome is not None:
+                    self.on_outcome(event, tuple(zip((r.name for r in routes), outcomes, strict=True)))
         finally:
             generation.events -= 1
             if generation.idle is not None and not generation.events:
@@ -129,7 +136,7 @@ class Engine:
         await generation.idle.wait()
         await self._close_all(generation.table)
 
-    async def _run_all(self, routes: list[Route], shared: frozenset[Mutator], event: Event) -> None:
+    async def _run_all(self, routes: list[Route], shared: frozenset[Mutator], event: Event) -> list[Outcome]:
         """Run several routes at once: the first in the caller's task (one task fewer), the rest in tasks."""
         payloads: _Payloads | None = {} if shared else None
         tasks = [
@@ -137,9 +144,10 @@ class Engine:
         ]
         first = routes[0]
         try:
-            await self._run(first, event, payloads if first.mutator in shared else None)
+            outcomes = [await self._run(first, event, payloads if first.mutator in shared else None)]
             for task in tasks:
-                await task
+                outcomes.append(await task)
+            return outcomes
         except asyncio.CancelledError:
             for task in tasks:
                 task.cancel()
@@ -162,8 +170,10 @@ class Engine:
 
     async def _run(
         self, route: Route, event: Event, payloads: _Payloads | None
-    ) -> None:
+    ) -> Outcome:
         """Gates; then, holding a pool slot, filters, mutator and handler under the route's timeout.
+
+        Returns the stage that decided the route's end and its outcome, as counted.
 
         One coroutine for the whole route: every further level of `await` costs a coroutine
         object and a frame per event.
@@ -173,8 +183,9 @@ class Engine:
             stopped = gate(route.definition, event)
             elapsed = perf_counter() - start
             if stopped is not None:
-                self._gate(stopped).add(DROPPED, elapsed)
-                return
+                stopper = self._gate(stopped)
+                stopper.add(DROPPED, elapsed)
+                return stopper, DROPPED
             self._gate_passed.add(PASSED, elapsed)
             pool = self._pool if route.pooled else None
             if pool is not None and not pool.take():
@@ -197,7 +208,7 @@ class Engine:
                             continue
                         stat.add(PASSED if allowed else DROPPED, perf_counter() - start)
                         if not allowed:
-                            return
+                            return stat, DROPPED
                     stat = route.mutator_stat
                     if route.mutator is None:
                         payload: bytes | None = b""  # the handler reads the event itself
@@ -206,7 +217,8 @@ class Engine:
                     else:
                         payload = await self._shared_payload(route, event, route.mutator, payloads)
                     if payload is None:
-                        return
+                        assert route.mutator_stat is not None  # only a mutator gives None
+                        return route.mutator_stat, DROPPED  # a failure is logged and counted as ERROR
                     stat = route.handler_stat
                     start = perf_counter()
                     try:
@@ -215,8 +227,9 @@ class Engine:
                         stat.add(ERROR, perf_counter() - start)
                         self.metrics.failed(route.name)
                         self._log.error("handler failed", extra={"fields": {**_fields(route, event), "error": repr(err)}})
-                    else:
-                        stat.add(OK, perf_counter() - start)
+                        return stat, ERROR
+                    stat.add(OK, perf_counter() - start)
+                    return stat, OK
                 except asyncio.CancelledError:
                     if not self._watchdog.timed_out(deadline):
                         raise  # cancelled from outside (shutdown): not ours to swallow
@@ -228,6 +241,7 @@ class Engine:
                         extra={"fields": {**_fields(route, event), "timeout": route.timeout,
                                           "stage": stat.stage if stat is not None else None}},
                     )
+                    return stat or route.handler_stat, TIMEOUT
                 finally:
                     self._watchdog.stop(deadline)
             finally:
@@ -236,6 +250,7 @@ class Engine:
         except Exception:  # a bug in the engine or the gates: log it, keep the other routes going
             self._gate_passed.count(ERROR)
             self._log.exception("event processing failed", extra={"fields": _fields(route, event)})
+            return self._gate_passed, ERROR
 
     def _gate(self, name: str) -> StageStat:
         stat = self._gates.get(name)

@@ -9,13 +9,16 @@ the handlers; the API answers on `api.bind`/`api.port` (127.0.0.1:4567).
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import re
 import sys
-from collections.abc import Callable
+from collections.abc import Sequence
 from typing import Any
 
 from pipeline.agent.agent import Agent
 from pipeline.api import start_api
+from pipeline.chain.outcome import Outcome, OutcomeListener, summary
 from pipeline.cli.signals import STOP_WITHIN, run_daemon
 from pipeline.errors import ConfigErrors
 from pipeline.model import Event
@@ -26,22 +29,35 @@ from pipeline.transport import transport_from_settings
 log = logging.getLogger("ogi")
 
 
-def event_line(event: Event) -> str:
-    """One line a person reads: client, check, action, status, first line of output."""
+#: C0 and C1 control characters and DEL: a check's output must not move the cursor or recolour the terminal.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def _escaped(value: Any) -> str:
+    return _CONTROL.sub(lambda m: repr(m.group())[1:-1], str(value))
+
+
+def event_line(event: Event, routes: Sequence[tuple[str, Outcome]] | None = None) -> str:
+    """One line a person reads: client, check, action, status, first line of output; then each handler's fate."""
     check = event.get("check") or {}
+    client = event.get("client") or {}
     output = str(check.get("output") or "").strip().splitlines()
-    return (
-        f"{event.get('client', {}).get('name', '?')} {check.get('name', '?')} "
+    line = (
+        f"{client.get('name', '?')} {check.get('name', '?')} "
         f"{event.get('action', '?')} status={check.get('status', '?')} {output[0] if output else ''}"
     )
+    if routes is not None:
+        line = f"{line.rstrip()} -> {summary(routes)}"
+    return _escaped(line)
 
 
-def _printer(quiet: bool) -> Callable[[Event], None] | None:
+def _printer(quiet: bool) -> OutcomeListener | None:
     if quiet:
         return None
 
-    def show(event: Event) -> None:
-        print(event_line(event), flush=True)
+    def show(event: Event, routes: Sequence[tuple[str, Outcome]]) -> None:
+        with contextlib.suppress(OSError, ValueError):  # stdout closed or a broken pipe: the daemon goes on
+            print(event_line(event, routes), flush=True)
 
     return show
 
@@ -53,7 +69,9 @@ class AllInOne:
         self.settings = settings
         self.store = store_from_settings(settings, default="memory")
         self.transport = transport_from_settings(settings, default="memory")
-        self.server = Server(settings, self.store, self.transport, on_event=_printer(quiet), elect=False)
+        self.server = Server(settings, self.store, self.transport, elect=False)
+        # printed once the handlers are done, so the line says what each did with the event
+        self.server.engine.on_outcome = _printer(quiet)
         self.client = Agent(settings, self.transport, spawn=self.server.context.spawn_limit())
         self._api: Any = None
 
