@@ -4,7 +4,12 @@ Queue figures (messages waiting, consumers) come from the transport when it repo
 transport with `async queue_stats(pipe) -> (messages, consumers)` gives both; one with only
 `depth(pipe)` (memory: a number; RabbitMQ: awaitable) gives messages. A figure the transport does not report is
 `null` in `/info`, and `/health` asked to check it answers 412 saying so: a health check that
-cannot see the queues must not say they are fine.
+cannot see the queues must not say they are fine. While the transport is down with an error (it
+tried and keeps trying in the background) no figure is asked for: /info must not wait for a
+broker that cannot answer. Asking is what connects an idle API's transport in the first place.
+
+When the transport or the store is down and says why (`last_error`), `/info` adds `"error"` to
+its `transport` or `redis` object and `/health` appends it to the reason: Sensu's shape, one key more.
 """
 
 from __future__ import annotations
@@ -56,6 +61,17 @@ def _transport_connected(api: Api) -> bool:
         return False
 
 
+def _why_down(part: Any) -> dict[str, str]:
+    """`{"error": text}` when a transport or store that is down says why, else nothing."""
+    error = getattr(part, "last_error", None)
+    return {"error": error} if isinstance(error, str) and error else {}
+
+
+def _reason(text: str, part: Any) -> str:
+    error = _why_down(part).get("error")
+    return f"{text}: {error}" if error else text
+
+
 async def _queue(api: Api, pipe: str) -> dict[str, int | None]:
     stats = getattr(api.transport, "queue_stats", None)
     depth = getattr(api.transport, "depth", None)
@@ -75,10 +91,14 @@ async def _queue(api: Api, pipe: str) -> dict[str, int | None]:
 
 
 async def _queues(api: Api) -> dict[str, dict[str, int | None]]:
-    return {
-        "keepalives": await _queue(api, keepalives_pipe(api.settings)),
-        "results": await _queue(api, results_pipe(api.settings)),
-    }
+    if not _transport_connected(api) and _why_down(api.transport):
+        unknown: dict[str, int | None] = {"messages": None, "consumers": None}
+        return {"keepalives": dict(unknown), "results": dict(unknown)}
+    # together: a broker that does not answer costs one QUEUE_TIMEOUT, not two
+    keepalives, results = await asyncio.gather(
+        _queue(api, keepalives_pipe(api.settings)), _queue(api, results_pipe(api.settings))
+    )
+    return {"keepalives": keepalives, "results": results}
 
 
 async def store_connected(api: Api) -> bool:
@@ -103,10 +123,12 @@ async def info(request: web.Request) -> web.Response:
         except Exception as error:
             log.warning("cannot list servers", extra={"fields": {"error": repr(error)}})
     queues = await _queues(api)
+    transport_up = _transport_connected(api)
     return respond({
         "sensu": {"version": SENSU_COMPAT_VERSION, "settings": {"hexdigest": settings_digest(api.settings)}},
-        "transport": {"name": _transport_name(api), **queues, "connected": _transport_connected(api)},
-        "redis": {"connected": connected},
+        "transport": {"name": _transport_name(api), **queues, "connected": transport_up,
+                      **({} if transport_up else _why_down(api.transport))},
+        "redis": {"connected": connected, **({} if connected else _why_down(api.store))},
         "servers": servers,
     })
 
@@ -117,9 +139,9 @@ async def health(request: web.Request) -> web.Response:
     messages = int_query(request, "messages")
     reasons: list[str] = []
     if not await store_connected(api):
-        reasons.append("not connected to the store")
+        reasons.append(_reason("not connected to the store", api.store))
     if not _transport_connected(api):
-        reasons.append("not connected to the transport")
+        reasons.append(_reason("not connected to the transport", api.transport))
     if not reasons and (consumers is not None or messages is not None):
         for label, figures in zip(("keepalive", "result"), (await _queues(api)).values(), strict=True):
             count = figures["consumers"]
