@@ -33,6 +33,8 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.prometheus
 	$(BIN)/python -m bench.server
 	$(BIN)/python -m bench.api
+	$(BIN)/python -m bench.webhook
+	$(BIN)/python -m bench.dashboard
 
 lint: $(STAMP)
 	$(BIN)/ruff check pipeline handlers mutators filters plugins tests bench

@@ -12,6 +12,9 @@ than the checks), `handle()` waits up to `queue_wait` seconds for room: that slo
 of results instead of throwing points away. When the last send failed (carbon down), it never
 waits. What does not fit, or a batch whose send fails, is counted in
 `ogi_graphite_points_dropped_total{handler}`; `close()` sends what is queued, within `timeout`.
+Carbon being down is logged once, with the error, when the first send fails, and once more when
+it answers again (with the count lost meanwhile): an absent carbon (the demo of `make run`)
+does not warn every 10 seconds; the counter keeps the running total.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from prometheus_client import CollectorRegistry, Counter
 from pipeline.extension import Context, DefinitionError, Handler
 from pipeline.metrics.extract import default_timestamp, extract_points, metric_format, metric_tags
 from pipeline.metrics.graphite_queue import (
+    SEND_FAILED,
     BatchSender,
     LineFormatter,
     PointQueue,
@@ -137,6 +141,8 @@ class GraphiteHandler(Handler):
         self._skipped = counters.skipped.labels(name)
         self._log_skipped = RateLimitedLog()
         self._log_dropped = RateLimitedLog()
+        #: Points lost since carbon stopped answering; None while it answers (both touched by the sending thread only).
+        self._lost_while_down: int | None = None
         self.formatter = LineFormatter(self.prefix, tags)
         self._formatters: dict[str | None, LineFormatter] = {}
         self.queue: PointQueue[str] = PointQueue(self.queue_size, min(self.batch_size, self.queue_size))
@@ -159,7 +165,7 @@ class GraphiteHandler(Handler):
         self._loop = asyncio.get_running_loop()
         shipper = Shipper(
             f"ogi-graphite-{self.name}", self.queue, sender, self.interval,
-            self._sent.inc, self._on_dropped, self._on_taken,
+            self._on_sent, self._on_dropped, self._on_taken,
         )
         shipper.start()
         self._shipper = shipper
@@ -167,7 +173,23 @@ class GraphiteHandler(Handler):
 
     def _on_dropped(self, count: int, reason: str) -> None:
         self._dropped.inc(count)
+        if reason.startswith(SEND_FAILED):
+            if self._lost_while_down is None:
+                self._lost_while_down = 0
+                self.context.log.warning(
+                    "carbon unreachable: metric points are dropped and counted until it answers",
+                    extra={"fields": self._fields(error=reason[len(SEND_FAILED):].lstrip(": "),
+                                                  counter="ogi_graphite_points_dropped_total")},
+                )
+            self._lost_while_down += count
+            return
         self._log_dropped("graphite points dropped", count, self._fields(reason=reason))
+
+    def _on_sent(self, count: int) -> None:
+        self._sent.inc(count)
+        if self._lost_while_down is not None:
+            lost, self._lost_while_down = self._lost_while_down, None
+            self.context.log.info("carbon answers again", extra={"fields": self._fields(dropped_while_down=lost)})
 
     def _on_taken(self) -> None:
         # called on the sending thread; only worth a wake-up of the loop when someone waits

@@ -9,6 +9,13 @@ cannot see the queues must not say they are fine.
 The publish backlog is what the API's own transport holds unsent (buffered while the broker
 is away, or being retried): `/info` shows it, and `/health` answers 412 while it is over
 `?backlog=` (default 0), since a 202 for a request still in the backlog is not yet a delivery.
+
+cannot see the queues must not say they are fine. While the transport is down with an error (it
+tried and keeps trying in the background) no figure is asked for: /info must not wait for a
+broker that cannot answer. Asking is what connects an idle API's transport in the first place.
+
+When the transport or the store is down and says why (`last_error`), `/info` adds `"error"` to
+its `transport` or `redis` object and `/health` appends it to the reason: Sensu's shape, one key more.
 """
 
 from __future__ import annotations
@@ -63,6 +70,17 @@ def publish_backlog(api: Api) -> int:
     return pending if isinstance(pending, int) and not isinstance(pending, bool) else 0
 
 
+def _why_down(part: Any) -> dict[str, str]:
+    """`{"error": text}` when a transport or store that is down says why, else nothing."""
+    error = getattr(part, "last_error", None)
+    return {"error": error} if isinstance(error, str) and error else {}
+
+
+def _reason(text: str, part: Any) -> str:
+    error = _why_down(part).get("error")
+    return f"{text}: {error}" if error else text
+
+
 async def _queue(api: Api, pipe: str) -> dict[str, int | None]:
     stats = getattr(api.transport, "queue_stats", None)
     depth = getattr(api.transport, "depth", None)
@@ -82,10 +100,14 @@ async def _queue(api: Api, pipe: str) -> dict[str, int | None]:
 
 
 async def _queues(api: Api) -> dict[str, dict[str, int | None]]:
-    return {
-        "keepalives": await _queue(api, api.settings.limits.keepalives_pipe),
-        "results": await _queue(api, api.settings.limits.results_pipe),
-    }
+    if not _transport_connected(api) and _why_down(api.transport):
+        unknown: dict[str, int | None] = {"messages": None, "consumers": None}
+        return {"keepalives": dict(unknown), "results": dict(unknown)}
+    # together: a broker that does not answer costs one QUEUE_TIMEOUT, not two
+    keepalives, results = await asyncio.gather(
+        _queue(api, api.settings.limits.keepalives_pipe), _queue(api, api.settings.limits.results_pipe)
+    )
+    return {"keepalives": keepalives, "results": results}
 
 
 async def store_connected(api: Api) -> bool:
@@ -110,11 +132,12 @@ async def info(request: web.Request) -> web.Response:
         except Exception as error:
             log.warning("cannot list servers", extra={"fields": {"error": repr(error)}})
     queues = await _queues(api)
+    transport_up = _transport_connected(api)
     return respond({
         "sensu": {"version": SENSU_COMPAT_VERSION, "settings": {"hexdigest": settings_digest(api.settings.raw)}},
-        "transport": {"name": _transport_name(api), **queues, "connected": _transport_connected(api),
-                      "backlog": publish_backlog(api)},
-        "redis": {"connected": connected},
+        "transport": {"name": _transport_name(api), **queues, "connected": transport_up,
+                      "backlog": publish_backlog(api), **({} if transport_up else _why_down(api.transport))},
+        "redis": {"connected": connected, **({} if connected else _why_down(api.store))},
         "servers": servers,
     })
 
@@ -126,9 +149,9 @@ async def health(request: web.Request) -> web.Response:
     backlog = int_query(request, "backlog") or 0
     reasons: list[str] = []
     if not await store_connected(api):
-        reasons.append("not connected to the store")
+        reasons.append(_reason("not connected to the store", api.store))
     if not _transport_connected(api):
-        reasons.append("not connected to the transport")
+        reasons.append(_reason("not connected to the transport", api.transport))
     unsent = publish_backlog(api)
     if unsent > backlog:
         reasons.append(f"publish backlog ({unsent} messages not yet sent to the transport) greater than {backlog}")

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from pipeline.chain.deadlines import Watchdog
 from pipeline.chain.gates import gate
 from pipeline.chain.metric_routes import event_names
+from pipeline.chain.outcome import QUEUED, Outcome, OutcomeListener
 from pipeline.chain.payloads import Payloads, cancel_pending, shared_payload
 from pipeline.chain.routes import (
     TIMEOUT_GRACE,
@@ -90,6 +91,8 @@ class Engine:
         self._gate_passed = self.metrics.stat(GATE, "all")
         self._gates: dict[str, StageStat] = {}
         self._closed = False
+        #: Told what happened on each route of each event (`ogi run`'s console line); None costs nothing.
+        self.on_outcome: OutcomeListener | None = None
 
     def handlers_for(self, names: tuple[str, ...], metric: tuple[str, ...] = ()) -> list[str]:
         """The leaf handler names an event naming `names` (and metric handlers `metric`) goes to, in order."""
@@ -113,9 +116,13 @@ class Engine:
         try:
             if len(routes) == 1:
                 # the common case runs in the caller's task: no task creation per event
-                await self._run(routes[0], event, None, routes[0] not in ungated)
-            elif routes:
-                await self._run_all(routes, shared, ungated, event)
+                outcome = await self._run(routes[0], event, None, routes[0] not in ungated)
+                if self.on_outcome is not None:
+                    self.on_outcome(event, ((routes[0].name, outcome),))
+            else:
+                outcomes = await self._run_all(routes, shared, ungated, event) if routes else []
+                if self.on_outcome is not None:
+                    self.on_outcome(event, tuple(zip((r.name for r in routes), outcomes, strict=True)))
         finally:
             generation.events -= 1
             if generation.idle is not None and not generation.events:
@@ -164,7 +171,7 @@ class Engine:
 
     async def _run_all(
         self, routes: list[Route], shared: frozenset[Mutator], ungated: frozenset[Route], event: Event
-    ) -> None:
+    ) -> list[Outcome]:
         """Run several routes at once: the first in the caller's task (one task fewer), the rest in tasks."""
         payloads: Payloads | None = {} if shared else None
         tasks = [
@@ -173,9 +180,10 @@ class Engine:
         ]
         first = routes[0]
         try:
-            await self._run(first, event, payloads if first.mutator in shared else None, first not in ungated)
+            outcomes = [await self._run(first, event, payloads if first.mutator in shared else None, first not in ungated)]
             for task in tasks:
-                await task
+                outcomes.append(await task)
+            return outcomes
         except asyncio.CancelledError:
             for task in tasks:
                 task.cancel()
@@ -199,8 +207,10 @@ class Engine:
 
     async def _run(
         self, route: Route, event: Event, payloads: Payloads | None, gated: bool = True, queued: bool = False
-    ) -> None:
+    ) -> Outcome:
         """Gates; then, holding a slot, filters, mutator and handler under the route's timeout.
+
+        Returns the stage that decided the route's end and its outcome, as counted.
 
         One coroutine for the whole route: every further level of `await` costs a coroutine
         object and a frame per event.
@@ -210,13 +220,14 @@ class Engine:
             stopped = gate(route.definition, event) if gated else None
             elapsed = perf_counter() - start
             if stopped is not None:
-                self._gate(stopped).add(DROPPED, elapsed)
-                return
+                stopper = self._gate(stopped)
+                stopper.add(DROPPED, elapsed)
+                return stopper, DROPPED
             self._gate_passed.add(PASSED, elapsed)
             slots = self._pool if route.pooled else self._processes
             if not slots.take(route.name):
                 if not queued and await self.queues.queue(route.name, event):
-                    return
+                    return route.handler_stat, QUEUED  # its handler's queue runs it when a slot frees
                 await slots.wait(route.name)
             held = None if route.pooled else PROCESS_SLOT_HELD.set(True)
             try:
@@ -237,7 +248,7 @@ class Engine:
                             continue
                         stat.add(PASSED if allowed else DROPPED, perf_counter() - start)
                         if not allowed:
-                            return
+                            return stat, DROPPED
                     stat = route.mutator_stat
                     if route.mutator is None:
                         payload: bytes | None = b""  # the handler reads the event itself
@@ -246,7 +257,8 @@ class Engine:
                     else:
                         payload = await shared_payload(payloads, route.mutator, self._mutate, route, event)
                     if payload is None:
-                        return
+                        assert route.mutator_stat is not None  # only a mutator gives None
+                        return route.mutator_stat, DROPPED  # a failure is logged and counted as ERROR
                     stat = route.handler_stat
                     start = perf_counter()
                     try:
@@ -255,8 +267,9 @@ class Engine:
                         stat.add(ERROR, perf_counter() - start)
                         self.metrics.failed(route.name)
                         self._log.error("handler failed", extra={"fields": {**_fields(route, event), "error": repr(err)}})
-                    else:
-                        stat.add(OK, perf_counter() - start)
+                        return stat, ERROR
+                    stat.add(OK, perf_counter() - start)
+                    return stat, OK
                 except asyncio.CancelledError:
                     if not self._watchdog.timed_out(deadline):
                         raise  # cancelled from outside (shutdown): not ours to swallow
@@ -268,6 +281,7 @@ class Engine:
                         extra={"fields": {**_fields(route, event), "timeout": route.timeout,
                                           "stage": stat.stage if stat is not None else None}},
                     )
+                    return stat or route.handler_stat, TIMEOUT
                 finally:
                     self._watchdog.stop(deadline)
             finally:
@@ -277,6 +291,7 @@ class Engine:
         except Exception:  # a bug in the engine or the gates: log it, keep the other routes going
             self._gate_passed.count(ERROR)
             self._log.exception("event processing failed", extra={"fields": _fields(route, event)})
+            return self._gate_passed, ERROR
 
     def _gate(self, name: str) -> StageStat:
         stat = self._gates.get(name)

@@ -124,10 +124,25 @@ def run_all_in_one(args: argparse.Namespace) -> int:
         return 0
 
 
+def _innermost(parser: argparse.ArgumentParser, args: argparse.Namespace) -> argparse.ArgumentParser:
+    """The (sub)command parser `args` were parsed by: `ogi silence add`'s, not `ogi`'s."""
+    while True:
+        for action in parser._actions:  # argparse keeps its subcommands nowhere public
+            if isinstance(action, argparse._SubParsersAction):
+                chosen = action.choices.get(getattr(args, action.dest, None) or "")
+                if chosen is not None:
+                    parser = chosen
+                    break
+        else:
+            return parser
+
+
 def main(argv: Sequence[str] | None = None) -> int | None:
     """Console entry point (`ogi`)."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:  # said by the subcommand's parser, so its usage is the one printed (exit 2)
+        _innermost(parser, args).error(f"unrecognized arguments: {' '.join(unknown)}")
     if getattr(args, "handler", None) is None:
         parser.print_help(sys.stderr)
         return 2

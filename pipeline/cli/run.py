@@ -9,14 +9,16 @@ the handlers; the API answers on `api.bind`/`api.port` (127.0.0.1:4567).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 import sys
-from collections.abc import Callable
+from collections.abc import Sequence
 from typing import Any
 
 from pipeline.agent.agent import Agent
 from pipeline.api import start_api
+from pipeline.chain.outcome import Outcome, OutcomeListener, summary
 from pipeline.cli.signals import STOP_WITHIN, run_daemon
 from pipeline.config.settings import Settings
 from pipeline.errors import ConfigErrors
@@ -28,31 +30,35 @@ from pipeline.transport import transport_from_settings
 log = logging.getLogger("ogi")
 
 
-#: Control characters (C0 but tab, DEL, C1): check output must not drive the operator's terminal.
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+#: C0 and C1 control characters and DEL: a check's output must not move the cursor or recolour the terminal.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
-def _printable(text: str) -> str:
-    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+def _escaped(value: Any) -> str:
+    return _CONTROL.sub(lambda m: repr(m.group())[1:-1], str(value))
 
 
-def event_line(event: Event) -> str:
-    """One line a person reads: client, check, action, status, first line of output; control
-    characters (a terminal escape sequence in check output) are shown escaped, as `\\x1b`."""
+def event_line(event: Event, routes: Sequence[tuple[str, Outcome]] | None = None) -> str:
+    """One line a person reads: client, check, action, status, first line of output; then each handler's fate."""
     check = event.get("check") or {}
+    client = event.get("client") or {}
     output = str(check.get("output") or "").strip().splitlines()
-    return _printable(
-        f"{event.get('client', {}).get('name', '?')} {check.get('name', '?')} "
+    line = (
+        f"{client.get('name', '?')} {check.get('name', '?')} "
         f"{event.get('action', '?')} status={check.get('status', '?')} {output[0] if output else ''}"
     )
+    if routes is not None:
+        line = f"{line.rstrip()} -> {summary(routes)}"
+    return _escaped(line)
 
 
-def _printer(quiet: bool) -> Callable[[Event], None] | None:
+def _printer(quiet: bool) -> OutcomeListener | None:
     if quiet:
         return None
 
-    def show(event: Event) -> None:
-        print(event_line(event), flush=True)
+    def show(event: Event, routes: Sequence[tuple[str, Outcome]]) -> None:
+        with contextlib.suppress(OSError, ValueError):  # stdout closed or a broken pipe: the daemon goes on
+            print(event_line(event, routes), flush=True)
 
     return show
 
@@ -64,7 +70,9 @@ class AllInOne:
         self.settings = settings
         self.store = store_from_settings(settings, default="memory")
         self.transport = transport_from_settings(settings, default="memory")
-        self.server = Server(settings, self.store, self.transport, on_event=_printer(quiet), elect=False)
+        self.server = Server(settings, self.store, self.transport, elect=False)
+        # printed once the handlers are done, so the line says what each did with the event
+        self.server.engine.on_outcome = _printer(quiet)
         # The client's own spawn limit: handlers that hang must not stop its checks.
         self.client = Agent(settings, self.transport)
         self._api: Any = None

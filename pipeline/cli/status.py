@@ -31,9 +31,15 @@ def _threshold(client: dict[str, Any]) -> float:
 def gather(api: ApiClient, now: float) -> dict[str, Any]:
     """The status as data (ApiFailure when the API cannot be reached)."""
     _, info = api.get("/info")
-    _, events = api.get("/events")
-    _, clients = api.get("/clients")
     info = info if isinstance(info, dict) else {}
+    try:
+        _, events = api.get("/events")
+        _, clients = api.get("/clients")
+    except ApiFailure:
+        if (info.get("redis") or {}).get("connected") is True:
+            raise
+        events = clients = None  # the store is down: what /info says is the news, not this
+    known = events is not None
     events = [e for e in events or [] if isinstance(e, dict)]
     clients = [c for c in clients or [] if isinstance(c, dict)]
     transport = info.get("transport") or {}
@@ -50,20 +56,23 @@ def gather(api: ApiClient, now: float) -> dict[str, Any]:
         "api": api.url,
         "ok": not down,
         "down": down,
-        "transport": {"name": transport.get("name"), "connected": transport.get("connected")},
-        "store": {"connected": (info.get("redis") or {}).get("connected")},
+        "transport": {"name": transport.get("name"), "connected": transport.get("connected"),
+                      "error": transport.get("error")},
+        "store": {"connected": (info.get("redis") or {}).get("connected"), "error": (info.get("redis") or {}).get("error")},
         "queues": {pipe: transport.get(pipe) for pipe in ("keepalives", "results") if isinstance(transport.get(pipe), dict)},
         "servers": [
             {"id": s.get("id"), "hostname": s.get("hostname"), "address": s.get("address"), "tasks": s.get("tasks", [])}
             for s in info.get("servers") or [] if isinstance(s, dict)
         ],
-        "events": {"open": len(events), "by_severity": dict(severities)},
-        "clients": {"total": len(clients), "stale": sorted(stale, key=lambda c: -c["age"])},
+        "events": {"open": len(events) if known else None, "by_severity": dict(severities)},
+        "clients": {"total": len(clients) if known else None, "stale": sorted(stale, key=lambda c: -c["age"])},
     }
 
 
-def _connected(flag: Any) -> str:
-    return "connected" if flag is True else "NOT CONNECTED"
+def _connected(part: dict[str, Any]) -> str:
+    if part["connected"] is True:
+        return "connected"
+    return f"NOT CONNECTED: {part['error']}" if part.get("error") else "NOT CONNECTED"
 
 
 def _plural(n: int, word: str) -> str:
@@ -73,8 +82,8 @@ def _plural(n: int, word: str) -> str:
 def render(status: dict[str, Any]) -> str:
     lines = [f"api        {status['api']}"]
     transport = status["transport"]
-    lines.append(f"transport  {transport['name'] or '?'}: {_connected(transport['connected'])}")
-    lines.append(f"store      {_connected(status['store']['connected'])}")
+    lines.append(f"transport  {transport['name'] or '?'}: {_connected(transport)}")
+    lines.append(f"store      {_connected(status['store'])}")
     for pipe, figures in status["queues"].items():
         messages = "?" if figures.get("messages") is None else figures["messages"]
         consumers = figures.get("consumers")
@@ -89,17 +98,23 @@ def render(status: dict[str, Any]) -> str:
     events = status["events"]
     counts = ", ".join(f"{events['by_severity'][s]} {s}" for s in ("critical", "warning", "unknown", "ok")
                        if events["by_severity"].get(s))
-    lines.append(f"events     {events['open']} open" + (f": {counts}" if counts else ""))
     clients = status["clients"]
+    if events["open"] is None:
+        lines.append("events     ? (the store is down)")
+        lines.append("clients    ? (the store is down)")
+        return _down("\n".join(lines), status)
+    lines.append(f"events     {events['open']} open" + (f": {counts}" if counts else ""))
     stale = clients["stale"]
     line = f"clients    {clients['total']}"
     if stale:
         shown = ", ".join(f"{c['name']} ({c['age']} s)" for c in stale[:10])
         line += f", {len(stale)} with a stale keepalive: {shown}" + (" …" if len(stale) > 10 else "")
     lines.append(line)
-    if status["down"]:
-        lines.append(f"DOWN       {', '.join(status['down'])}")
-    return "\n".join(lines)
+    return _down("\n".join(lines), status)
+
+
+def _down(text: str, status: dict[str, Any]) -> str:
+    return f"{text}\nDOWN       {', '.join(status['down'])}" if status["down"] else text
 
 
 def status_command(args: argparse.Namespace) -> int:

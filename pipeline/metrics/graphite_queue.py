@@ -242,6 +242,10 @@ class PointQueue(Generic[T]):
             return count
 
 
+#: The start of the `on_dropped` reason when carbon did not take a batch.
+SEND_FAILED = "send failed"
+
+
 class Shipper(threading.Thread):
     """Takes batches of lines from a `PointQueue` and sends them until stopped.
 
@@ -303,7 +307,7 @@ class Shipper(threading.Thread):
             self.sender.send_batch(data)
         except Exception as err:
             self.healthy = False
-            self.on_dropped(count, f"send failed: {err}")
+            self.on_dropped(count, f"{SEND_FAILED}: {err}")
         else:
             self.healthy = True
             self.on_sent(count)

@@ -66,6 +66,8 @@ class RedisBase(Store):
         self.client = client
         self.clock = clock
         self.batcher = Batcher(client, self.where)
+        #: Why the last `ping` failed; None once it answers.
+        self.last_error: str | None = None
 
     async def _run(self, *commands: Command) -> list[Any]:
         return await self.batcher.run(commands)
@@ -96,9 +98,12 @@ class RedisBase(Store):
 
     async def ping(self) -> bool:
         try:
-            return bool(await self.client.ping())
-        except Exception:
+            answered = bool(await self.client.ping())
+        except Exception as error:
+            self.last_error = str(error) or repr(error)  # shown by /info and `ogi status`
             return False
+        self.last_error = None
+        return answered
 
     async def close(self) -> None:
         await self.client.aclose()

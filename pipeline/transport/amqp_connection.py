@@ -47,6 +47,8 @@ class AmqpConnection:
         self._publish_channel: AbstractRobustChannel | None = None
         self._topology_channel: AbstractRobustChannel | None = None
         self._up = False
+        #: Why the connection is down (the last failed attempt or the loss); None while up.
+        self.last_error: str | None = None
         self._ready = asyncio.Event()
         self._closed_event = asyncio.Event()
         self._tried = asyncio.Event()
@@ -142,6 +144,7 @@ class AmqpConnection:
                 except asyncio.CancelledError:
                     raise
                 except Exception as exc:
+                    self.last_error = f"{broker.label}: {exc}"
                     log.warning("cannot connect to RabbitMQ; trying again",
                                 extra={"fields": {"broker": broker.label, "error": repr(exc)}})
                     self._broker = (self._broker + 1) % len(brokers)
@@ -176,6 +179,7 @@ class AmqpConnection:
 
     def _became_ready(self) -> None:
         self._up = True
+        self.last_error = None
         self._ready.set()
         self._connected_again()
 
@@ -183,6 +187,7 @@ class AmqpConnection:
         if self._closing or not self._up:
             return
         self._up = False
+        self.last_error = f"{self.broker}: connection lost: {exc}" if exc is not None else f"{self.broker}: connection lost"
         self._ready.clear()
         self.counts["disconnects"] += 1
         log.warning("RabbitMQ connection lost; buffering publishes until it is back",

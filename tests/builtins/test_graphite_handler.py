@@ -314,7 +314,31 @@ async def test_with_carbon_down_handle_neither_blocks_nor_raises_and_the_loss_is
         await handler.close()
     assert counter(registry, "ogi_graphite_points_dropped") == 50
     assert counter(registry, "ogi_graphite_points_sent") == 0
-    assert any(r.getMessage() == "graphite points dropped" for r in caplog.records)
+    # said once, with the error, however many sends fail; the counter has the total
+    [warning] = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert warning.getMessage().startswith("carbon unreachable")
+    assert "refused" in warning.fields["error"].lower() and warning.fields["target"].startswith("tcp://127.0.0.1:")
+
+
+async def test_carbon_coming_back_is_said_once_with_the_count_lost_meanwhile(
+    sink: LineSink, caplog: pytest.LogCaptureFixture,
+) -> None:
+    handler, registry = make({"port": sink.port, "interval": 0.01, "queue_wait": 0})
+    sink.stop()
+    with caplog.at_level(logging.INFO, logger="ogi"):
+        for index in range(3):
+            await handler.handle(metric_event(lines_output(4, start=4 * index)), b"")
+            while counter(registry, "ogi_graphite_points_dropped") < 4 * (index + 1):
+                await asyncio.sleep(0.01)
+        sink.start()  # same port
+        await handler.handle(metric_event(lines_output(2, start=100)), b"")
+        await handler.close()
+    assert len(sink.wait_lines(2)) == 2
+    said = [(r.levelname, r.getMessage(), getattr(r, "fields", {}).get("dropped_while_down")) for r in caplog.records]
+    assert said == [
+        ("WARNING", "carbon unreachable: metric points are dropped and counted until it answers", None),
+        ("INFO", "carbon answers again", 12),
+    ]
 
 
 async def test_a_restarted_carbon_gets_the_next_batch_on_a_new_connection(sink: LineSink) -> None:

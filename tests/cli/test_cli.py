@@ -271,3 +271,21 @@ def test_check_config_compiles_eval_with_the_expression_language_that_runs(
     file = _config_with(tmp_path, {"filters": {"f": {"attributes": {"check": {"name": "eval: value.nosuch?"}}}}})
     assert main(["check-config", "-c", str(file)]) == 1
     assert "filters.f.attributes.check.name: bad eval expression: " in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("argv", "usage"),
+    [
+        (["run", "--bogus"], "usage: ogi run "),
+        (["events", "web-1", "disk", "extra"], "usage: ogi events "),
+        (["silence", "add", "--nope"], "usage: ogi silence add "),
+    ],
+)
+def test_a_subcommand_given_wrong_arguments_prints_its_own_usage_and_exits_2(
+    argv: list[str], usage: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(argv)
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith(usage) and f"unrecognized arguments: {argv[-1]}" in err

@@ -75,3 +75,62 @@ def test_status_with_the_api_down_says_so_and_exits_1() -> None:
     assert done.stderr.startswith(f"ogi status: cannot reach the ogi API at {url}")
     as_json = status("--api", url, "--json")
     assert as_json.returncode == 1 and json.loads(as_json.stdout)["ok"] is False
+
+
+def start_api(tmp_path: Path, settings: dict[str, Any]) -> tuple[subprocess.Popen[bytes], str]:
+    port = free_port()
+    (tmp_path / "api.json").write_text(json.dumps({"api": {"port": port}, **settings}))
+    process = subprocess.Popen([OGI, "api", "-c", str(tmp_path / "api.json")],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return process, f"http://127.0.0.1:{port}"
+
+
+def lines_of(done: subprocess.CompletedProcess[str]) -> dict[str, str]:
+    return dict(line.split(None, 1) for line in done.stdout.splitlines())
+
+
+def test_with_the_transport_and_the_store_down_status_shows_each_error_and_exits_1(tmp_path: Path) -> None:
+    # a real `ogi api` pointed at ports where nothing listens
+    nothing, also_nothing = free_port(), free_port()
+    process, url = start_api(tmp_path, {
+        "redis": {"host": "127.0.0.1", "port": nothing},
+        "transport": {"name": "rabbitmq", "reconnect_interval": 0.2},
+        "rabbitmq": {"host": "127.0.0.1", "port": also_nothing},
+    })
+    try:
+        done = wait_for(lambda: (lambda r: r if "transport  rabbitmq: NOT CONNECTED: " in r.stdout else None)(
+            status("--api", url)), 40, poll=0.5)
+        as_json = json.loads(status("--api", url, "--json").stdout)
+    finally:
+        process.terminate()
+        process.wait(timeout=15)
+    assert done.returncode == 1, done.stderr
+    lines = lines_of(done)
+    assert lines["transport"].startswith(f"rabbitmq: NOT CONNECTED: amqp://127.0.0.1:{also_nothing}/")
+    assert "Connect call failed" in lines["transport"]
+    assert lines["store"].startswith("NOT CONNECTED: ") and f"127.0.0.1:{nothing}" in lines["store"]
+    assert (lines["events"], lines["DOWN"]) == ("? (the store is down)", "transport, store")
+    assert as_json["ok"] is False and as_json["down"] == ["transport", "store"]
+    assert f"127.0.0.1:{nothing}" in as_json["store"]["error"] and as_json["events"]["open"] is None
+
+
+def test_a_store_stopped_under_a_running_api_turns_status_to_exit_1_with_the_error(
+    tmp_path: Path, private_redis: Any, rabbitmq_vhost: str
+) -> None:
+    process, url = start_api(tmp_path, {
+        "redis": {"host": "127.0.0.1", "port": private_redis.port},
+        "transport": {"name": "rabbitmq", "reconnect_interval": 0.2},
+        "rabbitmq": {"host": "127.0.0.1", "port": 5672, "vhost": rabbitmq_vhost},
+    })
+    try:
+        up = wait_for(lambda: (lambda r: r if r.returncode == 0 else None)(status("--api", url)), 40, poll=0.5)
+        assert lines_of(up)["store"] == "connected" and lines_of(up)["transport"] == "rabbitmq: connected"
+        private_redis.stop()
+        down = status("--api", url)
+    finally:
+        process.terminate()
+        process.wait(timeout=15)
+    assert down.returncode == 1
+    lines = lines_of(down)
+    assert lines["store"].startswith("NOT CONNECTED: ") and f"127.0.0.1:{private_redis.port}" in lines["store"]
+    assert lines["transport"] == "rabbitmq: connected" and lines["DOWN"] == "store"

@@ -7,6 +7,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -116,3 +117,36 @@ def test_an_invalid_configuration_exits_1_with_every_error(tmp_path: Path):
     lines = [line for line in done.stderr.splitlines() if "config.json" in line]
     assert len(lines) >= 3, done.stderr
     assert any("checks" in line and "command" in line for line in lines)
+
+
+def test_the_console_line_says_what_each_handler_did_and_escapes_control_characters(tmp_path: Path) -> None:
+    config = {
+        "client": {"name": "e2e-host", "subscriptions": ["base"], "socket": {"port": free_port()}},
+        "api": {"port": free_port()},
+        "checks": {
+            "paint": {"command": "printf 'CRITICAL: \\033[31mred\\033[0m\\n'; exit 2", "subscribers": ["base"],
+                      "interval": 1, "handlers": ["record", "warn_only", "prod_only"]},
+        },
+        "filters": {"prod_only": {"attributes": {"client": {"environment": "production"}}}},
+        "handlers": {
+            "record": {"type": "pipe", "command": "cat > /dev/null"},
+            "warn_only": {"type": "pipe", "command": "cat > /dev/null", "severities": ["warning"]},
+            "prod_only": {"type": "pipe", "command": "cat > /dev/null", "filter": "prod_only"},
+        },
+    }
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    process = subprocess.Popen([*OGI, "run", "-c", str(tmp_path / "config.json")],
+                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        assert process.stdout is not None
+        timer = threading.Timer(30, process.kill)  # a hang fails the test, it does not block the run
+        timer.start()
+        first = process.stdout.readline()
+        timer.cancel()
+    finally:
+        process.kill()
+        process.wait()
+    assert first == (
+        "e2e-host paint create status=2 CRITICAL: \\x1b[31mred\\x1b[0m -> record: handled, "
+        "warn_only: not handled (severities), prod_only: filtered by prod_only\n"
+    )

@@ -26,12 +26,30 @@ function showBanner(error) {
   replace(banner, lines.map((line) => h("div", {}, line)));
 }
 
+// The page's own timing, read by `python -m bench.dashboard`: "ogi-first-screen" from navigation
+// to the first view painted, "ogi-refresh" from a later refresh's start (its fetch included) to its
+// paint, and "ogi-render" from its data's arrival (api.js marks "ogi-data") to the paint.
+let firstScreen = true;
+
+function measureAfterPaint(name, start) {
+  // after the next frame's style, layout and paint: a task queued from requestAnimationFrame
+  requestAnimationFrame(() => setTimeout(() => {
+    const end = performance.now();
+    performance.measure(name, { start, end });
+    const data = performance.getEntriesByName("ogi-data", "mark").at(-1);
+    if (data && data.startTime >= start) performance.measure("ogi-render", { start: data.startTime, end });
+  }, 0));
+}
+
 async function refresh() {
   if (!current || running) return;
   running = true;
   const view = current;
+  const began = performance.now();
   try {
     await view.refresh();
+    measureAfterPaint(firstScreen ? "ogi-first-screen" : "ogi-refresh", firstScreen ? 0 : began);
+    firstScreen = false;
     view.loaded = true;
     if (view === current) {
       showBanner(null);

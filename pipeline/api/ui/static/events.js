@@ -8,7 +8,12 @@ const state = {
   filters: { severity: "", client: "", subscription: "", check: "", silenced: "", q: "" },
   sort: { key: "severity", dir: 1 },
   selected: new Set(),
+  limit: 0,
 };
+
+// Rows drawn at once: a browser lays out a table of 10,000 rows in seconds, and nobody reads past
+// the worst few hundred; counts, filters and search still cover every event (docs/dashboard.md).
+const PAGE = 200;
 
 export const eventKey = (e) => `${e._site}/${e.client?.name}/${e.check?.name}`;
 export const eventHref = (e) => `#/event/${enc(e._site)}/${enc(e.client?.name)}/${enc(e.check?.name)}`;
@@ -65,8 +70,10 @@ export function eventsView(root, ctx) {
   const body = h("tbody", {});
   const head = h("thead", {});
   const status = h("div", {});
+  const more = h("div", { class: "actions", id: "more" });
+  state.limit = PAGE;
   replace(root, h("h1", {}, "Events"), counts, filterBar, actions, panel, status,
-    h("div", { class: "table-wrap" }, h("table", { class: "list events" }, head, body)));
+    h("div", { class: "table-wrap" }, h("table", { class: "list events" }, head, body)), more);
 
   const selects = {};
   function select(name, label, options) {
@@ -109,7 +116,8 @@ export function eventsView(root, ctx) {
     })));
   }
 
-  const shown = () => sorted(events.filter((e) => matches(e, state.filters)));
+  const matching = () => sorted(events.filter((e) => matches(e, state.filters)));
+  const shown = () => matching().slice(0, state.limit);
 
   function render() {
     const per = Object.fromEntries(SEVERITIES.map((s) => [s, 0]));
@@ -118,7 +126,8 @@ export function eventsView(root, ctx) {
       h("button", { type: "button", class: `count sev-${s}`, "data-severity": s, "aria-pressed": String(state.filters.severity === s),
         onclick: () => { state.filters.severity = state.filters.severity === s ? "" : s; if (selects.severity) selects.severity.value = state.filters.severity; render(); } },
         h("strong", {}, per[s]), ` ${s}`)));
-    const rows = shown();
+    const all = matching();
+    const rows = all.slice(0, state.limit);
     const t = now();
     replace(body, rows.length ? rows.map((e) => {
       const key = eventKey(e);
@@ -136,7 +145,17 @@ export function eventsView(root, ctx) {
         h("td", { class: "col-site" }, siteTag(e._site, e._stale)));
     }) : h("tr", {}, h("td", { colspan: COLUMNS.length + 1, class: "muted" },
       events.length ? "No event matches the filters." : "No open events: everything is OK.")));
+    renderMore(rows.length, all.length);
     renderActions();
+  }
+
+  function renderMore(drawn, total) {
+    const grow = (limit) => () => { state.limit = limit; render(); };
+    replace(more, drawn < total ? [
+      h("span", { class: "muted" }, `Showing the first ${drawn} of ${total}.`),
+      h("button", { type: "button", id: "show-more", onclick: grow(state.limit + PAGE * 5) }, `Show ${Math.min(PAGE * 5, total - drawn)} more`),
+      h("button", { type: "button", id: "show-all", onclick: grow(Infinity) }, `Show all ${total}`),
+    ] : []);
   }
 
   function selectedEvents() {
