@@ -28,6 +28,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry
 
 from pipeline.chain.engine import Engine
+from pipeline.config.load import settings_of
 from pipeline.extension import Context
 from pipeline.model import Event
 
@@ -79,7 +80,7 @@ def pin() -> tuple[set[int], set[int]]:
 
 
 async def through_chain(definition: dict[str, Any], count: int, in_flight: int) -> float:
-    settings = {"handlers": {"notify": definition}}
+    settings = settings_of({"handlers": {"notify": definition}})
     engine = Engine(settings, Context(settings=settings, metrics=CollectorRegistry()))
     events = [event(n) for n in range(count)]
     position = 0

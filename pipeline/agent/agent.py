@@ -150,7 +150,7 @@ class Agent:
         if not options.enabled:
             return
         http = HttpSocket(options, self._publish_pushed, self.info,
-                          lambda: redact(self.settings), clock=self.clock)
+                          lambda: redact(self.settings.raw), clock=self.clock)
         try:
             await http.start()
             self.http = http

@@ -21,7 +21,6 @@ from pipeline import SENSU_COMPAT_VERSION, jsoncodec
 from pipeline.chain.metric_routes import metric_handler_names
 from pipeline.metrics.thresholds import apply_thresholds
 from pipeline.model import (
-    DEFAULT_CHECKS_PER_CLIENT,
     MAX_MESSAGE_SIZE,
     Check,
     Client,
@@ -137,7 +136,7 @@ class ResultProcessor:
         self._accepted = AcceptedCounter()
         registry.register(self._accepted)
         self._order = KeyedOrder()
-        self._checks = CheckNames(store, checks_per_client(settings))
+        self._checks = CheckNames(store, settings.limits.checks_per_client)
 
     def _reject(self, reason: str, detail: str, result: Any = None) -> None:
         fields: dict[str, Any] = {"reason": reason}
@@ -277,14 +276,6 @@ class ResultProcessor:
                 silenced_by.append(entry_id)
         event["silenced_by"] = silenced_by
         event["silenced"] = bool(silenced_by)
-
-
-def checks_per_client(settings: Any) -> int:
-    """`sensu.limits.checks_per_client` (the validation pass checked it), else the default."""
-    sensu = settings.get("sensu") if isinstance(settings, dict) else None
-    bounds = sensu.get("limits") if isinstance(sensu, dict) else None
-    value = bounds.get("checks_per_client") if isinstance(bounds, dict) else None
-    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else DEFAULT_CHECKS_PER_CLIENT
 
 
 def _clone(value: Any) -> Any:

@@ -12,6 +12,7 @@ import pytest
 
 from pipeline.agent.agent import Agent
 from pipeline.agent.hooks import hook_key
+from pipeline.config.load import settings_of
 from pipeline.transport.memory import MemoryTransport
 
 CLIENT = {"name": "web-1", "address": "10.0.0.5", "socket": {"enabled": False}, "disk": {"path": "/tmp"}}
@@ -23,7 +24,7 @@ async def result_of(check: dict[str, Any], client: dict[str, Any] | None = None,
     transport = MemoryTransport()
     results = await transport.subscribe("results", "direct")
     settings = {"client": {**CLIENT, **(client or {})}, "checks": {"c": check} if check else {}}
-    agent = Agent(settings, transport, env={})
+    agent = Agent(settings_of(settings), transport, env={})
     task = agent.request(json.dumps(request or {"name": "c", "issued": 1}).encode())
     assert task is not None
     await task

@@ -12,6 +12,7 @@ import aiohttp
 import pytest
 
 from pipeline.agent.agent import Agent
+from pipeline.config.load import settings_of
 from pipeline.transport.memory import MemoryTransport
 from tests.helpers import free_port
 
@@ -45,7 +46,7 @@ async def running(http_socket: dict[str, Any] | None = None, **client: Any) -> A
     settings = {"client": {"name": "web-1", "address": "10.0.0.5", "socket": {"enabled": False},
                            "http_socket": {"port": free_port(), **(http_socket or {})}, **client},
                 "checks": {}, "rabbitmq": {"password": "hunter2"}}
-    agent = Agent(settings, transport, env={})
+    agent = Agent(settings_of(settings), transport, env={})
     await agent.start()
     try:
         yield Running(agent, transport, results)
@@ -118,7 +119,7 @@ async def test_protect_all_endpoints_guards_results_too() -> None:
 
 async def test_a_disabled_socket_does_not_listen() -> None:
     transport = MemoryTransport()
-    agent = Agent({"client": {"name": "a", "socket": {"enabled": False}, "http_socket": {"enabled": False}}},
+    agent = Agent(settings_of({"client": {"name": "a", "socket": {"enabled": False}, "http_socket": {"enabled": False}}}),
                   transport, env={})
     await agent.start()
     try:
@@ -129,7 +130,7 @@ async def test_a_disabled_socket_does_not_listen() -> None:
 
 async def test_a_taken_port_is_logged_and_the_client_runs_on(client: Running) -> None:
     port = client.agent.http.port  # type: ignore[union-attr]
-    other = Agent({"client": {"name": "b", "socket": {"enabled": False}, "http_socket": {"port": port}}},
+    other = Agent(settings_of({"client": {"name": "b", "socket": {"enabled": False}, "http_socket": {"port": port}}}),
                   MemoryTransport(), env={})
     await other.start()
     try:

@@ -13,6 +13,7 @@ import aiohttp
 import pytest
 
 from pipeline.api.app import ApiRunner, start_api
+from pipeline.config.load import settings_of
 from pipeline.store.memory import MemoryStore
 from tests.api.support import RecordingTransport
 from tests.helpers import FakeClock
@@ -21,7 +22,7 @@ SILENCE = json.dumps({"subscription": "linux", "reason": "from a web page"})
 
 
 async def started(api: dict[str, Any]) -> ApiRunner:
-    return await start_api({"api": {"port": 0, **api}}, MemoryStore(clock=FakeClock()), RecordingTransport())
+    return await start_api(settings_of({"api": {"port": 0, **api}}), MemoryStore(clock=FakeClock()), RecordingTransport())
 
 
 @pytest.fixture

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pipeline.config.load import settings_of
 from tests.api.support import START, Harness, seed
 
 
@@ -82,6 +83,7 @@ async def test_a_request_for_a_proxy_check_goes_to_each_matching_client_after_th
     api.settings["checks"] = {**api.settings["checks"], "ping": {
         "command": "ping -c1 :::address:::", "subscribers": ["poller"], "interval": 60,
         "proxy_requests": {"client_attributes": {"type": "router"}}}}
+    api.app[API].settings = settings_of(api.settings)  # as a reload would
     for name, kind in (("r1", "router"), ("r2", "router"), ("sw", "switch")):
         await api.store.put_client({"name": name, "address": f"10.0.0.{len(name)}{name[-1]}", "type": kind})
     reply = await api.call("POST", "/request", {"check": "ping"})

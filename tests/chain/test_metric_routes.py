@@ -15,6 +15,7 @@ from prometheus_client import CollectorRegistry
 from pipeline import jsoncodec
 from pipeline.chain.engine import Engine
 from pipeline.chain.metric_routes import event_names, metric_handler_names
+from pipeline.config.load import settings_of
 from pipeline.extension import Context
 from pipeline.registry import default_registry
 from pipeline.server.results import ResultProcessor
@@ -39,8 +40,9 @@ class Server:
                                 "output_metric_format": "nagios_perfdata", **check}},
         }
         store = MemoryStore()
-        self.engine = Engine(self.settings, Context(settings=self.settings, store=store), default_registry)
-        self.processor = ResultProcessor(self.settings, store, self.engine, metrics=CollectorRegistry())
+        typed = settings_of(self.settings)
+        self.engine = Engine(typed, Context(settings=typed, store=store), default_registry)
+        self.processor = ResultProcessor(typed, store, self.engine, metrics=CollectorRegistry())
         self.step = 0
 
     async def result(self, status: int, output: str) -> dict[str, Any] | None:

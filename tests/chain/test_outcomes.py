@@ -7,6 +7,7 @@ from typing import Any
 
 from pipeline.chain.engine import Engine
 from pipeline.chain.outcome import Outcome, summary
+from pipeline.config.load import settings_of
 from pipeline.extension import Context
 from pipeline.model import Event
 
@@ -31,7 +32,7 @@ def event(status: int = 2, silenced: bool = False, handlers: Sequence[str] = tup
 
 async def outcomes_of(events: list[Event]) -> list[str]:
     settings = {"handlers": HANDLERS, "filters": FILTERS}
-    engine = Engine(settings, Context(settings=settings))
+    engine = Engine(settings_of(settings), Context(settings=settings_of(settings)))
     seen: list[str] = []
 
     def listen(_event: Event, routes: Sequence[tuple[str, Outcome]]) -> None:

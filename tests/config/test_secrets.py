@@ -10,6 +10,7 @@ from pathlib import Path
 import aiohttp
 
 from pipeline.api.app import start_api
+from pipeline.config.load import settings_of
 from pipeline.server.events import build_event
 from pipeline.store.memory import MemoryStore
 from tests.api.support import RecordingTransport
@@ -42,7 +43,7 @@ def test_print_config_shows_no_secret(tmp_path: Path) -> None:
 async def test_the_api_shows_no_secret_in_settings_nor_a_clients_signature() -> None:
     store = MemoryStore(clock=FakeClock())
     await store.put_client({**CONFIG["client"], "subscriptions": ["client:web-1"], "timestamp": 1})
-    runner = await start_api({**CONFIG, "api": {"port": 0}}, store, RecordingTransport())
+    runner = await start_api(settings_of({**CONFIG, "api": {"port": 0}}), store, RecordingTransport())
     try:
         async with aiohttp.ClientSession() as session:
             for path in ("/settings", "/clients", "/clients/web-1"):

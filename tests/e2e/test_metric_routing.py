@@ -21,6 +21,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from bench.carbon import Carbon, available
 from pipeline.agent.agent import Agent
 from pipeline.chain.engine import Engine
+from pipeline.config.load import settings_of
 from pipeline.extension import Context
 from pipeline.metrics.exporter import Exporter
 from pipeline.registry import default_registry
@@ -63,13 +64,14 @@ async def test_check_load_feeds_carbon_and_prometheus_every_run_and_mails_only_s
         },
     }
     store, registry = MemoryStore(), CollectorRegistry()
-    engine = Engine(settings, Context(settings=settings, store=store, metrics=registry), default_registry)
-    processor = ResultProcessor(settings, store, engine, metrics=registry)
+    typed = settings_of(settings)
+    engine = Engine(typed, Context(settings=typed, store=store, metrics=registry), default_registry)
+    processor = ResultProcessor(typed, store, engine, metrics=registry)
     base = int(time.time()) // 10 * 10 - 60
     now = [float(base)]
     transport = MemoryTransport()
     results = await transport.subscribe("results")
-    agent = Agent(settings, transport, clock=lambda: now[0], env={})
+    agent = Agent(typed, transport, clock=lambda: now[0], env={})
     commands = [OK, OK, CRITICAL, OK, OK]
     try:
         for step, command in enumerate(commands):

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.agent.agent import Agent
+from pipeline.config.load import settings_of
 from pipeline.metrics.graphite_mapping import Mapper, parse_series_id
 from pipeline.metrics.prefix import PrefixTemplate
 from pipeline.transport.memory import MemoryTransport
@@ -19,7 +20,7 @@ BIN = Path(sys.executable).parent
 
 async def run(settings: dict[str, Any], command: str) -> dict[str, Any]:
     transport = MemoryTransport()
-    result = await Agent(settings, transport, env={}).run_check({"name": "naming", "command": command})
+    result = await Agent(settings_of(settings), transport, env={}).run_check({"name": "naming", "command": command})
     assert result is not None
     return result
 

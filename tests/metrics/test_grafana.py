@@ -25,6 +25,7 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.parser import text_string_to_metric_families
 
 from pipeline.chain.engine import Engine
+from pipeline.config.load import settings_of
 from pipeline.extension import Context
 from pipeline.metrics.exporter import Exporter
 from pipeline.metrics.graphite_mapping import Mapper, compile_rules, parse_series_id
@@ -500,8 +501,9 @@ async def exported_page(outputs: dict[str, list[str]], host: str) -> str:
         "graphite": {"type": "graphite", "host": "127.0.0.1", "port": 9},  # never sent to here
         "prometheus": {"type": "prometheus", "mutator": "only_check_output"},
     }}
-    engine = Engine(settings, Context(settings=settings, store=store, metrics=registry))
-    processor = ResultProcessor(settings, store, engine, metrics=registry)
+    typed = settings_of(settings)
+    engine = Engine(typed, Context(settings=typed, store=store, metrics=registry))
+    processor = ResultProcessor(typed, store, engine, metrics=registry)
     try:
         for name, lines in outputs.items():
             check = {"name": f"metrics_{name.replace('-', '_')}", "type": "metric", "handlers": ["prometheus"],

@@ -6,6 +6,7 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry
 
+from pipeline.config.load import settings_of
 from pipeline.config.validate import check as validate_check
 from pipeline.registry import Registry
 from pipeline.server.results import ResultProcessor
@@ -20,7 +21,7 @@ PERFDATA = "OK - load average: {v}, 0.20, 0.30|load1={v};;;0; load5=0.2;;;0;"
 async def run(outputs: list[str], **check: Any) -> tuple[RecordingEngine, ResultProcessor]:
     engine = RecordingEngine()
     settings: dict[str, Any] = {"checks": {}}
-    processor = ResultProcessor(settings, MemoryStore(), engine, metrics=CollectorRegistry())
+    processor = ResultProcessor(settings_of(settings), MemoryStore(), engine, metrics=CollectorRegistry())
     for output in outputs:
         result = {"client": "web-01", "check": {"name": "load", "status": 0, "output": output,
                                                  "output_metric_format": "nagios_perfdata",

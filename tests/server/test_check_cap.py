@@ -7,6 +7,7 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry
 
+from pipeline.config.load import settings_of
 from pipeline.config.settings import limits
 from pipeline.errors import ConfigErrors
 from pipeline.server.aging import ResultAging
@@ -28,7 +29,7 @@ def result(client: str, check: str, status: int = 2) -> bytes:
 
 async def test_results_for_check_names_past_the_cap_are_rejected_and_counted_while_known_ones_go_on() -> None:
     store, engine, registry = MemoryStore(), Recording(), CollectorRegistry()
-    processor = ResultProcessor({"sensu": {"limits": {"checks_per_client": 3}}}, store, engine, metrics=registry)
+    processor = ResultProcessor(settings_of({"sensu": {"limits": {"checks_per_client": 3}}}), store, engine, metrics=registry)
     for n in range(10):
         await processor.process_message(result("web-01", f"made-up-{n}"))
     assert sorted(check["name"] for _, check in await store.list_results("web-01")) == [
@@ -41,10 +42,10 @@ async def test_results_for_check_names_past_the_cap_are_rejected_and_counted_whi
 
 async def test_the_cap_counts_the_names_already_in_the_store() -> None:
     store = MemoryStore()
-    first = ResultProcessor({"sensu": {"limits": {"checks_per_client": 2}}}, store, Recording())
+    first = ResultProcessor(settings_of({"sensu": {"limits": {"checks_per_client": 2}}}), store, Recording())
     for name in ("a", "b"):
         await first.process_message(result("web-01", name))
-    restarted = ResultProcessor({"sensu": {"limits": {"checks_per_client": 2}}}, store, Recording())
+    restarted = ResultProcessor(settings_of({"sensu": {"limits": {"checks_per_client": 2}}}), store, Recording())
     assert await restarted.process_message(result("web-01", "c")) is None
     assert await restarted.process_message(result("web-01", "a")) is not None
 
@@ -64,7 +65,7 @@ def test_the_limits_have_defaults_and_refuse_wrong_values_by_path() -> None:
 async def test_results_of_checks_that_stopped_reporting_age_out_unless_their_event_is_open() -> None:
     now = [1_700_000_000.0]
     store = MemoryStore(clock=lambda: now[0])
-    processor = ResultProcessor({}, store, Recording(), clock=lambda: now[0])
+    processor = ResultProcessor(settings_of({}), store, Recording(), clock=lambda: now[0])
     for name, status in (("renamed", 0), ("failing", 2)):
         await processor.process_result({"client": "web-01", "check": {
             "name": name, "output": "x", "status": status, "executed": int(now[0])}})

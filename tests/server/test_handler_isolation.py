@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from pipeline.cli.run import AllInOne
+from pipeline.config.load import settings_of
 from pipeline.server.server import Server
 from pipeline.store.memory import MemoryStore
 from pipeline.transport.memory import MemoryTransport
@@ -58,7 +59,7 @@ async def test_a_hanging_handler_does_not_delay_another_handlers_events_in_ogi_s
 ) -> None:
     settings = {**settings_for(rabbitmq_vhost), **hanging_and_quick(tmp_path)}
     transport, feeder = RabbitMQTransport(settings), RabbitMQTransport(settings)
-    server = Server(settings, MemoryStore(), transport, elect=False, run_tasks=False, serve_metrics=False)
+    server = Server(settings_of(settings), MemoryStore(), transport, elect=False, run_tasks=False, serve_metrics=False)
     await server.start()
     try:
         for n in range(150):
@@ -88,7 +89,7 @@ async def test_a_hanging_handler_does_not_stop_the_clients_checks_in_ogi_run(tmp
                             "handlers": []}},
         "api": {"port": free_port()},
     }
-    everything = AllInOne(settings, quiet=True)
+    everything = AllInOne(settings_of(settings), quiet=True)
     await everything.start()
     try:
         for n in range(150):
@@ -111,7 +112,7 @@ async def test_a_burst_to_a_slow_handler_all_completes_because_waiting_for_a_slo
                               "timeout": 6}},
     }
     transport = MemoryTransport()
-    server = Server(settings, MemoryStore(), transport, elect=False, run_tasks=False, serve_metrics=False)
+    server = Server(settings_of(settings), MemoryStore(), transport, elect=False, run_tasks=False, serve_metrics=False)
     await server.start()
     try:
         for n in range(40):

@@ -6,6 +6,7 @@ import asyncio
 import json
 from typing import Any
 
+from pipeline.config.load import settings_of
 from pipeline.server.proxy import ProxyRequests, matching_clients, splay_step
 from pipeline.server.publisher import CheckRequestPublisher
 from pipeline.store.base import Store
@@ -49,7 +50,7 @@ async def test_the_scheduler_publishes_one_request_per_matching_client_with_its_
         await store.put_client(client)
     transport = MemoryTransport()
     subscription = await transport.subscribe("snmp", "fanout", "poller")
-    publisher = CheckRequestPublisher({"checks": {"ports": CHECK}}, transport, clock=lambda: NOW)
+    publisher = CheckRequestPublisher(settings_of({"checks": {"ports": CHECK}}), transport, clock=lambda: NOW)
     publisher.proxy = ProxyRequests(store, transport)
     publisher.start(NOW)
     assert "ports" in publisher.schedules  # type: ignore[operator]

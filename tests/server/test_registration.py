@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.agent.deregistration import deregistration_check
+from pipeline.config.load import settings_of
 from pipeline.server.registration import registration_check
 from pipeline.server.server import Server
 from pipeline.store.base import Store
@@ -21,7 +22,7 @@ def recorder(path: Path, code: int = 0) -> dict[str, Any]:
 
 
 def server(store: Store, handlers: dict[str, Any]) -> Server:
-    return Server({"handlers": handlers}, store, MemoryTransport(), elect=False, run_tasks=False,
+    return Server(settings_of({"handlers": handlers}), store, MemoryTransport(), elect=False, run_tasks=False,
                   serve_metrics=False)
 
 

@@ -18,6 +18,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from pipeline.api import build_app
+from pipeline.config.load import settings_of
 from pipeline.store.memory import MemoryStore
 from pipeline.transport.base import Subscription
 from pipeline.transport.rabbitmq import RabbitMQTransport
@@ -88,7 +89,7 @@ async def test_ogi_api_refuses_a_request_rabbitmq_would_refuse_and_still_deliver
 ) -> None:
     publisher, consumer = transports
     subscription = await consumer.subscribe("results")
-    app = build_app({"checks": CHECKS}, MemoryStore(), publisher)
+    app = build_app(settings_of({"checks": CHECKS}), MemoryStore(), publisher)
     client: TestClient[web.Request, web.Application] = TestClient(TestServer(app))
     await client.start_server()
     try:
@@ -116,7 +117,7 @@ async def test_ogi_api_refuses_a_request_rabbitmq_would_refuse_and_still_deliver
 async def test_health_reports_a_publish_backlog() -> None:
     # Nothing listens on port 1: every publish waits in the reconnect buffer.
     transport = RabbitMQTransport({"rabbitmq": {"host": "127.0.0.1", "port": 1}})
-    app = build_app({"checks": CHECKS}, MemoryStore(), transport)
+    app = build_app(settings_of({"checks": CHECKS}), MemoryStore(), transport)
     client: TestClient[web.Request, web.Application] = TestClient(TestServer(app))
     await client.start_server()
     try:

@@ -18,6 +18,7 @@ from collections.abc import AsyncIterator
 import pytest
 import redis.asyncio as aioredis
 
+from pipeline.config.load import settings_of
 from pipeline.config.validate import validate
 from pipeline.registry import default_registry
 from pipeline.transport import transport_from_settings
@@ -179,7 +180,7 @@ async def test_publishes_while_redis_is_down_wait_and_go_out_in_order_when_it_is
 
 
 def test_the_redis_transport_is_chosen_by_name_and_checked_like_any_setting() -> None:
-    assert isinstance(transport_from_settings({"transport": {"name": "redis"}}), RedisTransport)
+    assert isinstance(transport_from_settings(settings_of({"transport": {"name": "redis"}})), RedisTransport)
     errors, _ = validate({"transport": {"name": "redis"}, "redis": {"port": "6379"}}, default_registry)
     assert [e.path for e in errors] == ["redis.port"]
     assert validate({"transport": {"name": "redis"}, "redis": {"host": "127.0.0.1", "db": 2}},
@@ -203,4 +204,4 @@ def test_the_redis_transport_example_in_the_docs_is_valid_configuration() -> Non
     for block in blocks:
         settings = json.loads(block)
         assert validate(settings, default_registry)[0] == []
-        assert isinstance(transport_from_settings(settings), RedisTransport)
+        assert isinstance(transport_from_settings(settings_of(settings)), RedisTransport)
