@@ -26,7 +26,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from pipeline import jsoncodec
-from pipeline.model import JSON, MAX_MESSAGE_SIZE, Clock, system_clock, valid_name
+from pipeline.model import JSON, MAX_MESSAGE_SIZE, Clock, is_int, system_clock, valid_name
 from pipeline.netlimits import ConnectionCap, JsonFramer, ListenerLimits, Refusals
 from pipeline.optional_keys import without_null_options
 
@@ -56,10 +56,6 @@ class Invalid(ValueError):
     """A pushed result that cannot be published; the message is the reason sent back."""
 
 
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
 def pushed_check(check: Any, now: float) -> JSON:
     """One pushed result with Sensu's defaults applied, or Invalid naming what is wrong."""
     if not isinstance(check, dict):
@@ -77,16 +73,16 @@ def pushed_check(check: Any, now: float) -> JSON:
     if not isinstance(result.get("output"), str):
         raise Invalid("check output must be a string")
     status = result["status"]
-    if not _is_int(status) or not 0 <= status <= 255:
+    if not is_int(status) or not 0 <= status <= 255:
         raise Invalid("check status must be an integer from 0 to 255")
-    if not _is_int(result["executed"]):
+    if not is_int(result["executed"]):
         raise Invalid("check executed timestamp must be an integer")
     if "handler" in result and not isinstance(result["handler"], str):
         raise Invalid("check handler must be a string")
     handlers = result.get("handlers")
     if "handlers" in result and not (isinstance(handlers, list) and all(isinstance(h, str) for h in handlers)):
         raise Invalid("check handlers must be an array of strings")
-    if "ttl" in result and not (_is_int(result["ttl"]) and result["ttl"] > 0):
+    if "ttl" in result and not (is_int(result["ttl"]) and result["ttl"] > 0):
         raise Invalid("check ttl must be an integer greater than 0")
     return result
 

@@ -7,6 +7,6 @@ for the routes and the listener. docs/api.md describes every endpoint with examp
 """
 
 from pipeline.api.app import ROUTES, ApiRunner, build_app, start_api
-from pipeline.api.settings import ApiConfig, api_config, api_config_errors
+from pipeline.config.api import ApiConfig, api_config, api_config_errors
 
 __all__ = ["ROUTES", "ApiConfig", "ApiRunner", "api_config", "api_config_errors", "build_app", "start_api"]

@@ -23,8 +23,8 @@ from pipeline.api import aggregates, checks, clients, events, results, silenced,
 from pipeline.api.http import API, Api
 from pipeline.api.middleware import basic_auth, body_cap, envelope, host_check, json_bodies, path_hygiene
 from pipeline.api.openapi import serve_openapi
-from pipeline.api.settings import ApiConfig
 from pipeline.api.ui import add_ui
+from pipeline.config.api import ApiConfig
 from pipeline.httplimits import GUARD, Guard, deadlines, listening_port, serve
 from pipeline.model import Clock, system_clock
 from pipeline.store.base import Store

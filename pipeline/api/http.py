@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from pipeline import jsoncodec
-from pipeline.api.settings import ApiConfig
+from pipeline.config.api import ApiConfig
 from pipeline.config.rules import STR_LIST
 from pipeline.model import JSON, Clock, valid_name
 from pipeline.store.base import Store

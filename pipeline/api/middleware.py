@@ -30,7 +30,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
 from pipeline.api.http import API, ApiError, error_response, shown
-from pipeline.api.settings import ApiConfig
+from pipeline.config.api import ApiConfig
 from pipeline.store import base as store_base
 
 log = logging.getLogger("ogi")

@@ -12,6 +12,8 @@ import re
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
+from pipeline.model import is_number
+
 __all__ = [
     "DURATION_HELP",
     "check_rows",
@@ -67,7 +69,7 @@ def format_duration(seconds: float) -> str:
 
 def format_age(timestamp: Any, now: float) -> str:
     """`12s ago`, `in 5m`, or `-` when there is no usable timestamp."""
-    if not _is_number(timestamp):
+    if not is_number(timestamp):
         return "-"
     delta = now - float(timestamp)
     return f"{format_duration(delta)} ago" if delta >= 0 else f"in {format_duration(-delta)}"
@@ -78,10 +80,6 @@ def status_name(status: Any) -> str:
     if isinstance(status, int) and not isinstance(status, bool):
         return names.get(status, str(status))
     return "-" if status is None else _text(status)
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def _escape(match: re.Match[str]) -> str:
@@ -173,7 +171,7 @@ def check_rows(checks: list[Any]) -> list[list[Any]]:
     for check in map(_dict, checks):
         if check.get("cron") is not None:
             schedule = f"cron {_text(check['cron'])}"
-        elif _is_number(check.get("interval")):
+        elif is_number(check.get("interval")):
             schedule = f"every {format_duration(check['interval'])}"
         else:
             schedule = None
@@ -200,7 +198,7 @@ SILENCE_HEADERS = ("ID", "BEGIN", "EXPIRES", "ON RESOLVE", "CREATOR", "REASON")
 
 def _remaining(expire: Any) -> str:
     # The API reports what is left of `expire` in seconds; -1 (or nothing) means no expiry.
-    return format_duration(expire) if _is_number(expire) and expire >= 0 else "never"
+    return format_duration(expire) if is_number(expire) and expire >= 0 else "never"
 
 
 def silence_rows(entries: list[Any], now: float) -> list[list[Any]]:

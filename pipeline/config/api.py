@@ -28,7 +28,7 @@ from typing import Any
 
 from pipeline.errors import ConfigError, ConfigErrors
 from pipeline.httplimits import HttpLimits, http_limits
-from pipeline.model import JSON
+from pipeline.model import JSON, is_int
 
 DEFAULT_BIND = "127.0.0.1"
 DEFAULT_PORT = 4567
@@ -87,10 +87,6 @@ class ApiConfig:
             return False  # a host name: assume it resolves beyond loopback
 
 
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
 def api_config_errors(settings: JSON) -> list[ConfigError]:
     """Every problem in the `api` section (none when it is absent)."""
     try:
@@ -122,11 +118,11 @@ def api_config(settings: JSON) -> ApiConfig:
     if (user is None) != (password is None):
         errors.append(ConfigError("api", "user and password go together: set both for basic auth, or neither"))
     port = api.get("port", DEFAULT_PORT)
-    if not _is_int(port) or not 0 <= port <= 65535:
+    if not is_int(port) or not 0 <= port <= 65535:
         errors.append(ConfigError("api.port", "must be an integer port number (1-65535, or 0 for any)", port))
         port = DEFAULT_PORT
     max_body = api.get("max_body_size", DEFAULT_MAX_BODY)
-    if not _is_int(max_body) or max_body < 1:
+    if not is_int(max_body) or max_body < 1:
         errors.append(ConfigError("api.max_body_size", "must be an integer number of bytes above 0", max_body))
         max_body = DEFAULT_MAX_BODY
     close = api.get("close_connections", False)

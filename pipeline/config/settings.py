@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-from pipeline.api.settings import ApiConfig, api_config
-from pipeline.api.ui.settings import DashboardConfig, dashboard_config
+from pipeline.config.api import ApiConfig, api_config
+from pipeline.config.dashboard import DashboardConfig, dashboard_config
 from pipeline.errors import ConfigError, ConfigErrors, path_key
 from pipeline.metrics.access import Access
 from pipeline.metrics.exporter import listener_access

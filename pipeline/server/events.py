@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from enum import Enum
-from typing import Any, TypeGuard
+from typing import Any
 
-from pipeline.model import HISTORY_LENGTH, Action, Check, Client, Event, truthy
+from pipeline.model import HISTORY_LENGTH, Action, Check, Client, Event, is_int, truthy
 from pipeline.secrets import without_signature
 
 #: Stored output of a truncated check is at most this long (plus one, as Sensu) unless set.
@@ -36,10 +36,6 @@ class Decision(Enum):
     def processes(self) -> bool:
         """True when the event goes on to the handlers."""
         return self is not Decision.NOTHING
-
-
-def _is_int(value: Any) -> TypeGuard[int]:
-    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def total_state_change(history: list[str]) -> int:
@@ -73,7 +69,7 @@ def is_flapping(check: Check, tsc: int, previous_action: str | None) -> bool:
     """
     low = check.get("low_flap_threshold")
     high = check.get("high_flap_threshold")
-    if not (_is_int(low) and _is_int(high)):
+    if not (is_int(low) and is_int(high)):
         return False
     if previous_action == FLAPPING:
         return tsc > low
@@ -107,7 +103,7 @@ def truncate_for_store(check: Check) -> Check:
     newline = content.find("\n")
     first = output if not content else content if newline < 0 else content[:newline]
     length = check.get("truncate_output_length", DEFAULT_TRUNCATE_LENGTH)
-    if not _is_int(length):
+    if not is_int(length):
         length = DEFAULT_TRUNCATE_LENGTH
     if newline >= 0 or len(first) > length:
         first = _ruby_prefix(first, length) + "\n..."
@@ -116,7 +112,7 @@ def truncate_for_store(check: Check) -> Check:
 
 def _stored_int(stored: Event, key: str, default: int) -> int:
     value = stored.get(key)
-    return value if _is_int(value) else default
+    return value if is_int(value) else default
 
 
 def build_event(

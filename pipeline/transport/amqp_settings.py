@@ -20,7 +20,7 @@ from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
 
 from pipeline.errors import ConfigError, ConfigErrors
-from pipeline.model import JSON
+from pipeline.model import JSON, is_int
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 5672
@@ -56,12 +56,8 @@ class AmqpSettings:
     reconnect_interval: float = DEFAULT_RECONNECT_INTERVAL
 
 
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
 def _int(value: Any, path: str, errors: list[ConfigError], low: int, high: int) -> int | None:
-    if not _is_int(value) or not low <= value <= high:
+    if not is_int(value) or not low <= value <= high:
         errors.append(ConfigError(path, f"must be an integer from {low} to {high}", value))
         return None
     return int(value)
@@ -153,7 +149,7 @@ def _knob(section: dict[str, Any], key: str, errors: list[ConfigError], default:
     if key not in section:
         return default
     value = section[key]
-    ok = _is_int(value) if integer else isinstance(value, int | float) and not isinstance(value, bool)
+    ok = is_int(value) if integer else isinstance(value, int | float) and not isinstance(value, bool)
     if not ok or not low <= value <= high:
         kind = "an integer" if integer else "a number"
         errors.append(ConfigError(f"transport.{key}", f"must be {kind} from {low:g} to {high:g}", value))

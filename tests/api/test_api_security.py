@@ -13,7 +13,7 @@ import aiohttp
 import pytest
 
 from pipeline.api import api_config, api_config_errors, start_api
-from pipeline.api.settings import ApiConfig
+from pipeline.config.api import ApiConfig
 from pipeline.config.load import settings_of
 from pipeline.errors import ConfigErrors
 from pipeline.store.memory import MemoryStore

@@ -48,7 +48,7 @@ def test_the_configuration_in_the_operations_doc_is_valid_and_matches_ogi_init(t
 
 
 def test_the_security_doc_example_loads_with_the_limits_it_shows(tmp_path) -> None:
-    from pipeline.api.settings import api_config
+    from pipeline.config.api import api_config
 
     blocks = re.findall(r"```json\n(.*?)```", (ROOT / "docs" / "security.md").read_text(), re.S)
     assert len(blocks) == 1

@@ -12,7 +12,7 @@ from aiohttp import web
 
 from pipeline.api.ui import proxy, static
 from pipeline.api.ui.graphs import graph_handler
-from pipeline.api.ui.settings import DashboardConfig, dashboard_config, dashboard_config_errors
+from pipeline.config.dashboard import DashboardConfig, dashboard_config, dashboard_config_errors
 
 __all__ = ["DashboardConfig", "add_ui", "dashboard_config", "dashboard_config_errors"]
 

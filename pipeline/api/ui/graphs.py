@@ -19,7 +19,7 @@ from aiohttp import web
 
 from pipeline.api.http import API, ApiError, respond
 from pipeline.api.ui.proxy import SESSION
-from pipeline.api.ui.settings import DashboardConfig
+from pipeline.config.dashboard import DashboardConfig
 from pipeline.metrics.extract import extract_points
 from pipeline.metrics.graphite_mapping import parse_series_id
 

@@ -18,7 +18,7 @@ import aiohttp
 from aiohttp import web
 
 from pipeline.api.http import ApiError, error_response
-from pipeline.api.ui.settings import DashboardConfig
+from pipeline.config.dashboard import DashboardConfig
 
 log = logging.getLogger("ogi")
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from aiohttp import web
 
 from pipeline import jsoncodec
-from pipeline.api.ui.settings import LOCAL_SITE, DashboardConfig
+from pipeline.config.dashboard import LOCAL_SITE, DashboardConfig
 
 STATIC = Path(__file__).resolve().parent / "static"
 _ASSET = re.compile(r"^[a-z][a-z0-9_-]*\.(js|css|svg|png)\Z")
