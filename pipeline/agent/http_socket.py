@@ -15,9 +15,6 @@ and the client runs on without the socket.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import hmac
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -27,6 +24,7 @@ from aiohttp import web
 
 from pipeline import jsoncodec
 from pipeline.agent.socket_input import Invalid, parse_results
+from pipeline.basicauth import authorized
 from pipeline.model import JSON, MAX_MESSAGE_SIZE, Clock, system_clock
 
 log = logging.getLogger("ogi.client.http")
@@ -113,15 +111,7 @@ class HttpSocket:
         return await handler(request)
 
     def _authorized(self, header: str) -> bool:
-        scheme, _, encoded = header.partition(" ")
-        if scheme.lower() != "basic":
-            return False
-        try:
-            user, _, password = base64.b64decode(encoded, validate=True).decode("utf-8").partition(":")
-        except (binascii.Error, UnicodeDecodeError):
-            return False
-        ok_user = hmac.compare_digest(user.encode(), str(self.options.user).encode())
-        return hmac.compare_digest(password.encode(), str(self.options.password).encode()) and ok_user
+        return authorized(header, str(self.options.user).encode(), str(self.options.password).encode())
 
     async def _info(self, request: web.Request) -> web.Response:
         return _reply(200, self.info())

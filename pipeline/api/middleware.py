@@ -17,9 +17,6 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
-import hmac
 import ipaddress
 import logging
 import re
@@ -30,6 +27,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
 from pipeline.api.http import API, ApiError, error_response, shown
+from pipeline.basicauth import authorized
 from pipeline.config.api import ApiConfig
 from pipeline.store import base as store_base
 
@@ -110,26 +108,11 @@ def basic_auth(config: ApiConfig) -> Middleware:
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if request.method != "OPTIONS" and not _authorized(request.headers.get("Authorization", ""), user, password):
+        if request.method != "OPTIONS" and not authorized(request.headers.get("Authorization", ""), user, password):
             raise ApiError(401, "")
         return await handler(request)
 
     return middleware
-
-
-def _authorized(header: str, user: bytes, password: bytes) -> bool:
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "basic":
-        return False
-    try:
-        decoded = base64.b64decode(token.strip(), validate=True)
-    except (binascii.Error, ValueError):
-        return False
-    given_user, sep, given_password = decoded.partition(b":")
-    # Both comparisons always run, so timing tells nothing about which part was wrong.
-    user_ok = hmac.compare_digest(given_user, user)
-    password_ok = hmac.compare_digest(given_password, password)
-    return bool(sep) and user_ok and password_ok
 
 
 def path_problem(raw_path: str) -> str | None:

@@ -8,9 +8,6 @@ constant time, 401 with a `WWW-Authenticate` challenge otherwise), TLS when `ssl
 
 from __future__ import annotations
 
-import base64
-import binascii
-import hmac
 import ssl
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -18,6 +15,7 @@ from typing import Any
 
 from aiohttp import web
 
+from pipeline.basicauth import authorized
 from pipeline.errors import ConfigError
 from pipeline.httplimits import HttpLimits
 
@@ -59,21 +57,6 @@ class Access:
             return await handler(request)
 
         return basic_auth
-
-
-def authorized(header: str, user: bytes, password: bytes) -> bool:
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "basic":
-        return False
-    try:
-        decoded = base64.b64decode(token.strip(), validate=True)
-    except (binascii.Error, ValueError):
-        return False
-    given_user, sep, given_password = decoded.partition(b":")
-    # both comparisons always run: the time taken tells nothing about which part was wrong
-    user_ok = hmac.compare_digest(given_user, user)
-    password_ok = hmac.compare_digest(given_password, password)
-    return bool(sep) and user_ok and password_ok
 
 
 def access(metrics: dict[str, Any], errors: list[ConfigError]) -> Access:
