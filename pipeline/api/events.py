@@ -1,5 +1,8 @@
 """`/events` (alias `/incidents`) and `/resolve`.
 
+An event's `silenced`/`silenced_by` are answered at read time from the silences stored now
+(the result processor's matching, `pipeline/server/events.py`), not as of its last result.
+
 An API resolve does not touch the store: like Sensu, it publishes an OK result with
 `force_resolve: true` and the output "Resolving on request of the API" to the `results` pipe,
 so the event is resolved by the normal result processing and its handlers see the resolve.
@@ -7,8 +10,12 @@ so the event is resolved by the normal result processing and its handlers see th
 
 from __future__ import annotations
 
+import re
+from typing import Any
+
 from aiohttp import web
 
+from pipeline import jsoncodec
 from pipeline.api.http import (
     API,
     Api,
@@ -23,9 +30,29 @@ from pipeline.api.http import (
     wants_filter,
 )
 from pipeline.model import Event
+from pipeline.server.events import silenced_now
 from pipeline.server.monitors import publish_result, result_payload
 
 RESOLVE_OUTPUT = "Resolving on request of the API"
+
+# A stored event that says it is silenced; one that does not, with no silence stored, is
+# served as stored.
+_SAID_SILENCED = re.compile(rb'"silenced"\s*:\s*true')
+
+
+async def live_silences(api: Api) -> dict[str, Any]:
+    """The silence entries stored now, by id."""
+    entries = await api.store.list_silences()
+    return {str(entry.get("id")): entry for entry in entries if isinstance(entry, dict)}
+
+
+def silence_now(event: Any, by_id: dict[str, Any], now: float) -> Any:
+    """`event` with `silenced`/`silenced_by` as the silences stored now say (Sensu's stored keys)."""
+    if isinstance(event, dict):
+        ids = silenced_now(event, by_id, now)
+        event["silenced_by"] = ids
+        event["silenced"] = bool(ids)
+    return event
 
 
 async def resolve_event(api: Api, name: str, event: Event) -> None:
@@ -41,12 +68,18 @@ async def resolve_event(api: Api, name: str, event: Event) -> None:
 
 
 async def _events(request: web.Request, client: str | None) -> web.Response:
-    store = request.app[API].store
-    # The JSON text the store keeps goes out as is: parsing and re-encoding it was most of the
-    # cost of listing 10,000 events. Filters need the events parsed.
-    if not wants_filter(request):
-        return raw_listing(request, await store.list_events_json(client))
-    return listing(request, await store.list_events(client))
+    api = request.app[API]
+    by_id = await live_silences(api)
+    now = api.now()
+    if wants_filter(request):
+        events = await api.store.list_events(client)
+        return listing(request, [silence_now(event, by_id, now) for event in events])
+    texts = await api.store.list_events_json(client)
+    # The JSON text the store keeps goes out as is when no silence can change it: parsing and
+    # re-encoding it was most of the cost of listing 10,000 events.
+    if not by_id and not any(_SAID_SILENCED.search(text) for text in texts):
+        return raw_listing(request, texts)
+    return listing(request, [silence_now(jsoncodec.loads(text), by_id, now) for text in texts])
 
 
 async def list_events(request: web.Request) -> web.Response:
@@ -60,10 +93,11 @@ async def client_events(request: web.Request) -> web.Response:
 async def get_event(request: web.Request) -> web.Response:
     client = path_name(request, "client", "client")
     check = path_name(request, "check", "check")
-    event = await request.app[API].store.get_event(client, check)
+    api = request.app[API]
+    event = await api.store.get_event(client, check)
     if event is None:
         raise not_found(f"no event for client {client} and check {check}")
-    return respond(event)
+    return respond(silence_now(event, await live_silences(api), api.now()))
 
 
 async def delete_event(request: web.Request) -> web.Response:

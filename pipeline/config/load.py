@@ -194,6 +194,9 @@ def _read_json(file: str) -> tuple[Any, ConfigError | None]:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         return None, ConfigError("", f"config file is not UTF-8 (byte {exc.start})", file=file)
+    if not text.strip():
+        # sensu-settings reads an empty or whitespace-only file as {} (Sensu 1.9 accepted it).
+        return {}, None
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:

@@ -18,6 +18,7 @@ from typing import Any
 
 from pipeline.chain.routes import RouteTable
 from pipeline.chain.stagemetrics import StageMetrics
+from pipeline.config.nulls import without_null_settings
 from pipeline.config.rules import (
     BOOL,
     CHECK_RULES,
@@ -215,6 +216,8 @@ def check(
     """The whole pass for a `role` (ROLES): (typed settings, or None when there are errors; every error; warnings)."""
     if role not in ROLES:
         raise ValueError(f"role must be one of {', '.join(ROLES)}, not {role!r}")
+    # null optional keys are "not set", as sensu-settings' `_if_set` rules (pipeline/config/nulls.py)
+    settings = without_null_settings(settings)
     v = _Validator(settings, registry, Context())
     v.resolve_handlers = role != "client"
     v.top_level()

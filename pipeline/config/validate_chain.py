@@ -161,6 +161,10 @@ class ChainValidator(Collector):
                     self.error(path_key(path, "handlers"), "is required (an array of handler names) for a set")
                 elif not isinstance(handler["handlers"], list):
                     self.error(path_key(path, "handlers"), "must be an array of handler names", handler["handlers"])
+                else:  # Sensu: "handler set handlers must each be a string"
+                    for i, member in enumerate(handler["handlers"]):
+                        if not isinstance(member, str) or not member:
+                            self.error(path_index(path_key(path, "handlers"), i), "must be a handler name", member)
                 self.handler_refs({"handlers": handler.get("handlers")}, path)
             if isinstance(handler.get("mutator"), str):
                 self.mutator_ref(handler["mutator"], path_key(path, "mutator"))

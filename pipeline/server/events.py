@@ -6,7 +6,7 @@ Sensu 1.x's (docs/events.md "Which results create, resolve or flap an event"); `
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from enum import Enum
 from typing import Any
 
@@ -219,3 +219,37 @@ def is_silenced_now(entry: dict[str, Any], now: float) -> bool:
     if begin is None or not isinstance(begin, int | float) or isinstance(begin, bool):
         return True
     return bool(begin <= int(now))
+
+
+def found_silences(ids: list[str], entries: Sequence[Any]) -> list[tuple[str, dict[str, Any]]]:
+    """`(id, entry)` for each stored entry among `entries` (aligned with `ids`), each id once."""
+    found: list[tuple[str, dict[str, Any]]] = []
+    seen: set[str] = set()
+    for key, entry in zip(ids, entries, strict=False):
+        if not isinstance(entry, dict):
+            continue
+        stored = entry.get("id")
+        entry_id = stored if isinstance(stored, str) else key
+        if entry_id not in seen:
+            seen.add(entry_id)
+            found.append((entry_id, entry))
+    return found
+
+
+def silenced_by(found: list[tuple[str, dict[str, Any]]], now: float) -> list[str]:
+    """The ids of the found entries that silence at `now` (their `begin` has come)."""
+    return [entry_id for entry_id, entry in found if is_silenced_now(entry, now)]
+
+
+def silenced_now(event: Event, by_id: Mapping[str, Any], now: float) -> list[str]:
+    """Which of the live entries `by_id` cover `event` at `now`, by the result processor's rules.
+
+    The API answers with this at read time: a stored event says whether it was silenced at its
+    last result, which for a pushed result with no interval may be long ago.
+    """
+    client = event.get("client")
+    check = event.get("check")
+    if not isinstance(client, dict) or not isinstance(check, dict):
+        return []
+    ids = silence_ids(client, check)
+    return silenced_by(found_silences(ids, [by_id.get(key) for key in ids]), now)

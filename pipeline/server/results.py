@@ -38,8 +38,9 @@ from pipeline.server.events import (
     Decision,
     build_event,
     decide,
-    is_silenced_now,
+    found_silences,
     silence_ids,
+    silenced_by,
     truncate_for_store,
 )
 from pipeline.server.intake import REJECT_REASONS, Rejected, validate_result
@@ -263,19 +264,18 @@ class ResultProcessor:
 
     async def _silence(self, event: Event, client: Client, check: Check, now: float) -> None:
         ids = silence_ids(client, check)
-        entries = await self.store.get_silences(ids, seconds_left=False)
-        silenced_by: list[str] = []
-        for key, entry in zip(ids, entries, strict=False):
-            if not isinstance(entry, dict):
-                continue
-            found = entry.get("id")
-            entry_id = found if isinstance(found, str) else key
-            if truthy(entry.get("expire_on_resolve")) and event["action"] == RESOLVE:
-                await self.store.delete_silence(entry_id)
-            elif is_silenced_now(entry, now) and entry_id not in silenced_by:
-                silenced_by.append(entry_id)
-        event["silenced_by"] = silenced_by
-        event["silenced"] = bool(silenced_by)
+        found = found_silences(ids, await self.store.get_silences(ids, seconds_left=False))
+        if event["action"] == RESOLVE:
+            kept = []
+            for entry_id, entry in found:
+                if truthy(entry.get("expire_on_resolve")):
+                    await self.store.delete_silence(entry_id)
+                else:
+                    kept.append((entry_id, entry))
+            found = kept
+        ids_now = silenced_by(found, now)
+        event["silenced_by"] = ids_now
+        event["silenced"] = bool(ids_now)
 
 
 def _clone(value: Any) -> Any:

@@ -432,6 +432,17 @@ async def test_events_narrows_to_a_client_and_to_one_check(live: Live) -> None:
     assert rows(outcome.out)[1][:4] == ["db-primary", "disk", "WARNING", "2"]
 
 
+async def test_events_says_silenced_once_a_silence_is_added_with_no_new_result(live: Live) -> None:
+    # The events came from results before the silence; no result follows (a pushed check).
+    outcome = await live.ogi("silence", "add", "--client", "web1", "--check", "disk", "--reason", "disk swap")
+    assert outcome.code == 0, outcome.err
+    listed = {r[0]: r[4] for r in rows((await live.ogi("events")).out)[1:]}
+    assert listed == {"web1": "yes", "db-primary": "no"}
+    outcome = await live.ogi("silence", "clear", "--client", "web1", "--check", "disk")
+    assert outcome.code == 0, outcome.err
+    assert {r[0]: r[4] for r in rows((await live.ogi("events")).out)[1:]} == {"web1": "no", "db-primary": "no"}
+
+
 async def test_events_for_a_check_without_an_open_event_exits_1_with_a_404(live: Live) -> None:
     outcome = await live.ogi("events", "db-primary", "backup")
     assert outcome.code == 1

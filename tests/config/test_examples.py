@@ -61,3 +61,15 @@ def test_the_security_doc_example_loads_with_the_limits_it_shows(tmp_path) -> No
     assert (config.limits.max_connections, config.limits.header_timeout, config.hosts) == (
         256, 5.0, ("monitoring.example.com",))
     assert config.cors["Origin"] == "https://dashboard.example.com"
+
+
+def test_the_null_keys_example_in_the_configuration_doc_loads_with_defaults(tmp_path) -> None:
+    blocks = re.findall(r"```json\n(.*?)```", (ROOT / "docs" / "configuration.md").read_text(), re.S)
+    nulls = [block for block in blocks if '"ttl": null' in block]
+    assert len(nulls) == 1
+    file = tmp_path / "config.json"
+    file.write_text(nulls[0])
+    loaded, _warnings = load_settings([str(file)], [], env={})
+    check = loaded.typed.checks["load"].raw
+    assert "timeout" not in check and "ttl" not in check and "handlers" not in check
+    assert loaded.typed.api.port == 4567
