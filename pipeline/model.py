@@ -30,6 +30,9 @@ HISTORY_LENGTH = 21
 MAX_MESSAGE_SIZE = 2 * 1024 * 1024
 #: Child processes running at once, across checks, pipe handlers and command mutators (Sensu's default).
 DEFAULT_SPAWN_LIMIT = 12
+#: The agent's check slots when `sensu.spawn.limit` is not set: a check is mostly waiting for a
+#: plugin to exit, and at 12 slots checks past ~800/s queued for seconds (issue 17).
+DEFAULT_AGENT_SPAWN_LIMIT = 32
 #: Distinct check names one client may have results for (`sensu.limits.checks_per_client`).
 DEFAULT_CHECKS_PER_CLIENT = 10_000
 

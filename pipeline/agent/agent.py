@@ -98,7 +98,7 @@ class Agent:
         self.keepalives_pipe = settings.limits.keepalives_pipe
         self.clock = clock
         self.sleep = sleep
-        self.spawn = spawn if spawn is not None else asyncio.Semaphore(settings.limits.spawn_limit)
+        self.spawn = spawn if spawn is not None else asyncio.Semaphore(settings.limits.agent_spawn_limit)
         self.keepalive_interval = keepalive_interval
         self.output_cap = output_cap
         self.started_at = int(clock())

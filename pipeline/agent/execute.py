@@ -5,7 +5,9 @@ out" on a timeout and status 3 when the command could not be spawned, and let at
 `sensu.spawn.limit` children run at once. ogi keeps all of that and adds what bit Sensu
 users: a timeout kills the whole process group (a plugin's own children included), output is
 capped while it is still being read (a chatty plugin can neither exhaust memory nor block on a
-full pipe), and stdin is written while output is read, so large payloads cannot deadlock.
+full pipe), and stdin is written while output is read, so large payloads cannot deadlock. A command that needs no shell (a plugin and its
+arguments) is exec'd without `sh -c`, as Nagios 4 does, with the same output, status and
+timeouts (pipeline/agent/spawn.py).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from typing import Any
 
 from pipeline import jsoncodec
 from pipeline.agent.check_env import check_env
+from pipeline.agent.spawn import as_shell_reports, spawn
 from pipeline.extension import PROCESS_SLOT_HELD, DefinitionError
 from pipeline.model import JSON, Clock, system_clock
 
@@ -44,7 +47,6 @@ ORPHAN_PIPE_LIMIT = 30.0
 DEFAULT_OUTPUT_CAP = 1 << 20
 
 _CHUNK = 64 * 1024
-_SHELL = "/bin/sh"
 
 
 @dataclass
@@ -118,23 +120,6 @@ class _Capture:
         return head + note
 
 
-class _Protocol(asyncio.subprocess.SubprocessStreamProtocol):
-    """Stream protocol that also tells when the shell itself exited.
-
-    `Process.wait()` waits for the pipes to close too, which a background grandchild can
-    postpone indefinitely; the exit alone is what the timeout is about.
-    """
-
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        super().__init__(limit=_CHUNK, loop=loop)
-        self.exited: asyncio.Future[None] = loop.create_future()
-
-    def process_exited(self) -> None:
-        super().process_exited()
-        if not self.exited.done():
-            self.exited.set_result(None)
-
-
 async def _feed(pipe: asyncio.StreamWriter | None, data: bytes) -> None:
     if pipe is None:
         return
@@ -175,17 +160,6 @@ async def _settle(tasks: list[asyncio.Task[Any]]) -> None:
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
-
-
-async def _abandon(spawn: asyncio.Future[tuple[asyncio.SubprocessTransport, _Protocol]]) -> None:
-    """Cancelled while the shell was starting: let the start finish, then kill its whole group."""
-    try:
-        transport, protocol = await spawn
-    except BaseException:
-        return  # it never started, or a second cancellation cut this short
-    _kill_group(transport.get_pid())
-    await asyncio.wait({protocol.exited}, timeout=EOF_GRACE)
-    transport.close()
 
 
 #: Prepended to PATH for every command, as Sensu put its plugin and handler directories (and
@@ -232,20 +206,23 @@ async def run_command(
     merge_stderr: bool = True,
     output_cap: int = DEFAULT_OUTPUT_CAP,
     env: dict[str, str] | None = None,
+    direct: bool = True,
 ) -> ExecResult:
     """Run `sh -c command` in its own process group and report what it did.
 
     `limit` (Sensu's spawn limit) is held from before the fork until the output is read, unless
     the engine already holds a process slot for the route running this command.
     Cancelling the caller kills the process group too, so an engine-level timeout leaves no
-    orphans behind. Without `env`, the command gets `command_env()`.
+    orphans behind. Without `env`, the command gets `command_env()`. A command that needs no
+    shell is exec'd directly (pipeline/agent/spawn.py), indistinguishably; `direct=False`
+    always goes through `sh -c`.
     """
     if env is None:
         env = command_env()
     if limit is None or PROCESS_SLOT_HELD.get():
-        return await _run(command, stdin, timeout, merge_stderr, output_cap, env)
+        return await _run(command, stdin, timeout, merge_stderr, output_cap, env, direct)
     async with limit:
-        return await _run(command, stdin, timeout, merge_stderr, output_cap, env)
+        return await _run(command, stdin, timeout, merge_stderr, output_cap, env, direct)
 
 
 async def _run(
@@ -254,29 +231,14 @@ async def _run(
     timeout: float | None,
     merge_stderr: bool,
     output_cap: int,
-    env: dict[str, str] | None,
+    env: dict[str, str],
+    direct: bool,
 ) -> ExecResult:
     started = time.monotonic()
     loop = asyncio.get_running_loop()
-    spawn = asyncio.ensure_future(
-        loop.subprocess_exec(
-            lambda: _Protocol(loop),
-            _SHELL,
-            "-c",
-            command,
-            stdin=asyncio.subprocess.PIPE if stdin is not None else asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT if merge_stderr else asyncio.subprocess.PIPE,
-            start_new_session=True,
-            env=env,
-        )
-    )
     try:
-        # Shielded: cancelling the start itself would kill only the shell, not what it forked.
-        transport, protocol = await asyncio.shield(spawn)
-    except asyncio.CancelledError:
-        await _abandon(spawn)
-        raise
+        transport, protocol = await spawn(command, stdin=stdin is not None, merge_stderr=merge_stderr,
+                                          env=env, direct=direct)
     except (OSError, ValueError) as exc:
         # ValueError: a NUL byte in the command or environment.
         return ExecResult(UNKNOWN_STATUS, f"Unable to run command: {exc}", time.monotonic() - started)
@@ -316,8 +278,15 @@ async def _run(
     if timed_out:
         return ExecResult(TIMEOUT_STATUS, TIMED_OUT, duration, timed_out=True, raw=out.data)
     code = proc.returncode if proc.returncode is not None else UNKNOWN_STATUS
-    output = out.text()
-    if code < 0:
+    output, stderr = out.text(), err.text()
+    if code < 0 and protocol.direct:
+        # The shell would have outlived its child and said so: do as it does.
+        code, note = as_shell_reports(-code)
+        if merge_stderr:
+            output += note
+        else:
+            stderr += note
+    elif code < 0:
         if output and not output.endswith("\n"):
             output += "\n"
         output += f"[ogi: command killed by {_signal_name(-code)}]\n"
@@ -326,7 +295,7 @@ async def _run(
         code,
         output,
         duration,
-        stderr=err.text(),
+        stderr=stderr,
         truncated=bool(out.dropped),
         raw=out.data,
     )

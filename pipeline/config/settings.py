@@ -21,6 +21,7 @@ from pipeline.errors import ConfigError, ConfigErrors, path_key
 from pipeline.metrics.access import Access
 from pipeline.metrics.exporter import listener_access
 from pipeline.model import (
+    DEFAULT_AGENT_SPAWN_LIMIT,
     DEFAULT_CHECKS_PER_CLIENT,
     DEFAULT_SPAWN_LIMIT,
     JSON,
@@ -57,6 +58,8 @@ class Limits:
     """
 
     spawn_limit: int = DEFAULT_SPAWN_LIMIT
+    #: The agent's check and hook slots: `sensu.spawn.limit` when set, else a larger default.
+    agent_spawn_limit: int = DEFAULT_AGENT_SPAWN_LIMIT
     handler_concurrency: int = DEFAULT_CONCURRENCY
     handler_share: float = DEFAULT_HANDLER_SHARE
     checks_per_client: int = DEFAULT_CHECKS_PER_CLIENT
@@ -238,8 +241,10 @@ def limits(raw: JSON) -> Limits:
             errors.append(ConfigError(f"sensu.server.{key}", "must be a non-empty string", value))
             value = which
         pipes[which] = value
+    spawn_limit = positive(sub("spawn"), "sensu.spawn", "limit", DEFAULT_SPAWN_LIMIT)
     found = Limits(
-        spawn_limit=positive(sub("spawn"), "sensu.spawn", "limit", DEFAULT_SPAWN_LIMIT),
+        spawn_limit=spawn_limit,
+        agent_spawn_limit=spawn_limit if "limit" in sub("spawn") else DEFAULT_AGENT_SPAWN_LIMIT,
         handler_concurrency=positive(handlers, "sensu.handlers", "concurrency", DEFAULT_CONCURRENCY),
         handler_share=float(share),
         checks_per_client=positive(bounds, "sensu.limits", "checks_per_client", DEFAULT_CHECKS_PER_CLIENT),

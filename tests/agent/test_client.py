@@ -383,6 +383,17 @@ async def test_the_spawn_limit_is_shared_by_all_checks(tmp_path: Path) -> None:
     assert [int(n) for n in counts.read_text().split()] == [1, 1, 1, 1]
 
 
+async def test_without_a_spawn_limit_twenty_checks_run_at_once(tmp_path: Path) -> None:
+    running = tmp_path / "running"
+    running.mkdir()
+    client = Agent(settings(), MemoryTransport(), env={})
+    # Each check waits (at most 5 s) until 20 are running; at Sensu's 12 slots only 12 ever would.
+    script = (f"touch {running}/$$; i=0; while [ $(ls {running} | wc -l) -lt 20 ] && [ $i -lt 100 ]; "
+              f"do sleep 0.05; i=$((i+1)); done; ls {running} | wc -l")
+    results = await asyncio.gather(*(client.run_check({"name": f"c{i}", "command": script}) for i in range(20)))
+    assert [int(r["output"]) for r in results] == [20] * 20
+
+
 async def test_stopping_the_client_kills_running_checks(tmp_path: Path) -> None:
     pidfile = tmp_path / "pid"
     client = await started(Agent(settings(), MemoryTransport(), env={}))

@@ -8,6 +8,7 @@ import re
 from typing import Any
 
 from pipeline.agent.hooks import hook_key
+from pipeline.config.load import settings_of
 from pipeline.config.validate import validate
 from pipeline.registry import default_registry
 from pipeline.server.proxy import matching_clients, proxy_request, splay_step
@@ -63,3 +64,11 @@ def test_the_proxy_example_requests_what_the_scheduling_page_says() -> None:
         ("sw-1", "check_snmp -H 10.0.0.2 -C c1 -o ifOperStatus.1"),
         ("sw-2", "check_snmp -H 10.0.0.3 -C public -o ifOperStatus.1")]
     assert round(splay_step(check, 1_000), 2) == 0.27 and "every 0.27 s" in text("scheduling.md")
+
+
+def test_the_spawn_limit_example_keeps_sensus_twelve_slots_for_the_agent() -> None:
+    [example] = [b for b in blocks("client.md") if "spawn" in b.get("sensu", {})]
+    assert validate(example, default_registry, role="client")[0] == []
+    assert settings_of(example).limits.agent_spawn_limit == 12
+    assert settings_of({}).limits.agent_spawn_limit == 32
+    assert "the agent allows 32" in text("client.md")

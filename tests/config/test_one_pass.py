@@ -90,12 +90,18 @@ def test_the_typed_settings_hold_what_the_daemons_read(tmp_path: Path) -> None:
     typed = loaded.typed
     assert typed is not None
     assert (typed.limits.spawn_limit, typed.limits.handler_concurrency, typed.limits.results_pipe) == (3, 40, "r2")
+    assert typed.limits.agent_spawn_limit == 3  # Sensu's limit, when set, bounds the agent too
     assert typed.api.port == 4600
     assert len(typed.amqp.brokers) == 2
     assert typed.checks["cpu"].handlers == ("h",) and typed.checks["cpu"].raw["command"] == "true"
     assert typed.handlers["h"].type == "pipe"
     with pytest.raises(AttributeError):
         typed.limits.spawn_limit = 5  # type: ignore[misc]
+
+
+def test_without_a_spawn_limit_the_agent_gets_more_slots_than_the_handlers() -> None:
+    limits = settings_of({"sensu": {"handlers": {"concurrency": 40}}}).limits
+    assert (limits.spawn_limit, limits.agent_spawn_limit) == (12, 32)
 
 
 # --- the property: generated configurations either fail check-config or build a whole engine --
