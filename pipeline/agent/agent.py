@@ -45,6 +45,7 @@ from pipeline.agent.hooks import run_hook
 from pipeline.agent.http_socket import HttpOptions, HttpSocket
 from pipeline.agent.socket_input import SocketInput
 from pipeline.agent.standalone import Standalone
+from pipeline.agent.statsd import StatsdListener, start_statsd
 from pipeline.config.load import redact
 from pipeline.expr.tokens import prepare_check
 from pipeline.model import JSON, MAX_MESSAGE_SIZE, Clock, system_clock, valid_name
@@ -109,6 +110,7 @@ class Agent:
         self.standalone = Standalone(self)
         self.socket: SocketInput | None = None
         self.http: HttpSocket | None = None
+        self.statsd: StatsdListener | None = None
         self._running: set[str] = set()
         self._safe_logged: set[tuple[Any, tuple[str, ...]]] = set()
         self._checks: set[asyncio.Task[Any]] = set()
@@ -142,6 +144,7 @@ class Agent:
                     extra={"fields": {"bind": bind, "port": port, "error": str(exc)}},
                 )
         await self._start_http()
+        self.statsd = await start_statsd(self.settings.client_statsd, self.publish_result, self.clock, self.counts)
         self._loops.append(asyncio.create_task(self._keepalives(), name="keepalives"))
         log.info("client started", extra={"fields": {"name": self.name, "subscriptions": self.subscriptions()}})
 
@@ -174,6 +177,9 @@ class Agent:
         if self.socket is not None:
             await self.socket.stop()
             self.socket = None
+        if self.statsd is not None:
+            await self.statsd.stop()  # its last interval is published before any deregistration
+            self.statsd = None
         for subscription, _task in self._subscribed.values():
             with contextlib.suppress(Exception):
                 await subscription.close()
