@@ -166,7 +166,8 @@ class Agent:
         """What `GET /info` on the HTTP socket answers."""
         return {"sensu": {"version": SENSU_COMPAT_VERSION}, "ogi": {"version": pipeline.__version__},
                 "client": {"name": self.name, "started": self.started_at},
-                "results": self.counts["results"], "keepalives": self.counts["keepalives"]}
+                "results": self.counts["results"], "keepalives": self.counts["keepalives"],
+                **({"statsd": self.statsd.stats} if self.statsd is not None else {})}
 
     async def stop(self) -> None:
         """Stop everything; running checks are cancelled (their process groups killed)."""

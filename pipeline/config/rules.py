@@ -131,7 +131,7 @@ CHECK_RULES: dict[str, Rule | str] = {
 CLIENT_RULES: dict[str, Rule | str] = {
     "address": STR, "subscriptions": STR_LIST, "keepalives": BOOL, "keepalive": OBJ, "safe_mode": BOOL,
     "socket": OBJ, "http_socket": OBJ, "redact": STR_LIST, "signature": STR, "deregister": BOOL,
-    "registration": OBJ, "deregistration": OBJ, "statsd": OBJ,
+    "registration": OBJ, "deregistration": OBJ,
 }
 SOCKET_RULES: dict[str, Rule | str] = {
     "enabled": BOOL, "bind": STR, "port": PORT, "max_connections": POS_INT, "message_deadline": POS_NUM,
