@@ -22,8 +22,8 @@ the result's status runs after the check (pipeline/agent/hooks.py); a check stil
 filled in from the client definition (pipeline/expr/tokens.py) before the command runs. A request
 that is not JSON, has no valid name or no command is logged, counted and skipped.
 
-`Agent.counts` counts what happened: requests, requests_malformed, skipped_running,
-executed, results, keepalives, subdued, standalone_unschedulable, socket_unavailable.
+`Agent.counts` counts what happened (requests, requests_malformed, skipped_running, executed, results,
+keepalives, subdued, ..._unavailable); `client.metrics` serves them (pipeline/agent/client_metrics.py).
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 
 import pipeline
 from pipeline import SENSU_COMPAT_VERSION, jsoncodec
+from pipeline.agent.client_metrics import client_registry, start_client_metrics
 from pipeline.agent.definition import client_definition, keepalive_payload, socket_limits, socket_options
 from pipeline.agent.deregistration import deregistration_check
 from pipeline.agent.execute import DEFAULT_OUTPUT_CAP, execute_check
@@ -54,6 +55,7 @@ from pipeline.transport.pipes import request_pipe
 
 if TYPE_CHECKING:
     from pipeline.config.settings import Settings
+    from pipeline.metrics.exporter import Runner as MetricsRunner
 
 #: What a check request may add to a locally defined check in safe mode.
 SAFE_REQUEST_KEYS = ("name", "issued")
@@ -64,7 +66,6 @@ KEEPALIVE_INTERVAL = 20.0
 SAFE_MODE_OUTPUT = "Check is not locally defined (safe mode)"
 #: The result for a request naming a Sensu check extension (Ruby run inside sensu-client).
 EXTENSION_OUTPUT = "check extension {!r} cannot run on an ogi client: give the check a \"command\""
-
 Sleep = Callable[[float], Awaitable[None]]
 
 
@@ -111,6 +112,8 @@ class Agent:
         self.socket: SocketInput | None = None
         self.http: HttpSocket | None = None
         self.statsd: StatsdListener | None = None
+        self.metrics = client_registry(self.counts, transport, lambda: self.statsd.stats if self.statsd else {})
+        self.metrics_page: MetricsRunner | None = None
         self._running: set[str] = set()
         self._safe_logged: set[tuple[Any, tuple[str, ...]]] = set()
         self._checks: set[asyncio.Task[Any]] = set()
@@ -145,6 +148,7 @@ class Agent:
                 )
         await self._start_http()
         self.statsd = await start_statsd(self.settings.client_statsd, self.publish_result, self.clock, self.counts)
+        self.metrics_page = await start_client_metrics(self.settings.client_metrics, self.metrics, self.counts)
         self._loops.append(asyncio.create_task(self._keepalives(), name="keepalives"))
         log.info("client started", extra={"fields": {"name": self.name, "subscriptions": self.subscriptions()}})
 
@@ -178,9 +182,10 @@ class Agent:
         if self.socket is not None:
             await self.socket.stop()
             self.socket = None
-        if self.statsd is not None:
-            await self.statsd.stop()  # its last interval is published before any deregistration
-            self.statsd = None
+        for part in (self.metrics_page, self.statsd):  # StatsD's last interval goes before any deregistration
+            if part is not None:
+                await part.stop()
+        self.metrics_page, self.statsd = None, None
         for subscription, _task in self._subscribed.values():
             with contextlib.suppress(Exception):
                 await subscription.close()

@@ -20,6 +20,7 @@ from pipeline.api.ui.settings import DashboardConfig, dashboard_config
 from pipeline.errors import ConfigError, ConfigErrors, path_key
 from pipeline.metrics.access import Access
 from pipeline.metrics.exporter import listener_access
+from pipeline.metrics.self_metrics import client_listener
 from pipeline.metrics.statsd_settings import StatsdSettings, statsd_settings
 from pipeline.model import (
     DEFAULT_CHECKS_PER_CLIENT,
@@ -140,6 +141,8 @@ class Settings:
     client_socket: ListenerLimits = field(default_factory=ListenerLimits)
     #: the client's StatsD listener (`client.statsd`), None when off
     client_statsd: StatsdSettings | None = None
+    #: `(bind, port, access)` of the client's own `/metrics` (`client.metrics`), None when off
+    client_metrics: tuple[str, int, Access] | None = None
     checks: Mapping[str, CheckDefinition] = field(default_factory=lambda: MappingProxyType({}))
     handlers: Mapping[str, HandlerDefinition] = field(default_factory=lambda: MappingProxyType({}))
     filters: Mapping[str, FilterDefinition] = field(default_factory=lambda: MappingProxyType({}))
@@ -194,6 +197,7 @@ def sections(raw: JSON) -> tuple[dict[str, Any], list[ConfigError]]:
     parse("limits", limits, raw)
     parse("dashboard", dashboard_config, raw)
     parse("client_statsd", statsd_settings, raw)
+    parse("client_metrics", client_listener, raw)
     return found, errors
 
 

@@ -22,6 +22,7 @@ from pipeline.errors import ConfigErrors
 from pipeline.extension import Context
 from pipeline.metrics.exporter import Runner as MetricsRunner
 from pipeline.metrics.exporter import start_exporter
+from pipeline.metrics.self_metrics import StoreRoundTrip, register, transport_collector
 from pipeline.model import Event
 from pipeline.server.aging import ResultAging
 from pipeline.server.keepalives import KeepaliveConsumer, KeepaliveMonitor
@@ -185,6 +186,7 @@ class Server:
         self.transport = transport
         self.metrics = metrics if metrics is not None else CollectorRegistry()
         self.context = Context(settings=settings, store=store, transport=transport, metrics=self.metrics)
+        register(self.metrics, transport_collector(transport))
         self.engine = Engine(settings, self.context)
         self.processor = ResultProcessor(
             settings, store, self.engine, metrics=self.metrics, max_message_size=settings.limits.max_message_size,
@@ -218,7 +220,8 @@ class Server:
     async def start(self) -> None:
         if self.serve_metrics:
             try:
-                self._exporter = await start_exporter(self.settings.metrics_listener, self.store, self.metrics)
+                self._exporter = await start_exporter(self.settings.metrics_listener, self.store, self.metrics,
+                                                      before=StoreRoundTrip(self.store, self.metrics).sample)
             except (OSError, ConfigErrors) as error:  # monitoring goes on without /metrics
                 log.error("metrics listener failed to start", extra={"fields": {"error": str(error)}})
         # Subscribed here, not in the task, so a broker that refuses the topology stops start-up.
