@@ -12,7 +12,7 @@ import asyncio
 import dataclasses
 import logging
 import uuid
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry
@@ -216,12 +216,15 @@ class Server:
         self._timers: list[asyncio.Task[None]] = []
         self._stopping = False
         self._exporter: MetricsRunner | None = None
+        #: the other workers' `/metrics` pages, summed into this one (pipeline/cli/worker_metrics.py)
+        self.peer_pages: Callable[[], Awaitable[list[str]]] | None = None
 
     async def start(self) -> None:
         if self.serve_metrics:
             try:
                 self._exporter = await start_exporter(self.settings.metrics_listener, self.store, self.metrics,
-                                                      before=StoreRoundTrip(self.store, self.metrics).sample)
+                                                      before=StoreRoundTrip(self.store, self.metrics).sample,
+                                                      others=self.peer_pages)
             except (OSError, ConfigErrors) as error:  # monitoring goes on without /metrics
                 log.error("metrics listener failed to start", extra={"fields": {"error": str(error)}})
         # Subscribed here, not in the task, so a broker that refuses the topology stops start-up.
