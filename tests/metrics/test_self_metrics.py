@@ -93,3 +93,16 @@ def test_check_config_names_a_wrong_client_metrics_key() -> None:
     _typed, errors, _ = check({"client": {"name": "a", "metrics": {"port": "x", "colour": 1}}},
                               default_registry, "client")
     assert sorted(e.path for e in errors) == ["client.metrics.colour", "client.metrics.port"]
+
+
+def test_the_prometheus_docs_client_example_turns_the_page_on_where_it_says() -> None:
+    import json
+    import re
+
+    from tests.helpers import ROOT
+
+    text = (ROOT / "docs" / "prometheus.md").read_text()
+    block = re.findall(r"```json\n(.*?)```", text.split("### The client's own page", 1)[1], re.S)[0]
+    typed, errors, _ = check(json.loads(block), default_registry, "client")
+    assert errors == [] and typed is not None and typed.client_metrics is not None
+    assert typed.client_metrics[:2] == ("127.0.0.1", 9128)
