@@ -106,3 +106,24 @@ def test_the_prometheus_docs_client_example_turns_the_page_on_where_it_says() ->
     typed, errors, _ = check(json.loads(block), default_registry, "client")
     assert errors == [] and typed is not None and typed.client_metrics is not None
     assert typed.client_metrics[:2] == ("127.0.0.1", 9128)
+
+
+async def test_a_redis_transport_with_redis_away_shows_its_buffer_on_the_page() -> None:
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    from pipeline.metrics.self_metrics import register, transport_collector
+    from pipeline.transport.redis import RedisTransport
+
+    transport = RedisTransport({"redis": {"host": "127.0.0.1", "port": free_port()},
+                                "transport": {"reconnect_interval": 5}})
+    registry = CollectorRegistry()
+    register(registry, transport_collector(transport))
+    try:
+        await transport.publish("results", b'{"client": "a"}')
+        await transport.publish("results", b'{"client": "b"}')
+        page = {(s.name, tuple(s.labels.items())): s.value
+                for f in text_string_to_metric_families(generate_latest(registry).decode()) for s in f.samples}
+    finally:
+        await transport.close()
+    assert page[("ogi_transport_publish_buffer", ())] == 2
+    assert page[("ogi_transport_events_total", (("event", "buffer_dropped"),))] == 0
