@@ -22,8 +22,8 @@ the result's status runs after the check (pipeline/agent/hooks.py); a check stil
 filled in from the client definition (pipeline/expr/tokens.py) before the command runs. A request
 that is not JSON, has no valid name or no command is logged, counted and skipped.
 
-`Agent.counts` counts what happened: requests, requests_malformed, skipped_running,
-executed, results, keepalives, subdued, standalone_unschedulable, socket_unavailable.
+`Agent.counts` counts what happened (requests, requests_malformed, skipped_running, executed, results,
+keepalives, subdued, ..._unavailable); `client.metrics` serves them (pipeline/agent/client_metrics.py).
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 
 import pipeline
 from pipeline import SENSU_COMPAT_VERSION, jsoncodec
+from pipeline.agent.client_metrics import client_registry, start_client_metrics
 from pipeline.agent.definition import client_definition, keepalive_payload, socket_limits, socket_options
 from pipeline.agent.deregistration import deregistration_check
 from pipeline.agent.execute import DEFAULT_OUTPUT_CAP, execute_check
@@ -45,6 +46,7 @@ from pipeline.agent.hooks import run_hook
 from pipeline.agent.http_socket import HttpOptions, HttpSocket
 from pipeline.agent.socket_input import SocketInput
 from pipeline.agent.standalone import Standalone
+from pipeline.agent.statsd import StatsdListener, start_statsd
 from pipeline.config.load import redact
 from pipeline.expr.tokens import prepare_check
 from pipeline.model import JSON, MAX_MESSAGE_SIZE, Clock, system_clock, valid_name
@@ -53,6 +55,7 @@ from pipeline.transport.pipes import request_pipe
 
 if TYPE_CHECKING:
     from pipeline.config.settings import Settings
+    from pipeline.metrics.exporter import Runner as MetricsRunner
 
 #: What a check request may add to a locally defined check in safe mode.
 SAFE_REQUEST_KEYS = ("name", "issued")
@@ -63,7 +66,6 @@ KEEPALIVE_INTERVAL = 20.0
 SAFE_MODE_OUTPUT = "Check is not locally defined (safe mode)"
 #: The result for a request naming a Sensu check extension (Ruby run inside sensu-client).
 EXTENSION_OUTPUT = "check extension {!r} cannot run on an ogi client: give the check a \"command\""
-
 Sleep = Callable[[float], Awaitable[None]]
 
 
@@ -109,6 +111,9 @@ class Agent:
         self.standalone = Standalone(self)
         self.socket: SocketInput | None = None
         self.http: HttpSocket | None = None
+        self.statsd: StatsdListener | None = None
+        self.metrics = client_registry(self.counts, transport, lambda: self.statsd.stats if self.statsd else {})
+        self.metrics_page: MetricsRunner | None = None
         self._running: set[str] = set()
         self._safe_logged: set[tuple[Any, tuple[str, ...]]] = set()
         self._checks: set[asyncio.Task[Any]] = set()
@@ -142,6 +147,8 @@ class Agent:
                     extra={"fields": {"bind": bind, "port": port, "error": str(exc)}},
                 )
         await self._start_http()
+        self.statsd = await start_statsd(self.settings.client_statsd, self.publish_result, self.clock, self.counts)
+        self.metrics_page = await start_client_metrics(self.settings.client_metrics, self.metrics, self.counts)
         self._loops.append(asyncio.create_task(self._keepalives(), name="keepalives"))
         log.info("client started", extra={"fields": {"name": self.name, "subscriptions": self.subscriptions()}})
 
@@ -163,7 +170,8 @@ class Agent:
         """What `GET /info` on the HTTP socket answers."""
         return {"sensu": {"version": SENSU_COMPAT_VERSION}, "ogi": {"version": pipeline.__version__},
                 "client": {"name": self.name, "started": self.started_at},
-                "results": self.counts["results"], "keepalives": self.counts["keepalives"]}
+                "results": self.counts["results"], "keepalives": self.counts["keepalives"],
+                **({"statsd": self.statsd.stats} if self.statsd is not None else {})}
 
     async def stop(self) -> None:
         """Stop everything; running checks are cancelled (their process groups killed)."""
@@ -174,6 +182,10 @@ class Agent:
         if self.socket is not None:
             await self.socket.stop()
             self.socket = None
+        for part in (self.metrics_page, self.statsd):  # StatsD's last interval goes before any deregistration
+            if part is not None:
+                await part.stop()
+        self.metrics_page, self.statsd = None, None
         for subscription, _task in self._subscribed.values():
             with contextlib.suppress(Exception):
                 await subscription.close()

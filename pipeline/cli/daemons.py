@@ -21,6 +21,7 @@ from typing import Any
 from pipeline.cli.child_env import export_loaded_files
 from pipeline.cli.sensu_flags import pid_file, refused
 from pipeline.cli.signals import OTHER_SIGNALS, STOP_WITHIN, EarlyStop, hold_early_signals, run_daemon
+from pipeline.cli.worker_metrics import PeerPages, serve_worker_page
 from pipeline.config.load import LoadedConfig
 from pipeline.config.settings import Settings
 from pipeline.logs import setup_logging
@@ -66,6 +67,7 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
 
 def _server_process(
     args: argparse.Namespace, settings: Settings, leader: bool, children: Callable[[], list[int]] = list,
+    pages: Any = None,
 ) -> int:
     from pipeline.server.server import Server
     from pipeline.store.factory import store_from_settings
@@ -75,6 +77,9 @@ def _server_process(
     store = store_from_settings(settings, default="redis")
     transport = transport_from_settings(settings, default="rabbitmq")
     server = Server(settings, store, transport, run_tasks=leader, serve_metrics=leader)
+    own_page: list[Any] = []
+    if leader and pages is not None:
+        server.peer_pages = PeerPages(pages)
 
     async def start() -> None:
         try:
@@ -82,8 +87,15 @@ def _server_process(
         except TopologyConflict as conflict:
             log.critical("RabbitMQ refused ogi's topology: %s", conflict, extra={"fields": {"error": str(conflict)}})
             raise
+        if not leader and pages is not None and settings.metrics_listener is not None:
+            try:
+                own_page.append(await serve_worker_page(server.metrics, pages))
+            except OSError as error:  # this worker's counters are left out; it consumes on
+                log.error("worker metrics page failed to start", extra={"fields": {"error": str(error)}})
 
     async def stop() -> None:
+        for page in own_page:
+            await page.stop()
         await server.stop()
         await transport.close()
         await store.close()
@@ -92,12 +104,12 @@ def _server_process(
     return run_daemon(args, settings, start, stop, server.reload, within=within, children=children)
 
 
-def _worker(args: argparse.Namespace, settings: Settings) -> None:
+def _worker(args: argparse.Namespace, settings: Settings, pages: Any = None) -> None:
     hold_early_signals()
     setup_logging(args.log, args.log_level, args.log_format)
     log.info("server worker starting", extra={"fields": {"pid": os.getpid()}})
     try:
-        code = _server_process(args, settings, leader=False)
+        code = _server_process(args, settings, leader=False, pages=pages)
     except EarlyStop as stopped:
         log.info("stopping: %s", stopped, extra={"fields": {"signal": str(stopped)}})
         code = 0
@@ -114,9 +126,10 @@ def run_server(args: argparse.Namespace, loaded: LoadedConfig) -> int:
     context = multiprocessing.get_context("spawn")
     # what a worker needs of the options (its own reloads re-read -c/-d); the handler does not pickle
     options = argparse.Namespace(**{k: v for k, v in vars(args).items() if k != "handler"})
+    pages = context.Queue() if workers > 1 else None  # the workers' /metrics ports (worker_metrics.py)
     children = [
         # Settings pickle as their checked JSON (Settings.__reduce__), parsed again in the worker.
-        context.Process(target=_worker, args=(options, _typed(loaded)), name=f"ogi-server-worker-{n}", daemon=False)
+        context.Process(target=_worker, args=(options, _typed(loaded), pages), name=f"ogi-server-worker-{n}", daemon=False)
         for n in range(1, workers)
     ]
     for sig in OTHER_SIGNALS:  # a worker inherits "ignored" until it holds them itself, never "default: die"
@@ -129,7 +142,7 @@ def run_server(args: argparse.Namespace, loaded: LoadedConfig) -> int:
         return [child.pid for child in children if child.pid is not None and child.is_alive()]
 
     try:
-        code = _server_process(args, _typed(loaded), leader=True, children=pids)
+        code = _server_process(args, _typed(loaded), leader=True, children=pids, pages=pages)
     finally:
         for pid in pids():  # forwarded already when a signal stopped us; not when an error did
             with contextlib.suppress(ProcessLookupError):

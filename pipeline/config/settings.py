@@ -20,6 +20,8 @@ from pipeline.config.dashboard import DashboardConfig, dashboard_config
 from pipeline.errors import ConfigError, ConfigErrors, path_key
 from pipeline.metrics.access import Access
 from pipeline.metrics.exporter import listener_access
+from pipeline.metrics.self_metrics import client_listener
+from pipeline.metrics.statsd_settings import StatsdSettings, statsd_settings
 from pipeline.model import (
     DEFAULT_AGENT_SPAWN_LIMIT,
     DEFAULT_CHECKS_PER_CLIENT,
@@ -140,6 +142,10 @@ class Settings:
     client: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
     #: the client's 3030 socket: connection cap and whole-message deadline (`client.socket`)
     client_socket: ListenerLimits = field(default_factory=ListenerLimits)
+    #: the client's StatsD listener (`client.statsd`), None when off
+    client_statsd: StatsdSettings | None = None
+    #: `(bind, port, access)` of the client's own `/metrics` (`client.metrics`), None when off
+    client_metrics: tuple[str, int, Access] | None = None
     checks: Mapping[str, CheckDefinition] = field(default_factory=lambda: MappingProxyType({}))
     handlers: Mapping[str, HandlerDefinition] = field(default_factory=lambda: MappingProxyType({}))
     filters: Mapping[str, FilterDefinition] = field(default_factory=lambda: MappingProxyType({}))
@@ -193,6 +199,8 @@ def sections(raw: JSON) -> tuple[dict[str, Any], list[ConfigError]]:
     parse("metrics_listener", listener_access, raw)
     parse("limits", limits, raw)
     parse("dashboard", dashboard_config, raw)
+    parse("client_statsd", statsd_settings, raw)
+    parse("client_metrics", client_listener, raw)
     return found, errors
 
 

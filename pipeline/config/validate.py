@@ -260,7 +260,7 @@ def handler_references(settings: dict[str, Any]) -> list[tuple[str, str]]:
             found += [(n, path_index(where, i)) for i, n in enumerate(metric if isinstance(metric, list) else [])
                       if isinstance(n, str)]
     client = settings.get("client")
-    for key in ("keepalive", "registration", "deregistration"):
+    for key in ("keepalive", "registration", "deregistration", "statsd"):
         if isinstance(client, dict) and isinstance(client.get(key), dict):
             found += _named(client[key], path_key("client", key))
     sensu = settings.get("sensu")

@@ -22,6 +22,7 @@ import logging
 import math
 import ssl
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -35,6 +36,7 @@ from pipeline.httplimits import Guard, deadlines, http_limits, listening_port, s
 from pipeline.metrics.access import KEYS as ACCESS_KEYS
 from pipeline.metrics.access import Access, access
 from pipeline.metrics.graphite_mapping import series_id
+from pipeline.metrics.merge import merge_pages
 from pipeline.store.base import SeriesSample, Store
 
 log = logging.getLogger("ogi")
@@ -214,13 +216,25 @@ class ScrapeStats:
 class Exporter:
     """Builds the `/metrics` page from a registry and a store."""
 
-    store: Store
+    #: None on the client's page: no check series, only its registry.
+    store: Store | None
     registry: CollectorRegistry | None = None
     stats: ScrapeStats = field(default_factory=ScrapeStats)
+    #: run before each page is built (the store round-trip sample)
+    before: Callable[[], Awaitable[None]] | None = None
+    #: the other worker processes' pages, summed with this registry's (`ogi server --workers N`)
+    others: Callable[[], Awaitable[list[str]]] | None = None
 
     async def render(self) -> bytes:
         start = time.perf_counter()
+        if self.before is not None:
+            await self.before()
         own = generate_latest(self.registry).decode() if self.registry is not None else ""
+        if self.others is not None:
+            own = merge_pages([own, *await self.others()])
+        if self.store is None:
+            self.stats.scrapes += 1
+            return own.encode()
         results = await self.store.list_results()
         series = await self.store.list_series()
         out = _Chunks()
@@ -274,7 +288,9 @@ class Runner:
 
 
 async def start_exporter(
-    found: tuple[str, int, Access] | None, store: Store, registry: CollectorRegistry | None,
+    found: tuple[str, int, Access] | None, store: Store | None, registry: CollectorRegistry | None,
+    before: Callable[[], Awaitable[None]] | None = None,
+    others: Callable[[], Awaitable[list[str]]] | None = None,
 ) -> Runner:
     """Serve `/metrics` at `found` (`listener_access`: the typed settings' `metrics_listener`; defaults
     when None); port 0 picks one."""
@@ -283,7 +299,7 @@ async def start_exporter(
         tls = rules.ssl_context()
     except (OSError, ssl.SSLError) as error:
         raise ConfigErrors([ConfigError("metrics.ssl", f"cannot load the certificate and key: {error}")]) from error
-    exporter = Exporter(store, registry)
+    exporter = Exporter(store, registry, before=before, others=others)
     auth = rules.middleware()
     limits = rules.limits
     guard = Guard("metrics", limits)

@@ -12,7 +12,7 @@ import asyncio
 import dataclasses
 import logging
 import uuid
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry
@@ -22,6 +22,7 @@ from pipeline.errors import ConfigErrors
 from pipeline.extension import Context
 from pipeline.metrics.exporter import Runner as MetricsRunner
 from pipeline.metrics.exporter import start_exporter
+from pipeline.metrics.self_metrics import StoreRoundTrip, register, transport_collector
 from pipeline.model import Event
 from pipeline.server.aging import ResultAging
 from pipeline.server.keepalives import KeepaliveConsumer, KeepaliveMonitor
@@ -185,6 +186,7 @@ class Server:
         self.transport = transport
         self.metrics = metrics if metrics is not None else CollectorRegistry()
         self.context = Context(settings=settings, store=store, transport=transport, metrics=self.metrics)
+        register(self.metrics, transport_collector(transport))
         self.engine = Engine(settings, self.context)
         self.processor = ResultProcessor(
             settings, store, self.engine, metrics=self.metrics, max_message_size=settings.limits.max_message_size,
@@ -214,11 +216,15 @@ class Server:
         self._timers: list[asyncio.Task[None]] = []
         self._stopping = False
         self._exporter: MetricsRunner | None = None
+        #: the other workers' `/metrics` pages, summed into this one (pipeline/cli/worker_metrics.py)
+        self.peer_pages: Callable[[], Awaitable[list[str]]] | None = None
 
     async def start(self) -> None:
         if self.serve_metrics:
             try:
-                self._exporter = await start_exporter(self.settings.metrics_listener, self.store, self.metrics)
+                self._exporter = await start_exporter(self.settings.metrics_listener, self.store, self.metrics,
+                                                      before=StoreRoundTrip(self.store, self.metrics).sample,
+                                                      others=self.peer_pages)
             except (OSError, ConfigErrors) as error:  # monitoring goes on without /metrics
                 log.error("metrics listener failed to start", extra={"fields": {"error": str(error)}})
         # Subscribed here, not in the task, so a broker that refuses the topology stops start-up.

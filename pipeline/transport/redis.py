@@ -82,6 +82,10 @@ class RedisTransport(Transport):
     def connected(self) -> bool:
         return self._up
 
+    def pending(self) -> int:
+        """Messages buffered while Redis is away, not yet sent (`ogi_transport_publish_buffer`)."""
+        return len(self._pending)
+
     def on_disconnect(self, callback: ConnectionCallback) -> None:
         self._on_down.append(callback)
 

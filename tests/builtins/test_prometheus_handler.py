@@ -277,7 +277,7 @@ def test_every_handler_in_the_prometheus_doc_can_be_built(index: int) -> None:
     from pipeline.metrics.exporter import listener
 
     block = doc_blocks()[index]
-    assert set(block) <= {"handlers", "checks", "metrics"}, "an example is a settings fragment"
+    assert set(block) <= {"handlers", "checks", "metrics", "client"}, "an example is a settings fragment"
     listener(block)
     for name, definition in block.get("handlers", {}).items():
         cls = default_registry.get("handlers", definition["type"])
