@@ -18,6 +18,8 @@ from pipeline import jsoncodec
 from pipeline.model import Check, Client, Event
 from pipeline.store import redis_keys as keys
 from pipeline.store.base import (
+    COUNTER,
+    GAUGE,
     INVALIDATED,
     Checked,
     Recorded,
@@ -207,7 +209,7 @@ class RedisStore(RedisBase):
             return
         fields: list[Any] = []
         for series_id, sample in samples.items():
-            fields.extend((series_id, jsoncodec.dumps([sample.value, sample.updated, sample.expires])))
+            fields.extend((series_id, jsoncodec.dumps([sample.value, sample.updated, sample.expires, sample.kind])))
         await self._run(("HSET", keys.SERIES, *fields))
 
     async def list_series(self) -> dict[str, SeriesSample]:
@@ -217,8 +219,8 @@ class RedisStore(RedisBase):
         gone: list[bytes] = []
         for field, raw in found.items():
             try:
-                value, updated, expires = jsoncodec.loads(raw)
-                sample = SeriesSample(float(value), float(updated), float(expires))
+                value, updated, expires, *kind = jsoncodec.loads(raw)  # no kind: stored before types, a gauge
+                sample = SeriesSample(float(value), float(updated), float(expires), COUNTER if kind == [COUNTER] else GAUGE)
             except (ValueError, TypeError):
                 sample = None
             if sample is None or sample.expires <= now:

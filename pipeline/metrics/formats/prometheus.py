@@ -101,6 +101,19 @@ def family_of(name: str, types: dict[str, str]) -> str | None:
     return None
 
 
+def declared_types(output: str) -> dict[str, str]:
+    """The `# TYPE` lines of an output: family name -> type (the first line for a name wins)."""
+    types: dict[str, str] = {}
+    if "# TYPE" not in output:
+        return types
+    for line in output.split("\n"):
+        if line.startswith("# TYPE"):
+            found = type_line(line)
+            if found is not None:
+                types.setdefault(*found)
+    return types
+
+
 def parse(output: str, default_timestamp: float) -> Parsed:
     points: list[Point] = []
     skipped = 0
