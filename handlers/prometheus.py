@@ -31,7 +31,7 @@ from pipeline.metrics.graphite_mapping import Mapper, compile_rules
 from pipeline.metrics.graphite_queue import RateLimitedLog
 from pipeline.model import JSON, Event
 from pipeline.store.base import COUNTER, GAUGE, SeriesSample
-from plugins.counters import is_counter
+from plugins.counters import prometheus_path
 
 log = logging.getLogger("ogi")
 
@@ -43,10 +43,6 @@ DEFAULT_PUSH_TIMEOUT = 5.0
 DEFAULT_PUSH_JOB = "ogi"
 #: Pushes in flight per handler; beyond this a push is dropped (and counted), never queued.
 MAX_PUSHES_IN_FLIGHT = 32
-
-
-def _plugin_kind(path: str) -> str | None:
-    return COUNTER if is_counter(path) else None
 
 
 class _Counters:
@@ -183,7 +179,7 @@ class PrometheusHandler(Handler):
 
     def __init__(self, name: str, definition: JSON, context: Context) -> None:
         super().__init__(name, definition, context)
-        self.mapper = Mapper(compile_rules(definition.get("mappings")), _plugin_kind)
+        self.mapper = Mapper(compile_rules(definition.get("mappings")), prometheus_path)
         self.expire_after = _positive(definition, "expire_after", None)
         counters = _Counters.of(context.metrics)
         self._skipped = counters.skipped.labels(name)
@@ -228,12 +224,12 @@ class PrometheusHandler(Handler):
         output = check.get("output")
         types = declared_types(output) if metric_format(check) == "prometheus_text" and isinstance(output, str) else {}
         for point in extracted.points:
-            sid, kind = series(client_name, check_name, point.name, point.tags, host)
+            sid, kind, factor = series(client_name, check_name, point.name, point.tags, host)
             if sid:
                 if kind is None and types:
                     family = family_of(point.name, types)
                     kind = COUNTER if family is not None and types[family] == COUNTER else None
-                samples[sid] = SeriesSample(float(point.value), now, expires, kind or GAUGE)
+                samples[sid] = SeriesSample(float(point.value) * factor, now, expires, kind or GAUGE)
             elif sid is None:
                 unnamed += 1
             else:

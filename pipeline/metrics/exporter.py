@@ -208,7 +208,7 @@ class ScrapeStats:
             "# HELP ogi_exporter_scrape_failures_total Scrapes of /metrics that failed reading the store\n"
             "# TYPE ogi_exporter_scrape_failures_total counter\n"
             f"ogi_exporter_scrape_failures_total {self.failures}\n"
-            "# HELP ogi_exporter_series_hidden_total Stored series left out because their name is ogi's own\n"
+            "# HELP ogi_exporter_series_hidden_total Stored series left out: their name is ogi's own, or their family has another type\n"
             "# TYPE ogi_exporter_series_hidden_total counter\n"
             f"ogi_exporter_series_hidden_total {self.hidden}\n"
             "# HELP ogi_exporter_series Stored series on the previous scrape\n"

@@ -30,6 +30,9 @@ _REFERENCE = re.compile(r"\$\{(\d+)\}")
 FIXED_LABELS = ("client", "check")
 
 Labels = tuple[tuple[str, str], ...]
+Declared = Callable[[str], "tuple[str, str, float] | None"]
+#: A mapped series: its id (None unnameable, DROPPED), its type (None: not declared), the value's factor
+Mapped = tuple["str | None", "str | None", float]
 
 
 def sanitize_metric_name(text: str) -> str | None:
@@ -212,19 +215,19 @@ class Mapper:
     #: Distinct (client, check, path, tags) remembered; bounded because plugins choose paths.
     CACHE_SIZE = 200_000
 
-    def __init__(self, rules: list[Rule], default_kind: Callable[[str], str | None] | None = None) -> None:
-        """`default_kind(path)`: the type of a path no typed rule names (the path less the client's node)."""
+    def __init__(self, rules: list[Rule], declared: Declared | None = None) -> None:
+        """`declared(path)`: (type, path to name by, value factor) the plugins declare for a path less the
+        client's node; a path no rule matches takes all three, a rule without `type` the type."""
         self.rules = rules
-        self.default_kind = default_kind
-        self._cache: dict[tuple[str, str, str, Labels, str], tuple[str | None, str | None]] = {}
+        self.declared = declared
+        self._cache: dict[tuple[str, str, str, Labels, str], Mapped] = {}
 
     def series_id(self, client: str, check: str, path: str, tags: Labels = (), host: str = "") -> str | None:
         """`host`: the client's `hostname` attribute, a leading node the default naming strips too."""
         return self.series(client, check, path, tags, host)[0]
 
-    def series(self, client: str, check: str, path: str, tags: Labels = (), host: str = ""
-               ) -> tuple[str | None, str | None]:
-        """The series id and the type the matching rule gives (None: the rule says none)."""
+    def series(self, client: str, check: str, path: str, tags: Labels = (), host: str = "") -> Mapped:
+        """The series id, its declared type and the factor for its values."""
         key = (client, check, path, tags, host)
         cache = self._cache
         try:
@@ -237,7 +240,7 @@ class Mapper:
         cache[key] = found
         return found
 
-    def _map(self, client: str, check: str, path: str, tags: Labels, host: str = "") -> tuple[str | None, str | None]:
+    def _map(self, client: str, check: str, path: str, tags: Labels, host: str = "") -> Mapped:
         labels: dict[str, str] = {}
         for key, value in tags:
             label = sanitize_label_name(key)
@@ -249,21 +252,25 @@ class Mapper:
                 continue
             name, mapped = applied
             if name is None:
-                return DROPPED, None
+                return DROPPED, None, 1.0
             labels.update(mapped)
             metric = sanitize_metric_name(name)
             kind = rule.kind
+            if kind is None and self.declared is not None:
+                found = self.declared(default_name_path(path, client, host))
+                kind = found[0] if found else None
+            factor = 1.0
             break
         else:
-            metric = sanitize_metric_name(default_name_path(path, client, host))
-            kind = None
+            named = default_name_path(path, client, host)
+            found = self.declared(named) if self.declared is not None else None
+            kind, named, factor = found if found else (None, named, 1.0)
+            metric = sanitize_metric_name(named)
         if metric is None:
-            return None, None
-        if kind is None and self.default_kind is not None:
-            kind = self.default_kind(default_name_path(path, client, host))
+            return None, None, 1.0
         labels["client"] = client
         labels["check"] = check
-        return series_id(metric, labels), kind
+        return series_id(metric, labels), kind, factor
 
 
 def default_name_path(path: str, client: str, host: str = "") -> str:
