@@ -3,7 +3,9 @@ declared counters, a mapping rule's `type` and prometheus_text `# TYPE` lines; p
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -25,7 +27,7 @@ from pipeline.registry import Registry
 from pipeline.store.base import COUNTER, GAUGE, SeriesSample, Store
 from pipeline.store.memory import MemoryStore
 from plugins.counters import COUNTERS, is_counter, prometheus_path
-from tests.helpers import FakeClock, require_service
+from tests.helpers import ROOT, FakeClock, require_service
 
 NOW = 1_800_000_000.0
 BIN = Path(sys.executable).parent
@@ -183,3 +185,14 @@ def test_every_declared_counter_is_something_a_plugin_prints() -> None:
             nodes = pattern.split(".")
             assert any(p.startswith(plugin + ".") and is_counter(p) and len(p.split(".")) == len(nodes) + 1
                        for p in printed), f"{plugin}.{pattern} matches nothing the plugins print"
+
+
+async def test_the_typed_mapping_example_in_the_prometheus_doc_exports_what_it_says() -> None:
+    text = (ROOT / "docs" / "prometheus.md").read_text()
+    [block] = [json.loads(b) for b in re.findall(r"```json\n(.*?)```", text, re.S) if '"type": "counter"' in b]
+    assert validate(block, Registry(use_entry_points=False))[0] == []
+    store = MemoryStore(FakeClock(NOW))
+    await handler(store, block["handlers"]["prometheus"]).handle(event("web01.app.login.requests 42\n", "app"), b"")
+    page_text = await page(store)
+    assert "# TYPE app_requests_total counter" in page_text and "# TYPE app_requests_total counter" in text
+    assert 'app_requests_total{check="app",client="web-01",route="login"} 42.0' in page_text
