@@ -209,7 +209,10 @@ class RedisStore(RedisBase):
             return
         fields: list[Any] = []
         for series_id, sample in samples.items():
-            fields.extend((series_id, jsoncodec.dumps([sample.value, sample.updated, sample.expires, sample.kind])))
+            stored: list[Any] = [sample.value, sample.updated, sample.expires]
+            if sample.kind != GAUGE:  # a gauge stays three numbers, as servers before typed series read them
+                stored.append(sample.kind)
+            fields.extend((series_id, jsoncodec.dumps(stored)))
         await self._run(("HSET", keys.SERIES, *fields))
 
     async def list_series(self) -> dict[str, SeriesSample]:
