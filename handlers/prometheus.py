@@ -25,11 +25,13 @@ from urllib.parse import quote, urlsplit
 from prometheus_client import CollectorRegistry, Counter
 
 from pipeline.extension import Context, DefinitionError, Handler
-from pipeline.metrics.extract import extract_points
+from pipeline.metrics.extract import extract_points, metric_format
+from pipeline.metrics.formats.prometheus import declared_types, family_of
 from pipeline.metrics.graphite_mapping import Mapper, compile_rules
 from pipeline.metrics.graphite_queue import RateLimitedLog
 from pipeline.model import JSON, Event
-from pipeline.store.base import SeriesSample
+from pipeline.store.base import COUNTER, GAUGE, SeriesSample
+from plugins.counters import prometheus_path
 
 log = logging.getLogger("ogi")
 
@@ -177,7 +179,7 @@ class PrometheusHandler(Handler):
 
     def __init__(self, name: str, definition: JSON, context: Context) -> None:
         super().__init__(name, definition, context)
-        self.mapper = Mapper(compile_rules(definition.get("mappings")))
+        self.mapper = Mapper(compile_rules(definition.get("mappings")), prometheus_path)
         self.expire_after = _positive(definition, "expire_after", None)
         counters = _Counters.of(context.metrics)
         self._skipped = counters.skipped.labels(name)
@@ -217,11 +219,17 @@ class PrometheusHandler(Handler):
         expires = now + self.expiry(check)
         samples: dict[str, SeriesSample] = {}
         dropped = unnamed = 0
-        series_id = self.mapper.series_id
+        series = self.mapper.series
+        # the output's own `# TYPE` lines type what no rule types (prometheus_text only)
+        output = check.get("output")
+        types = declared_types(output) if metric_format(check) == "prometheus_text" and isinstance(output, str) else {}
         for point in extracted.points:
-            sid = series_id(client_name, check_name, point.name, point.tags, host)
+            sid, kind, factor = series(client_name, check_name, point.name, point.tags, host)
             if sid:
-                samples[sid] = SeriesSample(float(point.value), now, expires)
+                if kind is None and types:
+                    family = family_of(point.name, types)
+                    kind = COUNTER if family is not None and types[family] == COUNTER else None
+                samples[sid] = SeriesSample(float(point.value) * factor, now, expires, kind or GAUGE)
             elif sid is None:
                 unnamed += 1
             else:

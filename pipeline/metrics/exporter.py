@@ -5,7 +5,7 @@ Served by aiohttp at the top-level `metrics` object (`bind`, default 127.0.0.1; 
 and result processor's counters), `store.list_results()` (`ogi_check_status` and
 `ogi_check_last_run_timestamp_seconds` for every check with a last result, also OK results
 that never reach a handler) and `store.list_series()` (the series the `prometheus` handler
-keeps, as gauges without timestamps). Reading the Store, not process memory, is what lets
+keeps, without timestamps: gauges, and counters named `..._total`). Reading the Store, not process memory, is what lets
 every ogi process serve the same picture.
 
 The page is written by hand rather than through prometheus-client's collectors: a series id
@@ -37,7 +37,7 @@ from pipeline.metrics.access import KEYS as ACCESS_KEYS
 from pipeline.metrics.access import Access, access
 from pipeline.metrics.graphite_mapping import series_id
 from pipeline.metrics.merge import merge_pages
-from pipeline.store.base import SeriesSample, Store
+from pipeline.store.base import COUNTER, SeriesSample, Store
 
 log = logging.getLogger("ogi")
 
@@ -157,8 +157,10 @@ async def check_families(results: list[tuple[str, dict[str, Any]]], out: _Chunks
 
 
 async def series_families(series: dict[str, SeriesSample], reserved: set[str], out: _Chunks) -> int:
-    """Stored series grouped into gauge families; returns how many were left out."""
+    """Stored series grouped into families, gauges and counters (named `..._total`); returns how many
+    were left out: a reserved name, or a series whose type differs from its family's first series."""
     groups: dict[str, list[str]] = {}
+    kinds: dict[str, str] = {}
     hidden = 0
     count = 0
     # No tuple per series (no `partition`): 100,000 container allocations would trigger the
@@ -166,12 +168,20 @@ async def series_families(series: dict[str, SeriesSample], reserved: set[str], o
     for sid, sample in series.items():
         brace = sid.find("{")
         name = sid[:brace] if brace >= 0 else sid
+        kind = sample.kind
+        if kind == COUNTER and not name.endswith("_total"):
+            name += "_total"
+            sid = name + sid[brace:] if brace >= 0 else name
         lines = groups.get(name)
         if lines is None:
             if name in reserved or not name:
                 hidden += 1
                 continue
-            lines = groups[name] = [_help_line(name, SERIES_HELP)]
+            lines = groups[name] = [f"# HELP {name} {SERIES_HELP}\n# TYPE {name} {kind}\n"]
+            kinds[name] = kind
+        elif kinds[name] != kind:
+            hidden += 1
+            continue
         value = sample.value
         lines.append(f"{sid} {repr(value) if value - value == 0 else format_value(value)}\n")
         count += 1
@@ -200,7 +210,7 @@ class ScrapeStats:
             "# HELP ogi_exporter_scrape_failures_total Scrapes of /metrics that failed reading the store\n"
             "# TYPE ogi_exporter_scrape_failures_total counter\n"
             f"ogi_exporter_scrape_failures_total {self.failures}\n"
-            "# HELP ogi_exporter_series_hidden_total Stored series left out because their name is ogi's own\n"
+            "# HELP ogi_exporter_series_hidden_total Stored series left out: their name is ogi's own, or their family has another type\n"
             "# TYPE ogi_exporter_series_hidden_total counter\n"
             f"ogi_exporter_series_hidden_total {self.hidden}\n"
             "# HELP ogi_exporter_series Stored series on the previous scrape\n"

@@ -14,6 +14,7 @@ costs no label formatting, and `parse_series_id` reads it back.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,6 +30,9 @@ _REFERENCE = re.compile(r"\$\{(\d+)\}")
 FIXED_LABELS = ("client", "check")
 
 Labels = tuple[tuple[str, str], ...]
+Declared = Callable[[str], "tuple[str, str, float] | None"]
+#: A mapped series: its id (None unnameable, DROPPED), its type (None: not declared), the value's factor
+Mapped = tuple["str | None", "str | None", float]
 
 
 def sanitize_metric_name(text: str) -> str | None:
@@ -99,6 +103,7 @@ class Rule:
     pattern: re.Pattern[str]
     name: str | None  # None: drop
     labels: tuple[tuple[str, str], ...]
+    kind: str | None = None  # "counter" or "gauge"; None: the output's or the plugin's type
 
     def apply(self, path: str) -> tuple[str | None, dict[str, str]] | None:
         """None if the rule does not match; else (name or None to drop, labels)."""
@@ -130,9 +135,9 @@ def compile_rule(raw: Any, path: str) -> Rule:
     """Validate and compile one rule; errors name `path` and the key."""
     if not isinstance(raw, dict):
         raise DefinitionError(path, "must be an object with match, name and labels", raw)
-    unknown = sorted(set(raw) - {"match", "name", "labels", "action"})
+    unknown = sorted(set(raw) - {"match", "name", "labels", "action", "type"})
     if unknown:
-        raise DefinitionError(f"{path}.{unknown[0]}", "unknown key (a mapping takes match, name, labels, action)")
+        raise DefinitionError(f"{path}.{unknown[0]}", "unknown key (a mapping takes match, name, labels, action, type)")
     match = raw.get("match")
     if not isinstance(match, str) or not match or any(not node for node in match.split(".")):
         raise DefinitionError(f"{path}.match", "must be a Graphite path glob such as \"*.cpu.*.user\"", match)
@@ -141,8 +146,8 @@ def compile_rule(raw: Any, path: str) -> Rule:
     if action not in ("map", "drop"):
         raise DefinitionError(f"{path}.action", 'must be "map" or "drop"', action)
     if action == "drop":
-        if "name" in raw or "labels" in raw:
-            raise DefinitionError(f"{path}.action", "a drop rule takes no name or labels", action)
+        if "name" in raw or "labels" in raw or "type" in raw:
+            raise DefinitionError(f"{path}.action", "a drop rule takes no name, labels or type", action)
         return Rule(match, _glob(match), None, ())
     name = raw.get("name")
     if not isinstance(name, str) or not name:
@@ -162,16 +167,42 @@ def compile_rule(raw: Any, path: str) -> Rule:
         if not isinstance(value, str):
             raise DefinitionError(where, "must be a string (may use ${1}, ${2}, ...)", value)
         _check_references(value, stars, where)
-    return Rule(match, _glob(match), name, tuple(labels.items()))
+    kind = raw.get("type")
+    if kind is not None and kind not in KINDS:
+        raise DefinitionError(f"{path}.type", 'must be "counter" or "gauge"', kind)
+    return Rule(match, _glob(match), name, tuple(labels.items()), kind)
+
+
+KINDS = ("counter", "gauge")
+
+
+def exported_name(name: str, kind: str | None) -> str:
+    """The name a series has on `/metrics`: a counter's ends in `_total` (Prometheus' convention)."""
+    return name if kind != "counter" or name.endswith("_total") else name + "_total"
 
 
 def compile_rules(raw: Any, path: str = "mappings") -> list[Rule]:
-    """The `mappings` list of a handler definition, compiled in order."""
+    """The `mappings` list of a handler definition, compiled in order.
+
+    Two rules whose names, as exported, are the same but whose types differ would put a counter
+    and a gauge in one family: refused, naming the second rule."""
     if raw is None:
         return []
     if not isinstance(raw, list):
         raise DefinitionError(path, "must be a list of mapping rules", raw)
-    return [compile_rule(item, f"{path}[{index}]") for index, item in enumerate(raw)]
+    rules = [compile_rule(item, f"{path}[{index}]") for index, item in enumerate(raw)]
+    typed: dict[str, tuple[str, int]] = {}
+    for index, rule in enumerate(rules):
+        if rule.name is None or _REFERENCE.search(rule.name):
+            continue  # a name made from the path is known only per point
+        kind = rule.kind or "gauge"
+        exported = exported_name(rule.name, kind)
+        seen = typed.setdefault(exported, (kind, index))
+        if seen[0] != kind:
+            raise DefinitionError(
+                f"{path}[{index}].type",
+                f"makes {exported} a {kind}, but {path}[{seen[1]}] makes it a {seen[0]}: one name, one type", kind)
+    return rules
 
 
 #: What `Mapper.series_id` returns for a path a drop rule matched.
@@ -184,12 +215,19 @@ class Mapper:
     #: Distinct (client, check, path, tags) remembered; bounded because plugins choose paths.
     CACHE_SIZE = 200_000
 
-    def __init__(self, rules: list[Rule]) -> None:
+    def __init__(self, rules: list[Rule], declared: Declared | None = None) -> None:
+        """`declared(path)`: (type, path to name by, value factor) the plugins declare for a path less the
+        client's node; a path no rule matches takes all three, a rule without `type` the type."""
         self.rules = rules
-        self._cache: dict[tuple[str, str, str, Labels, str], str | None] = {}
+        self.declared = declared
+        self._cache: dict[tuple[str, str, str, Labels, str], Mapped] = {}
 
     def series_id(self, client: str, check: str, path: str, tags: Labels = (), host: str = "") -> str | None:
         """`host`: the client's `hostname` attribute, a leading node the default naming strips too."""
+        return self.series(client, check, path, tags, host)[0]
+
+    def series(self, client: str, check: str, path: str, tags: Labels = (), host: str = "") -> Mapped:
+        """The series id, its declared type and the factor for its values."""
         key = (client, check, path, tags, host)
         cache = self._cache
         try:
@@ -202,7 +240,7 @@ class Mapper:
         cache[key] = found
         return found
 
-    def _map(self, client: str, check: str, path: str, tags: Labels, host: str = "") -> str | None:
+    def _map(self, client: str, check: str, path: str, tags: Labels, host: str = "") -> Mapped:
         labels: dict[str, str] = {}
         for key, value in tags:
             label = sanitize_label_name(key)
@@ -214,17 +252,25 @@ class Mapper:
                 continue
             name, mapped = applied
             if name is None:
-                return DROPPED
+                return DROPPED, None, 1.0
             labels.update(mapped)
             metric = sanitize_metric_name(name)
+            kind = rule.kind
+            if kind is None and self.declared is not None:
+                found = self.declared(default_name_path(path, client, host))
+                kind = found[0] if found else None
+            factor = 1.0
             break
         else:
-            metric = sanitize_metric_name(default_name_path(path, client, host))
+            named = default_name_path(path, client, host)
+            found = self.declared(named) if self.declared is not None else None
+            kind, named, factor = found if found else (None, named, 1.0)
+            metric = sanitize_metric_name(named)
         if metric is None:
-            return None
+            return None, None, 1.0
         labels["client"] = client
         labels["check"] = check
-        return series_id(metric, labels)
+        return series_id(metric, labels), kind, factor
 
 
 def default_name_path(path: str, client: str, host: str = "") -> str:

@@ -55,6 +55,12 @@ class SeriesSample(NamedTuple):
     updated: float
     #: When the series disappears if no newer value arrives.
     expires: float
+    #: "gauge" or "counter" (exported with `_total` and `# TYPE ... counter`).
+    kind: str = "gauge"
+
+
+GAUGE = "gauge"
+COUNTER = "counter"
 
 
 @dataclass

@@ -18,6 +18,8 @@ from pipeline import jsoncodec
 from pipeline.model import Check, Client, Event
 from pipeline.store import redis_keys as keys
 from pipeline.store.base import (
+    COUNTER,
+    GAUGE,
     INVALIDATED,
     Checked,
     Recorded,
@@ -207,7 +209,10 @@ class RedisStore(RedisBase):
             return
         fields: list[Any] = []
         for series_id, sample in samples.items():
-            fields.extend((series_id, jsoncodec.dumps([sample.value, sample.updated, sample.expires])))
+            stored: list[Any] = [sample.value, sample.updated, sample.expires]
+            if sample.kind != GAUGE:  # a gauge stays three numbers, as servers before typed series read them
+                stored.append(sample.kind)
+            fields.extend((series_id, jsoncodec.dumps(stored)))
         await self._run(("HSET", keys.SERIES, *fields))
 
     async def list_series(self) -> dict[str, SeriesSample]:
@@ -217,8 +222,8 @@ class RedisStore(RedisBase):
         gone: list[bytes] = []
         for field, raw in found.items():
             try:
-                value, updated, expires = jsoncodec.loads(raw)
-                sample = SeriesSample(float(value), float(updated), float(expires))
+                value, updated, expires, *kind = jsoncodec.loads(raw)  # no kind: stored before types, a gauge
+                sample = SeriesSample(float(value), float(updated), float(expires), COUNTER if kind == [COUNTER] else GAUGE)
             except (ValueError, TypeError):
                 sample = None
             if sample is None or sample.expires <= now:

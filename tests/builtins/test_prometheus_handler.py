@@ -287,7 +287,7 @@ def test_every_handler_in_the_prometheus_doc_can_be_built(index: int) -> None:
 
 
 async def test_the_mapping_example_in_the_doc_names_the_series_as_the_doc_says() -> None:
-    [block] = [b for b in doc_blocks() if "mappings" in b.get("handlers", {}).get("prometheus", {})]
+    [block] = [b for b in doc_blocks() if "expire_after" in b.get("handlers", {}).get("prometheus", {})]
     handler, store, _, _ = make(block["handlers"]["prometheus"])
     await handler.handle(event("web01.cpu.cpu0.user 1234\nweb01.load.load5 0.5\n"), b"")
     assert await stored(store) == {

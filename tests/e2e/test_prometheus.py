@@ -145,7 +145,8 @@ async def test_prometheus_reads_mapped_series_and_the_status_of_a_check_no_handl
             "name": "check_disk", "status": 0, "executed": now, "output": "DISK OK", "interval": 60,
         }})
         async with aiohttp.ClientSession() as session:
-            [cpu] = await query(session, peers, "cpu_user_jiffies")
+            # a CPU counter (the plugin declares it): Prometheus reads it with _total
+            [cpu] = await query(session, peers, "cpu_user_jiffies_total")
             [load] = await query(session, peers, "load_load5")
             [disk] = await query(session, peers, 'ogi_check_status{check="check_disk"}')
             [ran] = await query(session, peers, 'ogi_check_last_run_timestamp_seconds{check="check_disk"}')
@@ -153,7 +154,7 @@ async def test_prometheus_reads_mapped_series_and_the_status_of_a_check_no_handl
     finally:
         await runner.stop()
         await engine.close()
-    assert labels_of(cpu) == {"__name__": "cpu_user_jiffies", "client": "web01.example.com", "check": "metrics_cpu",
+    assert labels_of(cpu) == {"__name__": "cpu_user_jiffies_total", "client": "web01.example.com", "check": "metrics_cpu",
                               "cpu": "cpu0"}
     assert cpu["value"][1] == "1234"
     assert labels_of(load) == {"__name__": "load_load5", "client": "web01.example.com", "check": "metrics_cpu"}

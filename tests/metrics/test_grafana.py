@@ -31,6 +31,7 @@ from pipeline.metrics.exporter import Exporter
 from pipeline.metrics.graphite_mapping import Mapper, compile_rules, parse_series_id
 from pipeline.server.results import ResultProcessor
 from pipeline.store.memory import MemoryStore
+from plugins.counters import prometheus_path
 from tests.grafana_boards import (
     CLIENT,
     DASHBOARDS,
@@ -541,11 +542,11 @@ async def test_every_prometheus_query_names_series_ogi_exports(plugins_here: dic
 def test_the_docs_mapping_example_turns_the_interface_node_into_a_label() -> None:
     text = GRAPHS_DOC.read_text()
     rule = json.loads(re.search(r'`(\{"match": "\*\.interface[^`]*\})`', text).group(1))  # type: ignore[union-attr]
-    mapper = Mapper(compile_rules([rule]))
-    sid = mapper.series_id("web01", "metrics_interface", "web01.interface.eth0.rx_bytes")
-    assert sid is not None
+    mapper = Mapper(compile_rules([rule]), prometheus_path)
+    sid, kind, _ = mapper.series("web01", "metrics_interface", "web01.interface.eth0.rx_bytes")
+    assert sid is not None and kind == "counter"  # exported with _total
     assert parse_series_id(sid) == ("interface_rx_bytes", {"client": "web01", "check": "metrics_interface",
                                                            "interface": "eth0"})
-    assert 'interface_rx_bytes{interface="eth0"}' in text
+    assert 'interface_rx_bytes_total{interface="eth0"}' in text
     default = Mapper([]).series_id("web01", "metrics_load", "web01.load.load1")
     assert default is not None and parse_series_id(default)[0] == "load_load1" and "`load_load1{client=" in text

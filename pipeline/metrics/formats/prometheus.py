@@ -74,6 +74,46 @@ def _sample(line: str, default_timestamp: float) -> Point | None:
     return Point(name, value, stamp, tags)
 
 
+def sample(line: str, default_timestamp: float) -> Point | None:
+    """One stripped sample line as a Point (None for a NaN or infinite value); ValueError if it is not one."""
+    return _sample(line, default_timestamp)
+
+
+_TYPES = frozenset(("counter", "gauge", "histogram", "summary", "untyped"))
+_SUFFIXES = ("_bucket", "_count", "_sum", "_total", "_created", "_gcount", "_gsum")
+
+
+def type_line(line: str) -> tuple[str, str] | None:
+    """`# TYPE name type` -> (name, type); None for any other line or an unknown type."""
+    fields = line.split()
+    if len(fields) == 4 and fields[0] == "#" and fields[1] == "TYPE" and fields[3] in _TYPES:
+        return fields[2], fields[3]
+    return None
+
+
+def family_of(name: str, types: dict[str, str]) -> str | None:
+    """The declared family a sample name belongs to: itself, or itself less a histogram/summary suffix."""
+    if name in types:
+        return name
+    for suffix in _SUFFIXES:
+        if name.endswith(suffix) and name[: -len(suffix)] in types:
+            return name[: -len(suffix)]
+    return None
+
+
+def declared_types(output: str) -> dict[str, str]:
+    """The `# TYPE` lines of an output: family name -> type (the first line for a name wins)."""
+    types: dict[str, str] = {}
+    if "# TYPE" not in output:
+        return types
+    for line in output.split("\n"):
+        if line.startswith("# TYPE"):
+            found = type_line(line)
+            if found is not None:
+                types.setdefault(*found)
+    return types
+
+
 def parse(output: str, default_timestamp: float) -> Parsed:
     points: list[Point] = []
     skipped = 0
