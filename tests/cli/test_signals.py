@@ -114,6 +114,8 @@ def test_a_daemon_still_connecting_to_an_unreachable_broker_stops_within_5_s(
         wait_for(lambda: logged(log, "configuration loaded"), 20)
         if daemon != "api":  # the API connects on its first request; the others retry at once
             wait_for(lambda: logged(log, "cannot connect to RabbitMQ"), 20)
+        else:  # past its imports: a loaded machine can take seconds to get there
+            wait_for(lambda: logged(log, "api listening"), 20)
         process.send_signal(sig)
         deadline = time.monotonic() + 5
         while process.poll() is None and time.monotonic() < deadline:
