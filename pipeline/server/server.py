@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from prometheus_client import CollectorRegistry
 
 from pipeline.chain.engine import Engine
+from pipeline.countmetrics import publish_drops
 from pipeline.errors import ConfigErrors
 from pipeline.extension import Context
 from pipeline.metrics.exporter import Runner as MetricsRunner
@@ -184,6 +185,7 @@ class Server:
         self.store = store
         self.transport = transport
         self.metrics = metrics if metrics is not None else CollectorRegistry()
+        publish_drops(self.metrics).watch("transport", lambda: getattr(self.transport, "counts", None))
         self.context = Context(settings=settings, store=store, transport=transport, metrics=self.metrics)
         self.engine = Engine(settings, self.context)
         self.processor = ResultProcessor(
