@@ -34,6 +34,7 @@ from pipeline.chain.routes import (
 from pipeline.chain.slots import HandlerSlots
 from pipeline.chain.spill import HandlerQueues
 from pipeline.chain.stagemetrics import DROPPED, ERROR, GATE, OK, PASSED, TIMEOUT, StageMetrics, StageStat
+from pipeline.countmetrics import handler_queue_counts
 from pipeline.extension import PROCESS_SLOT_HELD, Context, Mutator
 from pipeline.model import Event
 from pipeline.registry import Registry, default_registry
@@ -86,6 +87,10 @@ class Engine:
         self._pool = HandlerSlots(settings.limits.handler_concurrency, settings.limits.handler_share)
         self._processes = HandlerSlots(settings.limits.spawn_limit, settings.limits.handler_share)
         self.queues = HandlerQueues(context.transport, self._run_queued, context.log)
+        if context.metrics is not None:
+            queued, taken = handler_queue_counts(context.metrics)
+            queued.watch("engine", lambda: self.queues.queued_by_handler)
+            taken.watch("engine", lambda: self.queues.taken_by_handler)
         self._watchdog = Watchdog()
         self._plans: dict[tuple[tuple[str, ...], tuple[str, ...]], _Plan] = {}
         self._gate_passed = self.metrics.stat(GATE, "all")

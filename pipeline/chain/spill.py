@@ -60,6 +60,9 @@ class HandlerQueues:
         self._closed = False
         #: `queued` (events published to a handler's queue), `taken` (run from it), `bad` (unreadable).
         self.counts: Counter[str] = Counter()
+        #: The same by handler (exported as `ogi_handler_queued_events_total` and `..._taken_total`).
+        self.queued_by_handler: Counter[str] = Counter()
+        self.taken_by_handler: Counter[str] = Counter()
 
     def durable(self) -> bool:
         """Whether a publish now is kept by the broker (not merely buffered in this process)."""
@@ -82,6 +85,7 @@ class HandlerQueues:
                               extra={"fields": {"handler": handler, "error": repr(error)}})
             return False
         self.counts["queued"] += 1
+        self.queued_by_handler[handler] += 1
         return True
 
     async def consume(self, handler: str) -> bool:
@@ -128,6 +132,7 @@ class HandlerQueues:
                                     extra={"fields": {"handler": handler}})
                     return
                 self.counts["taken"] += 1
+                self.taken_by_handler[handler] += 1
                 task = asyncio.current_task()
                 assert task is not None
                 self._running.add(task)

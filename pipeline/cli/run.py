@@ -13,7 +13,7 @@ import contextlib
 import logging
 import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pipeline.agent.agent import Agent
@@ -21,6 +21,7 @@ from pipeline.api import start_api
 from pipeline.chain.outcome import Outcome, OutcomeListener, summary
 from pipeline.cli.signals import STOP_WITHIN, run_daemon
 from pipeline.config.settings import Settings
+from pipeline.countmetrics import socket_refusals
 from pipeline.errors import ConfigErrors
 from pipeline.model import Event
 from pipeline.server.server import Server
@@ -75,7 +76,12 @@ class AllInOne:
         self.server.engine.on_outcome = _printer(quiet)
         # The client's own spawn limit: handlers that hang must not stop its checks.
         self.client = Agent(settings, self.transport)
+        socket_refusals(self.server.metrics).watch("client_socket", self._socket_refusals)
         self._api: Any = None
+
+    def _socket_refusals(self) -> Mapping[str, int] | None:
+        socket = self.client.socket
+        return socket.refusals.counts if socket is not None else None
 
     async def start(self) -> None:
         # The server listens before the client speaks, so its first keepalive and results land.

@@ -30,6 +30,7 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import generate_latest
 
+from pipeline.countmetrics import socket_refusals
 from pipeline.errors import ConfigError, ConfigErrors
 from pipeline.httplimits import KEYS as LIMIT_KEYS
 from pipeline.httplimits import Guard, deadlines, http_limits, listening_port, serve
@@ -313,6 +314,8 @@ async def start_exporter(
     auth = rules.middleware()
     limits = rules.limits
     guard = Guard("metrics", limits)
+    if registry is not None:
+        socket_refusals(registry).watch("metrics", lambda: guard.refusals.counts)
     app = web.Application(middlewares=[*([auth] if auth is not None else []), deadlines(guard)])
     app.router.add_get("/metrics", exporter.handle)
     runner = web.AppRunner(app, access_log=None, handle_signals=False, keepalive_timeout=limits.keepalive_timeout)

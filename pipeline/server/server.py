@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from prometheus_client import CollectorRegistry
 
 from pipeline.chain.engine import Engine
+from pipeline.countmetrics import publish_drops
 from pipeline.errors import ConfigErrors
 from pipeline.extension import Context
 from pipeline.metrics.exporter import Runner as MetricsRunner
@@ -185,6 +186,7 @@ class Server:
         self.store = store
         self.transport = transport
         self.metrics = metrics if metrics is not None else CollectorRegistry()
+        publish_drops(self.metrics).watch("transport", lambda: getattr(self.transport, "counts", None))
         self.context = Context(settings=settings, store=store, transport=transport, metrics=self.metrics)
         register(self.metrics, transport_collector(transport))
         self.engine = Engine(settings, self.context)

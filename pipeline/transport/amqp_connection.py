@@ -200,13 +200,26 @@ class AmqpConnection:
         if self._closing:
             return
         if self._connection is not None:
-            urls = [URL(broker.url) for broker in self.settings.brokers]
-            if self._connection.url in urls:
-                self._broker = urls.index(self._connection.url)
+            self._broker = self._index_of(self._live_url(self._connection), self._broker)
         log.info("RabbitMQ connection back; consumers resumed",
                  extra={"fields": {"broker": self.broker, "buffered": self.pending}})
         self._became_ready()
         self._fire(self._on_reconnect)
+
+    @staticmethod
+    def _live_url(connection: RobustConnection) -> URL:
+        # `_rotate` may move `connection.url` on while a reconnect to the previous URL is still
+        # completing; the underlying connection knows which broker actually answered.
+        underlay = getattr(connection, "transport", None)
+        live = getattr(getattr(underlay, "connection", None), "url", None)
+        return URL(live) if live is not None else connection.url
+
+    def _index_of(self, url: URL, default: int) -> int:
+        for index, broker in enumerate(self.settings.brokers):
+            known = URL(broker.url)
+            if (known.host, known.port, known.path) == (url.host, url.port, url.path):
+                return index
+        return default
 
     async def _rotate(self) -> None:
         # aio-pika reconnects to `connection.url`; moving it on while down is how we fail over.

@@ -36,7 +36,7 @@ from tests.contract.transport_fixtures import (
     require_rabbitmq,
     settings_for,
 )
-from tests.helpers import ROOT, free_port
+from tests.helpers import ROOT
 
 T = TypeVar("T")
 GUARD = 10.0
@@ -564,25 +564,34 @@ async def test_a_subscription_whose_queue_was_deleted_gets_it_back_and_goes_on_c
 
 async def test_the_next_broker_is_used_when_the_first_refuses_and_when_the_connection_is_lost(
         rabbitmq_vhost: str, relay: CuttableRelay) -> None:
-    second = await CuttableRelay().start()
-    dead_port = free_port()
+    # The refusing broker is a listener we own that closes every connection at once: a merely
+    # free port could be taken by another process before the transport tries it.
+    refusing, second = await CuttableRelay().start(), await CuttableRelay().start()
+    refusing.cut()
     brokers = [{"host": "127.0.0.1", "port": port, "vhost": rabbitmq_vhost}
-               for port in (dead_port, relay.port, second.port)]
+               for port in (refusing.port, relay.port, second.port)]
     settings = amqp_settings({"rabbitmq": brokers, "transport": {"reconnect_interval": 0.2}}, shuffle=keep_order)
     transport = RabbitMQTransport(settings)
     try:
         pipe = unique("results")
         subscription = await transport.subscribe(pipe)
-        assert transport.broker.endswith(f":{relay.port}/{rabbitmq_vhost}")
+        assert transport.connected and transport.broker.endswith(f":{relay.port}/{rabbitmq_vhost}")
+        assert relay.writers and not second.writers
         relay.cut()  # and it stays refused: the transport must move on
         await until(lambda: not transport.connected)
-        await until(lambda: transport.connected, timeout=20)
+        assert transport.last_error is not None
+        await until(lambda: transport.connected, timeout=30)
+        # The state names the broker that really carries the connection, not the next one tried.
+        assert second.writers and not relay.writers
         assert transport.broker.endswith(f":{second.port}/{rabbitmq_vhost}")
+        assert transport.last_error is None
         await transport.publish(pipe, b"via the second broker")
         assert (await take(subscription)).body == b"via the second broker"
+        assert transport.broker.endswith(f":{second.port}/{rabbitmq_vhost}") and transport.connected
     finally:
         await transport.close()
         await second.close()
+        await refusing.close()
 
 
 async def test_no_result_is_lost_when_the_broker_stops_and_starts_again(private_rabbitmq: PrivateRabbitMQ) -> None:
