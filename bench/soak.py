@@ -28,11 +28,9 @@ from typing import Any
 import aiohttp
 
 from bench.api import percentile
+from bench.private_peers import PrivateRabbitMQ, PrivateRedis, free_port, port_answers
 from pipeline.transport.amqp_settings import amqp_settings
 from pipeline.transport.rabbitmq import RabbitMQTransport
-from tests.contract.transport_fixtures import PrivateRabbitMQ
-from tests.helpers import free_port, port_answers
-from tests.peers import PrivateRedis
 
 OGI = str(Path(sys.executable).parent / "ogi")
 SEQ = re.compile(rb"soak-seq-(\d+)")

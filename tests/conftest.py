@@ -22,14 +22,14 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from bench.private_peers import RABBITMQ_SERVER, PrivateRabbitMQ, PrivateRedis, alive
 from bench.vhost import fresh_vhost
 from pipeline.store.base import Store
 from pipeline.store.memory import MemoryStore
 from tests.api.support import Harness, start_harness
 from tests.contract import Backend
-from tests.contract.transport_fixtures import RABBITMQ_SERVER, PrivateRabbitMQ, require_rabbitmq
+from tests.contract.transport_fixtures import require_rabbitmq
 from tests.helpers import FakeClock, claim_redis_db, free_port, require_service
-from tests.peers import PrivateRedis, alive
 
 if TYPE_CHECKING:
     import redis.asyncio as aioredis

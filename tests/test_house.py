@@ -196,3 +196,15 @@ def test_architecture_md_describes_every_room_and_top_level_folder():
     missing = [f"pipeline/{room}/" for room in rooms if f"`pipeline/{room}/`" not in text]
     missing += [f"{folder}/" for folder in folders if f"`{folder}/`" not in text]
     assert not missing, f"ARCHITECTURE.md does not describe: {missing}"
+
+
+def test_bench_and_the_shipped_packages_import_nothing_from_tests():
+    """Benchmarks and ogi itself stand without the test suite (the suite may use bench/, not the reverse)."""
+    found = []
+    for folder in (*SHIPPED, "bench"):
+        for path in sorted((ROOT / folder).rglob("*.py")):
+            for node in ast.walk(ast.parse(path.read_text())):
+                names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                         else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+                found += [f"{path.relative_to(ROOT)}: {n}" for n in names if n == "tests" or n.startswith("tests.")]
+    assert not found, found

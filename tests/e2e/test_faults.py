@@ -25,10 +25,9 @@ from typing import Any
 import pytest
 import redis
 
+from bench.private_peers import PrivateRabbitMQ, PrivateRedis
 from pipeline.jsoncodec import dumps
 from pipeline.transport.rabbitmq import RabbitMQTransport
-from tests.contract.transport_fixtures import PrivateRabbitMQ
-from tests.peers import PrivateRedis
 
 OGI = str(Path(sys.executable).parent / "ogi")
 #: Results per second the publisher aims at (each spawns a handler process).

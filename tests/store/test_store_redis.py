@@ -22,6 +22,8 @@ import pytest
 import redis.asyncio as aioredis
 from redis.asyncio.connection import Connection, ConnectionPool, SSLConnection
 
+from bench.private_peers import PrivateRedis
+from bench.private_peers import alive as _alive
 from pipeline.config.load import env_settings, settings_of
 from pipeline.errors import ConfigErrors
 from pipeline.store.base import SeriesSample, StoreUnavailable
@@ -30,8 +32,6 @@ from pipeline.store.memory import MemoryStore
 from pipeline.store.redis import RedisStore
 from pipeline.store.redis_conn import connect
 from tests.helpers import ROOT, free_port, make_result, require_service
-from tests.peers import PrivateRedis
-from tests.peers import alive as _alive
 
 NOW = 1_700_000_000.0
 

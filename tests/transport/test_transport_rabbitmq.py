@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 import aio_pika
 import pytest
 
+from bench.private_peers import PrivateRabbitMQ
 from bench.vhost import fresh_vhost, rabbitmqctl
 from pipeline.config.load import load_config, settings_of
 from pipeline.config.validate import validate
@@ -31,7 +32,6 @@ from pipeline.transport.base import Message
 from pipeline.transport.memory import MemoryTransport
 from pipeline.transport.rabbitmq import RabbitMQTransport, TopologyConflict
 from tests.contract.transport_fixtures import (
-    PrivateRabbitMQ,
     list_table,
     require_rabbitmq,
     settings_for,

@@ -18,6 +18,7 @@ from collections.abc import AsyncIterator
 import pytest
 import redis.asyncio as aioredis
 
+from bench.private_peers import PrivateRedis
 from pipeline.config.load import settings_of
 from pipeline.config.validate import validate
 from pipeline.registry import default_registry
@@ -25,7 +26,6 @@ from pipeline.transport import transport_from_settings
 from pipeline.transport.redis import RedisTransport
 from tests.contract.transport_fixtures import redis_settings_for, transport_redis_db
 from tests.helpers import ROOT, free_port
-from tests.peers import PrivateRedis
 
 GUARD = 10.0
 
