@@ -25,6 +25,7 @@ from urllib.parse import quote, urlsplit
 from prometheus_client import CollectorRegistry, Counter
 
 from pipeline.extension import Context, DefinitionError, Handler
+from pipeline.metrics.exporter import series_text
 from pipeline.metrics.extract import extract_points, metric_format
 from pipeline.metrics.formats.prometheus import declared_types, family_of
 from pipeline.metrics.graphite_mapping import Mapper, compile_rules
@@ -126,7 +127,9 @@ class Pusher:
         if len(self._tasks) >= MAX_PUSHES_IN_FLIGHT:
             self.failures.inc()
             return
-        body = "".join(f"{sid} {_value(sample.value)}\n" for sid, sample in samples.items()).encode()
+        # Named and typed exactly as on /metrics: a counter is pushed as `..._total` with its TYPE line.
+        text, _ = series_text(samples)
+        body = text.encode()
         task = asyncio.create_task(self._push(self.url(client, check), body))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -160,14 +163,6 @@ class Pusher:
         if self._session is not None:
             await self._session.close()
             self._session = None
-
-
-def _value(value: float) -> str:
-    if value != value:
-        return "NaN"
-    if value in (math.inf, -math.inf):
-        return "+Inf" if value > 0 else "-Inf"
-    return repr(float(value))
 
 
 class PrometheusHandler(Handler):

@@ -157,6 +157,41 @@ async def check_families(results: list[tuple[str, dict[str, Any]]], out: _Chunks
     await out.add(executed)
 
 
+def exported_name(name: str, kind: str) -> str:
+    """The name a stored series is exported under: a counter's ends in `_total`."""
+    return name + "_total" if kind == COUNTER and not name.endswith("_total") else name
+
+
+def family_header(name: str, kind: str) -> str:
+    """The HELP and TYPE lines that open a family of stored series."""
+    return f"# HELP {name} {SERIES_HELP}\n# TYPE {name} {kind}\n"
+
+
+def series_text(series: dict[str, SeriesSample]) -> tuple[str, int]:
+    """A few stored series as a complete text page, named and typed as on `/metrics` (for a push);
+    returns the text and how many series were left out (no name, or a type differing from their family's)."""
+    groups: dict[str, list[str]] = {}
+    kinds: dict[str, str] = {}
+    hidden = 0
+    for sid, sample in series.items():
+        brace = sid.find("{")
+        name = sid[:brace] if brace >= 0 else sid
+        exported = exported_name(name, sample.kind)
+        sid = exported + sid[brace:] if brace >= 0 else exported
+        lines = groups.get(exported)
+        if lines is None:
+            if not exported:
+                hidden += 1
+                continue
+            lines = groups[exported] = [family_header(exported, sample.kind)]
+            kinds[exported] = sample.kind
+        elif kinds[exported] != sample.kind:
+            hidden += 1
+            continue
+        lines.append(f"{sid} {format_value(sample.value)}\n")
+    return "".join(line for lines in groups.values() for line in lines), hidden
+
+
 async def series_families(series: dict[str, SeriesSample], reserved: set[str], out: _Chunks) -> int:
     """Stored series grouped into families, gauges and counters (named `..._total`); returns how many
     were left out: a reserved name, or a series whose type differs from its family's first series."""
@@ -170,15 +205,16 @@ async def series_families(series: dict[str, SeriesSample], reserved: set[str], o
         brace = sid.find("{")
         name = sid[:brace] if brace >= 0 else sid
         kind = sample.kind
-        if kind == COUNTER and not name.endswith("_total"):
-            name += "_total"
-            sid = name + sid[brace:] if brace >= 0 else name
+        exported = exported_name(name, kind)
+        if exported is not name:
+            sid = exported + sid[brace:] if brace >= 0 else exported
+            name = exported
         lines = groups.get(name)
         if lines is None:
             if name in reserved or not name:
                 hidden += 1
                 continue
-            lines = groups[name] = [f"# HELP {name} {SERIES_HELP}\n# TYPE {name} {kind}\n"]
+            lines = groups[name] = [family_header(name, kind)]
             kinds[name] = kind
         elif kinds[name] != kind:
             hidden += 1

@@ -185,3 +185,35 @@ async def test_series_pushed_to_a_real_pushgateway_reach_prometheus_with_their_l
         [pushed] = await query(session, peers, 'backup_bytes{job="ogi_push"}')
     assert labels_of(pushed) == {"__name__": "backup_bytes", "client": "batch01", "check": "backup"}
     assert pushed["value"][1] == "4096"
+
+
+async def test_a_pushed_counter_carries_its_type_and_the_total_name_it_has_on_metrics(peers: Peers) -> None:
+    require_service("prometheus-pushgateway", available=peers.pushgateway is not None)
+    settings: dict[str, Any] = {"handlers": {"prometheus": {
+        "type": "prometheus", "mutator": "only_check_output",
+        "pushgateway": {"url": peers.pushgateway, "job": "ogi_typed", "timeout": 5},
+    }}}
+    store = MemoryStore()
+    registry = CollectorRegistry()
+    engine = Engine(settings_of(settings), Context(settings=settings_of(settings), store=store, metrics=registry))
+    processor = ResultProcessor(settings_of(settings), store, engine, metrics=registry)
+    result = metric_result("batch02", "jobs", "# TYPE jobs_done counter\njobs_done 7\n# TYPE queue_depth gauge\n"
+                           "queue_depth 3\n", ["prometheus"])
+    result["check"]["output_metric_format"] = "prometheus_text"
+    try:
+        await processor.process_result(result)
+    finally:
+        await engine.close()  # waits for the push in flight
+    assert registry.get_sample_value("ogi_prometheus_push_failures_total", {"handler": "prometheus"}) == 0.0
+    async with aiohttp.ClientSession() as session:
+        async with session.get(f"{peers.pushgateway}/metrics") as rsp:
+            page = await rsp.text()
+        [done] = await query(session, peers, 'jobs_done_total{job="ogi_typed"}')
+        [depth] = await query(session, peers, 'queue_depth{job="ogi_typed"}')
+    # The Pushgateway keeps the type it was given: an untyped push would show as `untyped`.
+    assert "# TYPE jobs_done_total counter" in page
+    assert "# TYPE queue_depth gauge" in page
+    assert "jobs_done{" not in page
+    assert done["value"][1] == "7"
+    assert labels_of(depth) == {"__name__": "queue_depth", "client": "batch02", "check": "jobs"}
+    assert depth["value"][1] == "3"
