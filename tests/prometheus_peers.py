@@ -52,6 +52,7 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 def running_prometheus(base: Path, *, pushgateway: bool = False) -> Iterator[Peers]:
     """Prometheus (skipped, or failed under OGI_REQUIRE_SERVICES=1, when absent) scraping every second."""
     require_service("prometheus", available=shutil.which("prometheus") is not None)
+    base.mkdir(parents=True, exist_ok=True)
     exporter_port, prometheus_port = free_port(), free_port()
     processes: list[subprocess.Popen[bytes]] = []
     push_url: str | None = None
