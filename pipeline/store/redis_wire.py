@@ -25,7 +25,6 @@ False) and says so once in the log; the replies are the same.
 from __future__ import annotations
 
 import asyncio
-import importlib.metadata
 import logging
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -33,6 +32,8 @@ from typing import Any
 import redis.asyncio as aioredis
 import redis.asyncio.connection as rconn
 from redis import exceptions as rexc
+
+from pipeline.libversions import installed, release_in
 
 try:  # hiredis's "give me more bytes" marker, as redis-py configures its reader
     from redis._parsers.hiredis import NOT_ENOUGH_DATA
@@ -144,18 +145,11 @@ log = logging.getLogger("ogi")
 
 def supported(version: str | None = None) -> bool:
     """Whether the installed redis-py is one this module was tested with, its internals as expected."""
-    if version is None:
-        try:
-            version = importlib.metadata.version("redis")
-        except importlib.metadata.PackageNotFoundError:
-            return False
-    try:
-        release = tuple(int(part) for part in version.split(".")[:2])
-    except ValueError:
+    version = version if version is not None else installed("redis")
+    if version is None or not release_in(version, *TESTED_REDIS):
         return False
-    low, high = TESTED_REDIS
     connection = getattr(rconn, "AbstractConnection", None)
-    return (low <= release < high and connection is not None
+    return (connection is not None
             and hasattr(connection, "send_packed_command") and hasattr(connection, "read_response")
             and hasattr(aioredis.Redis, "pipeline") and hasattr(aioredis.ConnectionPool, "get_connection"))
 

@@ -21,7 +21,6 @@ public `basic_ack`.
 from __future__ import annotations
 
 import asyncio
-import importlib.metadata
 import logging
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, cast
@@ -33,6 +32,8 @@ from aio_pika.robust_channel import RobustChannel
 from aio_pika.robust_queue import RobustQueue
 from aiormq.abc import DeliveredMessage
 from pamqp.common import Arguments
+
+from pipeline.libversions import installed, release_in
 
 #: Errors that mean "the channel or connection is gone", not "the broker refused".
 CHANNEL_GONE = (aio_pika.exceptions.AMQPError, ConnectionError, OSError, RuntimeError, asyncio.TimeoutError)
@@ -80,17 +81,10 @@ _warned = False
 
 def supported(version: str | None = None) -> bool:
     """Whether the installed aio-pika is one LeanQueue was tested with, its internals as expected."""
-    if version is None:
-        try:
-            version = importlib.metadata.version("aio-pika")
-        except importlib.metadata.PackageNotFoundError:
-            return False
-    try:
-        release = tuple(int(part) for part in version.split(".")[:2])
-    except ValueError:
+    version = version if version is not None else installed("aio-pika")
+    if version is None or not release_in(version, *TESTED_AIO_PIKA):
         return False
-    low, high = TESTED_AIO_PIKA
-    return (low <= release < high and hasattr(RobustChannel, "QUEUE_CLASS")
+    return (hasattr(RobustChannel, "QUEUE_CLASS")
             and hasattr(RobustChannel, "get_underlay_channel")
             # LeanQueue.consume records its consumers where RobustQueue's restore reads them
             and "_consumers" in RobustQueue.__init__.__code__.co_names)

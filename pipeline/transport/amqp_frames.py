@@ -19,7 +19,6 @@ not there, `install()` leaves aiormq's own receiver in place and says so once in
 from __future__ import annotations
 
 import asyncio
-import importlib.metadata
 import logging
 from struct import error as StructError
 from struct import pack, unpack_from
@@ -30,6 +29,8 @@ from aiormq.exceptions import AMQPConnectionError, InvalidFrameError, ProtocolSy
 from pamqp import commands
 from pamqp.body import ContentBody
 from pamqp.exceptions import PAMQPException
+
+from pipeline.libversions import installed
 
 #: Bytes asked of the socket at once.
 READ_SIZE = 256 * 1024
@@ -128,11 +129,9 @@ _warned = False
 
 def supported(version: str | None = None) -> bool:
     """Whether the installed aiormq is one this reader was tested with, its internals as expected."""
+    version = version if version is not None else installed("aiormq")
     if version is None:
-        try:
-            version = importlib.metadata.version("aiormq")
-        except importlib.metadata.PackageNotFoundError:
-            return False
+        return False
     receiver = getattr(aiormq.connection, "FrameReceiver", None)
     return (version.startswith(TESTED_AIORMQ) and receiver is not None
             and hasattr(receiver, "get_frame") and hasattr(aiormq.connection, "ReceivedFrame"))
