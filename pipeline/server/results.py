@@ -221,20 +221,18 @@ class ResultProcessor:
                 await self.store.put_event(event)
             elif decision is Decision.DELETE:
                 await self.store.delete_event(client_name, check["name"])
-            if decision is Decision.NOTHING:
-                # no status event, but its points still go to `output_metric_handlers`
-                if metric_handler_names(check):
-                    await self.engine.process(event, status=False)
-            else:
+            # no status event, but its points still go to `output_metric_handlers`
+            handled = decision is not Decision.NOTHING or bool(metric_handler_names(check))
+            if decision is not Decision.NOTHING:
                 if self.on_event is not None:
                     self.on_event(event)
                 await self.engine.process(event)
+            elif handled:
+                await self.engine.process(event, status=False)
             if is_deregistration(result):
                 await self.store.delete_client(client_name)  # after its handlers had the event
                 log.info("client deregistered", extra={"fields": {"client": client_name}})
-            if decision is Decision.NOTHING:
-                return event if metric_handler_names(check) else None
-            return event
+            return event if handled else None
         finally:
             order.leave(key)
 
