@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -137,3 +138,13 @@ def test_the_command_prints_the_json_then_the_table(tmp_path: Path) -> None:
     (run,) = report["systems"]["ogi"]["runs"]
     assert run["asked_per_s"] == N and run["results"] > 0 and run["cpu_ms_per_check"] > 0
     assert table_text.splitlines()[2].startswith(f"| {N} | ")
+
+
+def test_every_flag_docs_performance_md_shows_is_accepted() -> None:
+    text = (ROOT / "docs" / "performance.md").read_text()
+    synopsis = text.split("```\npython -m bench.peers", 1)[1].split("```", 1)[0]
+    flags = re.findall(r"--[a-z]+", synopsis)
+    assert len(flags) == 6
+    shown = subprocess.run([sys.executable, "-m", "bench.peers", "--help"], cwd=ROOT, capture_output=True,
+                           text=True, check=True).stdout
+    assert [flag for flag in flags if flag not in shown] == []
