@@ -86,7 +86,7 @@ class RecordingEngine:
         #: Per event: True when it went to the status handlers, False for metric handlers only.
         self.statuses: list[bool] = []
 
-    async def process(self, event: Event, status: bool = True) -> None:
+    async def process(self, event: Event, status: bool = True, admitted: Callable[[], None] | None = None) -> None:
         self.events.append(event)
         self.statuses.append(status)
 

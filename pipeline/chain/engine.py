@@ -8,7 +8,10 @@ out, so the server can ack the result only then. A failure of one route is logge
 Each route first takes a slot (pipeline/chain/slots.py: a handler holds at most its share of
 a pool); a route that finds none free is queued for its handler (pipeline/chain/spill.py) when
 the transport can keep it, so a slow handler holds neither the result nor anyone's slots. The
-route's deadline starts once it holds its slot.
+route's deadline starts once it holds its slot. Once every route of an event is admitted (its
+place settled: stopped by a gate, holding a slot, queued, or in line for a slot) the engine
+tells the caller (`admitted`, pipeline/chain/admission.py), which lets the check's next result in
+while the handlers still run.
 
 `Engine.reload(settings, context)` (SIGHUP) swaps in routes built from a new configuration:
 events already running finish on the routes they started with, whose instances are closed
@@ -21,6 +24,7 @@ import asyncio
 from time import perf_counter
 from typing import TYPE_CHECKING, Any
 
+from pipeline.chain.admission import Admitted, Countdown
 from pipeline.chain.deadlines import Watchdog
 from pipeline.chain.gates import gate
 from pipeline.chain.metric_routes import event_names
@@ -103,32 +107,44 @@ class Engine:
         """The leaf handler names an event naming `names` (and metric handlers `metric`) goes to, in order."""
         return [route.name for route in self._plan((names, metric))[0]]
 
-    async def process(self, event: Event, status: bool = True) -> None:
-        """Handle one event with all its handlers; returns when each has finished or failed.
+    async def process(self, event: Event, status: bool = True, admitted: Admitted | None = None) -> None:
+        """Handle one event with all its handlers; returns when each has finished, failed or is queued.
 
         `status` false: the event goes only to the check's `output_metric_handlers` (an OK
         that Sensu 1.x would not hand to `handlers`, pipeline/chain/metric_routes.py).
+        `admitted` is called once every route is admitted (gated out, holding a slot, queued
+        for its handler or in line for a slot), exactly once, at the latest as this returns or raises.
         """
         self.metrics.events_processed += 1
-        check = event.get("check")
-        names = event_names(check if isinstance(check, dict) else {}, status)
-        plan = self._plans.get(names)
-        if plan is None:
-            plan = self._plan(names)
-        routes, shared, ungated = plan
         generation = self._current  # taken with the plan, before any await: a reload cannot split them
         generation.events += 1
+        countdown: Countdown | None = None
         try:
+            check = event.get("check")
+            names = event_names(check if isinstance(check, dict) else {}, status)
+            plan = self._plans.get(names)
+            if plan is None:
+                plan = self._plan(names)
+            routes, shared, ungated = plan
             if len(routes) == 1:
                 # the common case runs in the caller's task: no task creation per event
-                outcome = await self._run(routes[0], event, None, routes[0] not in ungated)
+                tell, admitted = admitted, None  # the route tells, whatever happens to it
+                outcome = await self._run(routes[0], event, None, routes[0] not in ungated, admitted=tell)
                 if self.on_outcome is not None:
                     self.on_outcome(event, ((routes[0].name, outcome),))
-            else:
-                outcomes = await self._run_all(routes, shared, ungated, event) if routes else []
+            elif routes:
+                if admitted is not None:
+                    countdown, admitted = Countdown(len(routes), admitted), None
+                outcomes = await self._run_all(routes, shared, ungated, event, countdown)
                 if self.on_outcome is not None:
                     self.on_outcome(event, tuple(zip((r.name for r in routes), outcomes, strict=True)))
+            elif self.on_outcome is not None:
+                self.on_outcome(event, ())
         finally:
+            if admitted is not None:
+                admitted()
+            elif countdown is not None:
+                countdown.fire()
             generation.events -= 1
             if generation.idle is not None and not generation.events:
                 generation.idle.set()
@@ -175,17 +191,20 @@ class Engine:
         await self._close_all(generation.table)
 
     async def _run_all(
-        self, routes: list[Route], shared: frozenset[Mutator], ungated: frozenset[Route], event: Event
+        self, routes: list[Route], shared: frozenset[Mutator], ungated: frozenset[Route], event: Event,
+        admitted: Countdown | None,
     ) -> list[Outcome]:
         """Run several routes at once: the first in the caller's task (one task fewer), the rest in tasks."""
         payloads: Payloads | None = {} if shared else None
         tasks = [
-            asyncio.create_task(self._run(r, event, payloads if r.mutator in shared else None, r not in ungated))
+            asyncio.create_task(self._run(r, event, payloads if r.mutator in shared else None, r not in ungated,
+                                          admitted=admitted))
             for r in routes[1:]
         ]
         first = routes[0]
         try:
-            outcomes = [await self._run(first, event, payloads if first.mutator in shared else None, first not in ungated)]
+            outcomes = [await self._run(first, event, payloads if first.mutator in shared else None,
+                                        first not in ungated, admitted=admitted)]
             for task in tasks:
                 outcomes.append(await task)
             return outcomes
@@ -211,11 +230,13 @@ class Engine:
         return plan
 
     async def _run(
-        self, route: Route, event: Event, payloads: Payloads | None, gated: bool = True, queued: bool = False
+        self, route: Route, event: Event, payloads: Payloads | None, gated: bool = True, queued: bool = False,
+        admitted: Admitted | None = None,
     ) -> Outcome:
         """Gates; then, holding a slot, filters, mutator and handler under the route's timeout.
 
-        Returns the stage that decided the route's end and its outcome, as counted.
+        Returns the stage that decided the route's end and its outcome, as counted. `admitted`
+        is called once, as soon as the route's place is settled, and at the latest on return.
 
         One coroutine for the whole route: every further level of `await` costs a coroutine
         object and a frame per event.
@@ -233,7 +254,15 @@ class Engine:
             if not slots.take(route.name):
                 if not queued and await self.queues.queue(route.name, event):
                     return route.handler_stat, QUEUED  # its handler's queue runs it when a slot frees
+                if admitted is not None:
+                    # Told before the wait: `wait` joins the line before it first suspends, so
+                    # the check's next result, which can only run after that, lines up behind.
+                    admitted()
+                    admitted = None
                 await slots.wait(route.name)
+            elif admitted is not None:
+                admitted()
+                admitted = None
             held = None if route.pooled else PROCESS_SLOT_HELD.set(True)
             try:
                 stat: StageStat | None = None  # the stage running, to name it if the timeout strikes
@@ -297,6 +326,9 @@ class Engine:
             self._gate_passed.count(ERROR)
             self._log.exception("event processing failed", extra={"fields": _fields(route, event)})
             return self._gate_passed, ERROR
+        finally:
+            if admitted is not None:  # gated out, queued, failed or cancelled before its place was settled
+                admitted()
 
     def _gate(self, name: str) -> StageStat:
         stat = self._gates.get(name)

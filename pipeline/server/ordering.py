@@ -1,4 +1,4 @@
-"""Per-key ordering: results of one client and check are processed in arrival order."""
+"""Per-key ordering: results of one client and check are recorded, and handed on, in arrival order."""
 
 from __future__ import annotations
 
@@ -11,9 +11,10 @@ from types import TracebackType
 class KeyedOrder:
     """Runs work for the same key one at a time, in arrival order; different keys in parallel.
 
-    `hold(key)` is the context manager; the result processor uses `enter`, `wait` and `leave`
-    directly, because a key that is free (nearly always) then costs two dict operations and
-    no future, generator or context manager per result.
+    `hold(key)` is the context manager; the result processor uses `enter` and `wait` directly
+    and ends its turn with a `Turn` (the engine may end it first), because a key that is free
+    (nearly always) then costs two dict operations and no future, generator or context manager
+    per result.
     """
 
     def __init__(self) -> None:
@@ -61,6 +62,22 @@ class KeyedOrder:
     def hold(self, key: Hashable) -> _Hold:
         """`async with order.hold(key):` runs the block in the key's turn."""
         return _Hold(self, key)
+
+
+class Turn:
+    """The turn `enter` gave, ended by the first `end()`: whoever finishes the ordered part first."""
+
+    __slots__ = ("_order", "_key")
+
+    def __init__(self, order: KeyedOrder, key: Hashable) -> None:
+        self._order: KeyedOrder | None = order
+        self._key = key
+
+    def end(self) -> None:
+        order = self._order
+        if order is not None:
+            self._order = None
+            order.leave(self._key)
 
 
 class _Hold:

@@ -44,7 +44,7 @@ from pipeline.server.events import (
     truncate_for_store,
 )
 from pipeline.server.intake import REJECT_REASONS, Rejected, validate_result
-from pipeline.server.ordering import KeyedOrder
+from pipeline.server.ordering import KeyedOrder, Turn
 from pipeline.server.registration import is_deregistration
 from pipeline.store.base import Store
 
@@ -54,9 +54,13 @@ if TYPE_CHECKING:
 log = logging.getLogger("ogi")
 
 class EngineLike(Protocol):
-    """What the result processor needs from the engine."""
+    """What the result processor needs from the engine (pipeline/chain/engine.py `Engine.process`).
 
-    async def process(self, event: Event, status: bool = True) -> None: ...
+    `admitted`, if the engine calls it, says the event's place with every handler is settled,
+    so the check's next result may go ahead while the handlers run.
+    """
+
+    async def process(self, event: Event, status: bool = True, admitted: Callable[[], None] | None = None) -> None: ...
 
 
 class AcceptedCounter(Collector):
@@ -180,12 +184,15 @@ class ResultProcessor:
             self._reject("too_many_checks", f"client {client_name} has results for {self._checks.cap} checks "
                          "already (sensu.limits.checks_per_client)", result)
             return None
-        # One client's results of one check are processed, and handled, in arrival order.
+        # One client's results of one check are recorded, and admitted to their handlers, in
+        # arrival order; the turn ends there (the engine calls `turn.end`), not when the handlers
+        # finish, so a hanging handler does not hold up the check's later results (docs/chain.md).
         key = (client_name, sent["name"])
         order = self._order
         waiter = order.enter(key)
         if waiter is not None:
             await order.wait(key, waiter)
+        turn = Turn(order, key)
         # The rest of the result runs inline, not in a coroutine of its own: one fewer per result.
         try:
             # The check as recorded depends on whether the client is a proxy, which the store
@@ -222,19 +229,20 @@ class ResultProcessor:
             elif decision is Decision.DELETE:
                 await self.store.delete_event(client_name, check["name"])
             # no status event, but its points still go to `output_metric_handlers`
-            handled = decision is not Decision.NOTHING or bool(metric_handler_names(check))
-            if decision is not Decision.NOTHING:
-                if self.on_event is not None:
-                    self.on_event(event)
-                await self.engine.process(event)
-            elif handled:
-                await self.engine.process(event, status=False)
+            status = decision is not Decision.NOTHING
+            handled = status or bool(metric_handler_names(check))
+            if status and self.on_event is not None:
+                self.on_event(event)
             if is_deregistration(result):
-                await self.store.delete_client(client_name)  # after its handlers had the event
+                if handled:  # in the turn to the end: the client goes after its handlers had the event
+                    await self.engine.process(event, status)
+                await self.store.delete_client(client_name)
                 log.info("client deregistered", extra={"fields": {"client": client_name}})
+            elif handled:
+                await self.engine.process(event, status, turn.end)
             return event if handled else None
         finally:
-            order.leave(key)
+            turn.end()
 
     def _merge(self, sent: Check, sender: str) -> tuple[Check, Check | None]:
         """The check for a client that is not a proxy, and for one that is (None: the same)."""

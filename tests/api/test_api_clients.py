@@ -21,7 +21,7 @@ class Recorder:
     def __init__(self) -> None:
         self.events: list[Event] = []
 
-    async def process(self, event: Event) -> None:
+    async def process(self, event: Event, *_: Any) -> None:
         self.events.append(event)
 
 
@@ -101,7 +101,7 @@ async def test_a_deleted_client_waits_for_its_resolves_to_be_processed(api: Harn
     seen: list[Event] = []
 
     class Engine:
-        async def process(self, event: Event) -> None:
+        async def process(self, event: Event, *_: Any) -> None:
             seen.append(event)
 
     processor = ResultProcessor(settings_of({}), api.store, Engine(), clock=api.clock)

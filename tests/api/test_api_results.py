@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from pipeline.config.load import settings_of
 from pipeline.model import Event
 from pipeline.server.results import ResultProcessor
@@ -27,7 +29,7 @@ async def test_a_posted_result_without_status_is_ok_and_one_with_source_belongs_
     class Engine:
         events: list[Event] = []
 
-        async def process(self, event: Event) -> None:
+        async def process(self, event: Event, *_: Any) -> None:
             self.events.append(event)
 
     processor = ResultProcessor(settings_of({}), api.store, Engine(), clock=api.clock)

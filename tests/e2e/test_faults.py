@@ -1,4 +1,5 @@
-"""Faults while results stream in: a killed server, a restarted broker, a restarted Redis, a dead task holder.
+"""Faults while results stream in: a killed server, a restarted broker, a restarted Redis, a dead task holder;
+and a server killed while a handler hangs (its events in slots, and queued for it).
 
 Every test runs its own RabbitMQ node and redis-server on free ports (tests/e2e/peers.py) and
 `ogi server` processes pointed at them. An in-test publisher (ogi's RabbitMQ transport, as an
@@ -13,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -26,6 +28,7 @@ import pytest
 import redis
 
 from bench.private_peers import PrivateRabbitMQ, PrivateRedis
+from bench.vhost import rabbitmqctl
 from pipeline.jsoncodec import dumps
 from pipeline.transport.rabbitmq import RabbitMQTransport
 
@@ -242,3 +245,74 @@ async def test_killing_the_server_holding_the_tasks_moves_them_to_the_other_serv
     survivor = next(p for p in servers.processes if p is not victim)
     assert process_of(servers, second_id) is survivor
     await settle(servers, await stream.stop(), "d: task holder killed")
+
+
+#: Results of one check sent to a hanging handler: its share of the 12 process slots (6), and 2 more.
+HUNG_RUNS = 8
+
+
+async def test_a_server_killed_while_a_handler_hangs_loses_none_of_its_events(
+    tmp_path: Path, private_rabbitmq: PrivateRabbitMQ, private_redis: PrivateRedis,
+) -> None:
+    """Runs 1-6 of one check hang in `hang`'s slots (their results unacked), runs 7-8 are queued
+    for it (their results acked) and `quick` had all 8, since the check's later results do not
+    wait for the hanging ones. SIGKILL; a new server, with `hang` hanging no more, runs all 8."""
+    release, pids, hung_done, quick = (tmp_path / name for name in ("release", "pids", "hang_done", "quick"))
+    config = {
+        "rabbitmq": {"host": "127.0.0.1", "port": private_rabbitmq.port},
+        "transport": {"name": "rabbitmq", "reconnect_interval": 0.2},
+        "redis": {"host": "127.0.0.1", "port": private_redis.port},
+        "handlers": {
+            "hang": {"type": "pipe", "timeout": 50,
+                     "command": f"run=$(grep -o 'run [0-9]*' | head -n 1); echo $$ >> {pids}; "
+                                f"[ -e {release} ] || sleep 60; echo \"$run\" >> {hung_done}"},
+            "quick": {"type": "pipe", "command": f"grep -o 'run [0-9]*' | head -n 1 >> {quick}"},
+        },
+    }
+    (tmp_path / "server.json").write_text(json.dumps(config))
+
+    def start(n: int) -> subprocess.Popen[bytes]:
+        return subprocess.Popen([OGI, "server", "-c", str(tmp_path / "server.json"), "-l", str(tmp_path / f"server-{n}.log")],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+
+    def read(path: Path) -> list[str]:
+        return path.read_text().splitlines() if path.exists() else []
+
+    def queued_for_hang() -> int:
+        listed = rabbitmqctl("list_queues", "-q", "--no-table-headers", "name", "messages", node=private_rabbitmq.node)
+        return sum(int(line.split("\t")[1]) for line in listed.splitlines() if line.startswith("ogi.handler.hang\t"))
+
+    first = start(0)
+    second: subprocess.Popen[bytes] | None = None
+    publisher = RabbitMQTransport({"rabbitmq": config["rabbitmq"], "transport": config["transport"]})
+    try:
+        for n in range(1, HUNG_RUNS + 1):
+            now = int(time.time())
+            await publisher.publish("results", dumps({"client": "web-01", "check": {
+                "name": "disk", "output": f"run {n}", "status": 2, "handlers": ["hang", "quick"],
+                "issued": now, "executed": now}}))
+        in_flight = await wait_until(lambda: len(read(pids)) == 6 and len(read(quick)) == HUNG_RUNS
+                                     and queued_for_hang() == HUNG_RUNS - 6, 30)
+        assert in_flight, f"hanging {len(read(pids))}, quick {read(quick)}; log: {(tmp_path / 'server-0.log').read_text()[-1500:]}"
+        first.send_signal(signal.SIGKILL)
+        await asyncio.to_thread(first.wait)
+        for pid in read(pids):  # the killed server's hanging commands, each in a session of its own
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(int(pid), signal.SIGKILL)
+        release.touch()
+        second = start(1)
+        expected = {f"run {n}" for n in range(1, HUNG_RUNS + 1)}
+        await wait_until(lambda: expected <= set(read(hung_done)), SETTLE)
+        print(f"\n[fault e: server killed, handler hanging] hang ran {sorted(set(read(hung_done)))} "
+              f"({len(read(hung_done))} runs), quick ran {len(read(quick))} runs")
+        assert set(read(hung_done)) == expected, f"lost: {sorted(expected - set(read(hung_done)))}"
+    finally:
+        await publisher.close()
+        for process in (first, second):
+            if process is not None and process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+                try:
+                    process.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait()

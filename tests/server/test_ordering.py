@@ -60,13 +60,17 @@ async def test_results_of_one_check_reach_the_handlers_in_arrival_order_even_whe
     from pipeline.store.memory import MemoryStore
 
     class SlowFirstEngine:
-        def __init__(self) -> None:
-            self.seen: list[str] = []
+        """Admits the create slowly (as a publish to a busy handler's queue takes a round trip)."""
 
-        async def process(self, event):
+        def __init__(self) -> None:
+            self.admitted: list[str] = []
+
+        async def process(self, event, status=True, admitted=None):
             if event["check"]["status"] == 2:
                 await asyncio.sleep(0.05)  # the create takes longer than the resolve behind it
-            self.seen.append(event["action"])
+            self.admitted.append(event["action"])
+            if admitted is not None:
+                admitted()
 
     engine = SlowFirstEngine()
     processor = ResultProcessor(settings_of({}), MemoryStore(), engine)
@@ -75,4 +79,42 @@ async def test_results_of_one_check_reach_the_handlers_in_arrival_order_even_whe
         return json.dumps({"client": "web1", "check": {"name": "disk", "output": "x", "status": status}}).encode()
 
     await asyncio.gather(processor.process_message(body(2)), processor.process_message(body(0)))
-    assert engine.seen == ["create", "resolve"]
+    assert engine.admitted == ["create", "resolve"]
+
+
+async def test_the_next_result_of_a_check_goes_ahead_once_the_event_is_admitted_not_when_handled():
+    import json
+
+    from pipeline.server.results import ResultProcessor
+    from pipeline.store.memory import MemoryStore
+
+    release = asyncio.Event()
+
+    class HangingEngine:
+        """Admits each event at once, then its handler hangs until released."""
+
+        def __init__(self) -> None:
+            self.admitted: list[str] = []
+
+        async def process(self, event, status=True, admitted=None):
+            self.admitted.append(event["check"]["output"])
+            if admitted is not None:
+                admitted()
+            await release.wait()
+
+    engine = HangingEngine()
+    store = MemoryStore()
+    processor = ResultProcessor(settings_of({}), store, engine)
+
+    def body(n: int) -> bytes:
+        return json.dumps({"client": "web1", "check": {"name": "disk", "output": f"run {n}", "status": 2}}).encode()
+
+    running = [asyncio.create_task(processor.process_message(body(n))) for n in range(1, 4)]
+    for _ in range(50):
+        await asyncio.sleep(0)
+    # All three recorded and handed on while the first one's handler still hangs.
+    assert engine.admitted == ["run 1", "run 2", "run 3"]
+    assert (await store.get_result("web1", "disk") or {})["output"] == "run 3"
+    assert not any(task.done() for task in running), "a result is done only when its handlers are"
+    release.set()
+    await asyncio.gather(*running)

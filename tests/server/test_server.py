@@ -36,7 +36,7 @@ class Recording:
     def __init__(self) -> None:
         self.events: list[dict[str, Any]] = []
 
-    async def process(self, event: dict[str, Any]) -> None:
+    async def process(self, event: dict[str, Any], *_: Any) -> None:
         self.events.append(event)
 
 
