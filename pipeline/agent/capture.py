@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import asyncio
 
-__all__ = ["OutputCapture"]
+from pipeline import jsoncodec
+from pipeline.model import JSON, MAX_MESSAGE_SIZE
+
+__all__ = ["OutputCapture", "fit_message"]
 
 _CHUNK = 64 * 1024
 
@@ -64,3 +67,22 @@ class OutputCapture:
         if head and not head.endswith("\n"):
             head += "\n"
         return head + note
+
+
+def fit_message(payload: JSON, limit: int = MAX_MESSAGE_SIZE) -> bytes:
+    """The result as JSON, its output shortened if needed so the message fits the server's limit.
+
+    The output cap bounds the output's bytes, but JSON escaping can make a control character
+    cost six; this is the last guard.
+    """
+    body = jsoncodec.dumps(payload)
+    check = payload.get("check")
+    for _ in range(3):
+        if len(body) <= limit or not isinstance(check, dict) or not isinstance(check.get("output"), str):
+            return body
+        output: str = check["output"]
+        note = f"\n[ogi: output cut so the result fits {limit} bytes]\n"
+        keep = max(0, len(output) - (len(body) - limit) - 2 * len(note))
+        check = {**check, "output": output[:keep] + note}
+        body = jsoncodec.dumps({**payload, "check": check})
+    return body

@@ -336,12 +336,14 @@ async def execute_check(
     limit: asyncio.Semaphore | None = None,
     clock: Clock = system_clock,
     output_cap: int = DEFAULT_OUTPUT_CAP,
+    base_env: dict[str, str] | None = None,
 ) -> JSON:
     """Run a check's `command` (tokens already substituted) and return the check as a result.
 
     The result is the check plus `issued` (kept from the request, else the execution time),
     `executed`, `duration` (seconds, 3 decimals), `output` and `status`. With `"stdin": true`
     the command reads `{"client": ..., "check": ...}` as JSON on its standard input.
+    `base_env` is the agent's `command_env()`, taken once rather than per run.
     """
     executed = int(clock())
     result: JSON = dict(check)
@@ -356,6 +358,6 @@ async def execute_check(
         return result
     stdin = jsoncodec.dumps({"client": client, "check": check}) if check.get("stdin") is True else None
     ran = await run_command(str(check["command"]), stdin=stdin, timeout=timeout, limit=limit, output_cap=output_cap,
-                            env=check_env(client, check, command_env()))
+                            env=check_env(client, check, command_env() if base_env is None else base_env))
     result.update(duration=round(ran.duration, 3), output=ran.output, status=ran.status)
     return result
