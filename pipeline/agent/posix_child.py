@@ -18,9 +18,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import select
 import signal
 import stat
 import time
+import weakref
 from collections.abc import Callable
 
 __all__ = ["DirectChild", "available", "resolve"]
@@ -92,6 +94,46 @@ def _sweep_inherited() -> None:
                     os.set_inheritable(fd, False)
 
 
+class _Poller:
+    """One epoll set for every running child's pipe and pidfd; the loop watches only its fd.
+
+    asyncio's own `add_reader` costs a handle, a selector key and a weak-dictionary lookup per
+    descriptor, four times per child (add and remove, pipe and pidfd): more than the rest of
+    watching it. Level-triggered, like the loop's own selector.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.epoll = select.epoll()
+        self.callbacks: dict[int, Callable[[], object]] = {}
+        loop.add_reader(self.epoll.fileno(), self._ready)
+
+    def add(self, fd: int, callback: Callable[[], object]) -> None:
+        self.epoll.register(fd, select.EPOLLIN)
+        self.callbacks[fd] = callback
+
+    def remove(self, fd: int) -> None:
+        if self.callbacks.pop(fd, None) is not None:
+            with contextlib.suppress(OSError, ValueError):
+                self.epoll.unregister(fd)
+
+    def _ready(self) -> None:
+        callbacks = self.callbacks
+        for fd, _ in self.epoll.poll(0):
+            callback = callbacks.get(fd)
+            if callback is not None:
+                callback()
+
+
+_pollers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Poller] = weakref.WeakKeyDictionary()
+
+
+def _poller(loop: asyncio.AbstractEventLoop) -> _Poller:
+    poller = _pollers.get(loop)
+    if poller is None:
+        poller = _pollers[loop] = _Poller(loop)
+    return poller
+
+
 class DirectChild:
     """One running command: its pid, output so far, and a future set once it is done.
 
@@ -99,11 +141,12 @@ class DirectChild:
     without EOF (a background process of the plugin holds the pipe): then reading stops.
     """
 
-    __slots__ = ("loop", "pid", "_pidfd", "_out", "feed", "done", "returncode", "_grace", "_timer")
+    __slots__ = ("loop", "poller", "pid", "_pidfd", "_out", "feed", "done", "returncode", "_grace", "_timer")
 
     def __init__(self, loop: asyncio.AbstractEventLoop, pid: int, pidfd: int, out: int,
                  feed: Callable[[bytes], None], grace: Callable[[int], float]) -> None:
         self.loop = loop
+        self.poller = _poller(loop)
         self.pid = pid
         self._pidfd: int | None = pidfd
         self._out: int | None = out
@@ -112,8 +155,8 @@ class DirectChild:
         self.returncode: int | None = None
         self._grace = grace
         self._timer: asyncio.TimerHandle | None = None
-        loop.add_reader(out, self._read)
-        loop.add_reader(pidfd, self._exited)
+        self.poller.add(out, self._read)
+        self.poller.add(pidfd, self._exited)
 
     @classmethod
     def start(cls, path: str, argv: list[str], env: dict[str, str], feed: Callable[[bytes], None],
@@ -145,21 +188,23 @@ class DirectChild:
         os.set_blocking(read_end, False)
         return cls(loop, pid, pidfd, read_end, feed, grace)
 
-    def _read(self) -> None:
+    def _read(self) -> bool:
+        """Read once; True when there may be more to read now."""
         fd = self._out
         if fd is None:
-            return
+            return False
         try:
             chunk = os.read(fd, _CHUNK)
         except BlockingIOError:
-            return
+            return False
         except OSError:
             chunk = b""
         if chunk:
             self.feed(chunk)
-            return
+            return True
         self._stop_reading()
         self._settle()
+        return False
 
     def _exited(self) -> None:
         if self._pidfd is None:
@@ -171,10 +216,12 @@ class DirectChild:
         else:
             if _ == 0:
                 return  # not yet (a spurious wake-up)
-        self.loop.remove_reader(self._pidfd)
+        self.poller.remove(self._pidfd)
         os.close(self._pidfd)
         self._pidfd = None
         self.returncode = os.waitstatus_to_exitcode(status)
+        while self._out is not None and self._read():
+            pass  # what is left in the pipe, and usually its EOF: no grace timer then
         if self._out is None:
             self._settle()
         else:
@@ -186,7 +233,7 @@ class DirectChild:
 
     def _stop_reading(self) -> None:
         if self._out is not None:
-            self.loop.remove_reader(self._out)
+            self.poller.remove(self._out)
             os.close(self._out)
             self._out = None
 
@@ -206,20 +253,20 @@ class DirectChild:
         if self._timer is not None:
             self._timer.cancel()
         if self._pidfd is not None:
-            self.loop.remove_reader(self._pidfd)
-            pid, pidfd = self.pid, self._pidfd
+            self.poller.remove(self._pidfd)
+            pid, pidfd, poller = self.pid, self._pidfd, self.poller
             self._pidfd = None
             # The group was killed: the exit is imminent; reap it then so no zombie stays.
-            self.loop.add_reader(pidfd, _reap_later, self.loop, pid, pidfd)
+            poller.add(pidfd, lambda: _reap_later(poller, pid, pidfd))
         if not self.done.done():
             self.done.cancel()
 
 
-def _reap_later(loop: asyncio.AbstractEventLoop, pid: int, pidfd: int) -> None:
+def _reap_later(poller: _Poller, pid: int, pidfd: int) -> None:
     with contextlib.suppress(ChildProcessError):
         if os.waitpid(pid, os.WNOHANG)[0] == 0:
             return
-    loop.remove_reader(pidfd)
+    poller.remove(pidfd)
     os.close(pidfd)
 
 
