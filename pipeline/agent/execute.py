@@ -28,6 +28,7 @@ from pipeline.agent.capture import OutputCapture
 from pipeline.agent.check_env import check_env
 from pipeline.agent.posix_child import DirectChild, available, resolve
 from pipeline.agent.spawn import as_shell_reports, shell_env, spawn
+from pipeline.agent.spawn_thread import spawner
 from pipeline.extension import PROCESS_SLOT_HELD, DefinitionError
 from pipeline.model import JSON, Clock, system_clock
 
@@ -51,6 +52,8 @@ DEFAULT_OUTPUT_CAP = 1 << 20
 
 #: posix_spawn and pidfds are there (Linux 5.3+): the common case takes the cheap path.
 _DIRECT = available()
+#: And the spawn runs on a thread of its own (pipeline/agent/spawn_thread.py) where ctypes can call glibc.
+_OFF_LOOP = _DIRECT and spawner().available
 
 
 @dataclass
@@ -278,7 +281,10 @@ async def _run_direct(path: str, argv: list[str], env: dict[str, str], timeout: 
         return EOF_GRACE if killed or _group_alive(pid) else ORPHAN_PIPE_LIMIT
 
     try:
-        child = DirectChild.start(path, argv, shell_env(env), out.feed, grace)
+        if _OFF_LOOP:
+            child = await DirectChild.start_off_loop(path, argv, shell_env(env), out.feed, grace)
+        else:
+            child = DirectChild.start(path, argv, shell_env(env), out.feed, grace)
     except (OSError, ValueError):
         return None
 

@@ -25,6 +25,8 @@ import time
 import weakref
 from collections.abc import Callable
 
+from pipeline.agent.spawn_thread import spawner
+
 __all__ = ["DirectChild", "available", "resolve"]
 
 #: Signals Python ignores in the agent that a child must get back at their default, as
@@ -188,6 +190,41 @@ class DirectChild:
         os.set_blocking(read_end, False)
         return cls(loop, pid, pidfd, read_end, feed, grace)
 
+    @classmethod
+    async def start_off_loop(cls, path: str, argv: list[str], env: dict[str, str], feed: Callable[[bytes], None],
+                             grace: Callable[[int], float]) -> DirectChild:
+        """As `start`, with the spawn itself on the spawn thread (pipeline/agent/spawn_thread.py)."""
+        _sweep_inherited()
+        loop = asyncio.get_running_loop()
+        read_end, write_end = os.pipe()
+        if write_end <= 2:
+            os.close(read_end)
+            os.close(write_end)
+            raise OSError("no free descriptor above 2 for the output pipe")
+        started = spawner().spawn(path, argv, env, write_end)
+        try:
+            # Shielded: the thread may still be using the pipe's descriptor.
+            pid = await asyncio.shield(started)
+        except asyncio.CancelledError:
+            os.close(read_end)
+            started.add_done_callback(lambda done: _abandon(done, write_end, _poller(loop)))
+            raise
+        except BaseException:
+            os.close(read_end)
+            os.close(write_end)
+            raise
+        os.close(write_end)
+        try:
+            pidfd = os.pidfd_open(pid)
+        except OSError:
+            os.close(read_end)
+            with contextlib.suppress(OSError):
+                os.killpg(pid, signal.SIGKILL)
+            _reap_blocking(pid)
+            raise
+        os.set_blocking(read_end, False)
+        return cls(loop, pid, pidfd, read_end, feed, grace)
+
     def _read(self) -> bool:
         """Read once; True when there may be more to read now."""
         fd = self._out
@@ -268,6 +305,22 @@ def _reap_later(poller: _Poller, pid: int, pidfd: int) -> None:
             return
     poller.remove(pidfd)
     os.close(pidfd)
+
+
+def _abandon(started: asyncio.Future[int], write_end: int, poller: _Poller) -> None:
+    """The caller was cancelled while its child was starting: kill the group, reap it later."""
+    os.close(write_end)
+    if started.cancelled() or started.exception() is not None:
+        return
+    pid = started.result()
+    with contextlib.suppress(OSError):
+        os.killpg(pid, signal.SIGKILL)
+    try:
+        pidfd = os.pidfd_open(pid)
+    except OSError:
+        _reap_blocking(pid)
+        return
+    poller.add(pidfd, lambda: _reap_later(poller, pid, pidfd))
 
 
 def _reap_blocking(pid: int) -> None:
