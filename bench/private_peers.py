@@ -14,6 +14,7 @@ import subprocess
 import tempfile
 import time
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -76,18 +77,36 @@ def port_answers(host: str, port: int, timeout: float = 1.0) -> bool:
         return False
 
 
-class PrivateRabbitMQ:
-    """A RabbitMQ node of the test's own on free loopback ports; stop() and start() at will."""
+@dataclass(frozen=True)
+class RabbitTLS:
+    """A TLS listener for a private node: its certificate and key, the authority it trusts for
+    client certificates, and whether a client must present one (`fail_if_no_peer_cert`)."""
 
-    def __init__(self) -> None:
+    cert: Path
+    key: Path
+    ca: Path
+    require_client_cert: bool = False
+
+
+class PrivateRabbitMQ:
+    """A RabbitMQ node of the test's own on free loopback ports; stop() and start() at will.
+
+    With `tls`, `port` is an AMQPS listener (certificates copied into the node's directory,
+    which only the rabbitmq user reads) and `plain_port` still takes plain AMQP.
+    """
+
+    def __init__(self, tls: RabbitTLS | None = None) -> None:
         self.port = free_port()
         self.dist_port = free_port()
+        self.plain_port = free_port() if tls else self.port
+        self.tls = tls
         self.node = f"ogitest{uuid.uuid4().hex[:8]}@localhost"
         # Under /tmp, not pytest's tmp_path: the node runs as the rabbitmq user, which cannot enter root's 0700 dirs.
         self.dir = Path(tempfile.mkdtemp(prefix="ogi-rabbitmq-"))
         (self.dir / "mnesia").mkdir()
         (self.dir / "log").mkdir()
-        (self.dir / "rabbitmq.conf").write_text(f"listeners.tcp.default = 127.0.0.1:{self.port}\n")
+        (self.dir / "rabbitmq.conf").write_text(f"listeners.tcp.default = 127.0.0.1:{self.plain_port}\n"
+                                                + (self._tls_conf(tls) if tls else ""))
         (self.dir / "env.conf").write_text("")
         (self.dir / "enabled_plugins").write_text("[].\n")
         shutil.chown(self.dir, "rabbitmq", "rabbitmq")
@@ -95,10 +114,23 @@ class PrivateRabbitMQ:
             shutil.chown(path, "rabbitmq", "rabbitmq")
         self.process: subprocess.Popen[bytes] | None = None
 
+    def _tls_conf(self, tls: RabbitTLS) -> str:
+        (self.dir / "tls").mkdir()
+        files = {}
+        for key, source in (("certfile", tls.cert), ("keyfile", tls.key), ("cacertfile", tls.ca)):
+            files[key] = self.dir / "tls" / f"{key}.pem"
+            shutil.copyfile(source, files[key])
+        return (
+            f"listeners.ssl.default = 127.0.0.1:{self.port}\n"
+            + "".join(f"ssl_options.{key} = {path}\n" for key, path in files.items())
+            + "ssl_options.verify = verify_peer\n"
+            + f"ssl_options.fail_if_no_peer_cert = {'true' if tls.require_client_cert else 'false'}\n"
+        )
+
     def start(self, timeout: float = 60) -> None:
         env = dict(
             os.environ,
-            RABBITMQ_NODENAME=self.node, RABBITMQ_NODE_PORT=str(self.port), RABBITMQ_DIST_PORT=str(self.dist_port),
+            RABBITMQ_NODENAME=self.node, RABBITMQ_NODE_PORT=str(self.plain_port), RABBITMQ_DIST_PORT=str(self.dist_port),
             RABBITMQ_CONFIG_FILE=str(self.dir / "rabbitmq"), RABBITMQ_CONF_ENV_FILE=str(self.dir / "env.conf"),
             RABBITMQ_MNESIA_BASE=str(self.dir / "mnesia"), RABBITMQ_LOG_BASE=str(self.dir / "log"),
             RABBITMQ_ENABLED_PLUGINS_FILE=str(self.dir / "enabled_plugins"),
@@ -107,9 +139,10 @@ class PrivateRabbitMQ:
             self.process = subprocess.Popen([RABBITMQ_SERVER], env=env, stdout=out, stderr=subprocess.STDOUT,
                                             stdin=subprocess.DEVNULL, start_new_session=True)
         deadline = time.monotonic() + timeout
-        while not port_answers("127.0.0.1", self.port, timeout=0.2):
+        while not all(port_answers("127.0.0.1", port, timeout=0.2) for port in {self.port, self.plain_port}):
             if self.process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"private RabbitMQ did not start; see {self.dir / 'out.log'}")
+                tail = (self.dir / "out.log").read_text(errors="replace")[-1500:]
+                raise RuntimeError(f"private RabbitMQ did not start; {self.dir / 'out.log'} ends: {tail}")
             time.sleep(0.2)
 
     def stop(self) -> None:

@@ -6,7 +6,9 @@
   `backend`: the store with its kind and a way to let time pass for it (the Store contract).
 - `api` / `memory_api`: the HTTP API on a test server over that store (tests/api/support.py).
 - `rabbitmq_vhost`: a fresh vhost on the shared RabbitMQ for one test module;
-  `private_rabbitmq` / `private_redis`: a broker or a redis-server of the test's own.
+  `private_rabbitmq` / `private_redis`: a broker or a redis-server of the test's own;
+  `rabbitmq_tls`: a private broker with an AMQPS listener requiring client certificates, one per
+  module (a node takes seconds to boot), with its certificates (tests/helpers.py `TlsBroker`).
 
 A fixture needing a real service skips without it, and fails with OGI_REQUIRE_SERVICES=1.
 """
@@ -22,14 +24,15 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from bench.private_peers import RABBITMQ_SERVER, PrivateRabbitMQ, PrivateRedis, alive
+from bench.certificates import make_authority
+from bench.private_peers import RABBITMQ_SERVER, PrivateRabbitMQ, PrivateRedis, RabbitTLS, alive
 from bench.vhost import fresh_vhost
 from pipeline.store.base import Store
 from pipeline.store.memory import MemoryStore
 from tests.api.support import Harness, start_harness
 from tests.contract import Backend
 from tests.contract.transport_fixtures import require_rabbitmq
-from tests.helpers import FakeClock, claim_redis_db, free_port, require_service
+from tests.helpers import FakeClock, TlsBroker, claim_redis_db, free_port, require_service
 
 if TYPE_CHECKING:
     import redis.asyncio as aioredis
@@ -131,6 +134,29 @@ def private_rabbitmq() -> Iterator[PrivateRabbitMQ]:
         yield node
     finally:
         node.destroy()
+
+
+@pytest.fixture(scope="module")
+def rabbitmq_tls() -> Iterator[TlsBroker]:
+    """A private RabbitMQ node whose TLS listener verifies client certificates (fail_if_no_peer_cert)."""
+    require_service("rabbitmq-server", available=os.path.exists(RABBITMQ_SERVER) and os.geteuid() == 0)
+    require_service("openssl", available=shutil.which("openssl") is not None)
+    directory = Path(tempfile.mkdtemp(prefix="ogi-tls-"))
+    authority = make_authority(directory)
+    server = authority.issue("broker", server=True)
+    broker = TlsBroker(
+        PrivateRabbitMQ(RabbitTLS(server.cert, server.key, authority.cert, require_client_cert=True)),
+        authority, authority.issue("ogi-client", server=False), make_authority(directory, "stranger"),
+    )
+    try:
+        try:
+            broker.node.start()
+        except RuntimeError as error:
+            require_service(f"a private RabbitMQ node with a TLS listener ({error})", available=False)
+        yield broker
+    finally:
+        broker.node.destroy()
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 @pytest.fixture

@@ -1,5 +1,6 @@
 """Plain helpers the test suites share: where the repository is, free ports, real services
-(`require_service`), a settable clock, an engine that records, and `make_event`.
+(`require_service`), a settable clock, an engine that records, `make_event`, and `TlsBroker`
+(what the `rabbitmq_tls` fixture gives).
 
 Tests that need a real peer (RabbitMQ, Redis, carbon, Prometheus) call `require_service`: on a
 machine without it they skip with the reason, but with OGI_REQUIRE_SERVICES=1 (set by .ci/run)
@@ -17,11 +18,14 @@ import socket
 import subprocess
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from bench.certificates import Authority, Pair
+from bench.private_peers import PrivateRabbitMQ
 from pipeline.model import Event
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -183,3 +187,23 @@ def make_certificate(directory: Path) -> tuple[Path, Path]:
         check=True, capture_output=True,
     )
     return cert, key
+
+
+@dataclass(frozen=True)
+class TlsBroker:
+    """A private RabbitMQ node whose `node.port` is AMQPS only for clients with a certificate
+    signed by `authority`; `client` is such a certificate, `stranger` an unrelated authority."""
+
+    node: PrivateRabbitMQ
+    authority: Authority
+    client: Pair
+    stranger: Authority
+
+    def rabbitmq(self, **ssl: Any) -> dict[str, Any]:
+        """The `rabbitmq` object for this broker: verified against `authority`, with `client`,
+        each `ssl` key replaced (None removes it)."""
+        keys: dict[str, Any] = {"ca_file": str(self.authority.cert), "cert_chain_file": str(self.client.cert),
+                                "private_key_file": str(self.client.key)}
+        keys.update(ssl)
+        return {"host": "127.0.0.1", "port": self.node.port,
+                "ssl": {key: value for key, value in keys.items() if value is not None}}

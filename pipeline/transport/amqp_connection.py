@@ -23,7 +23,7 @@ from aio_pika.abc import AbstractRobustChannel
 from aio_pika.robust_connection import RobustConnection
 from yarl import URL
 
-from pipeline.transport import amqp_frames
+from pipeline.transport import amqp_failures, amqp_frames
 from pipeline.transport.amqp_settings import AmqpSettings
 from pipeline.transport.base import ConnectionCallback
 
@@ -144,9 +144,10 @@ class AmqpConnection:
                 except asyncio.CancelledError:
                     raise
                 except Exception as exc:
-                    self.last_error = f"{broker.label}: {exc}"
+                    reason = amqp_failures.describe(exc, broker.url)
+                    self.last_error = f"{broker.label}: {reason}"
                     log.warning("cannot connect to RabbitMQ; trying again",
-                                extra={"fields": {"broker": broker.label, "error": repr(exc)}})
+                                extra={"fields": {"broker": broker.label, "error": reason}})
                     self._broker = (self._broker + 1) % len(brokers)
                     continue
                 log.info("connected to RabbitMQ", extra={"fields": {"broker": broker.label}})

@@ -1,8 +1,9 @@
 """The Transport contract: what clients and servers rely on, for memory, RabbitMQ and Redis.
 
 Every test runs against the embedded MemoryTransport, a RabbitMQTransport on the shared
-broker, in a vhost of this module's own, and a RedisTransport on the local Redis, in a
-database this run claims; pipe names are unique per test so the tests never see each
+broker, in a vhost of this module's own, a RabbitMQTransport over TLS (client certificate,
+broker verified against its authority) to a private node, and a RedisTransport on the local
+Redis, in a database this run claims; pipe names are unique per test so the tests never see each
 other's queues. A direct pipe not named `roundrobin:`/`direct:` behaves like
 `results`: ogi owns its durable queue.
 """
@@ -25,6 +26,7 @@ from tests.contract.transport_fixtures import (
     settings_for,
     transport_redis_db,
 )
+from tests.helpers import TlsBroker
 
 T = TypeVar("T")
 #: Generous bound on a wait that should end at once; a hang fails the test instead of blocking the run.
@@ -42,6 +44,8 @@ class Backend:
     kind: str
     vhost: str | None = None
     redis_db: int = 0
+    #: Settings of a RabbitMQ transport elsewhere than a vhost of the shared broker.
+    settings: dict[str, Any] | None = None
     made: list[Transport] = field(default_factory=list)
 
     def make(self) -> Transport:
@@ -57,6 +61,10 @@ class Backend:
             return made
         from pipeline.transport.rabbitmq import RabbitMQTransport
 
+        if self.settings is not None:
+            transport = RabbitMQTransport(self.settings)
+            self.made.append(transport)
+            return transport
         assert self.vhost is not None
         transport = RabbitMQTransport(settings_for(self.vhost))
         self.made.append(transport)
@@ -67,11 +75,15 @@ class Backend:
         return f"{base}-{uuid.uuid4().hex[:8]}"
 
 
-@pytest.fixture(params=["memory", "rabbitmq", "redis"])
+@pytest.fixture(params=["memory", "rabbitmq", "rabbitmq-tls", "redis"])
 async def backend(request: pytest.FixtureRequest) -> AsyncIterator[Backend]:
     if request.param == "rabbitmq":
         require_rabbitmq()
         made = Backend("rabbitmq", request.getfixturevalue("rabbitmq_vhost"))
+    elif request.param == "rabbitmq-tls":
+        broker: TlsBroker = request.getfixturevalue("rabbitmq_tls")
+        made = Backend("rabbitmq", settings={"rabbitmq": broker.rabbitmq(),
+                                             "transport": {"name": "rabbitmq", "reconnect_interval": 0.2}})
     elif request.param == "redis":
         made = Backend("redis", redis_db=transport_redis_db())
     else:
