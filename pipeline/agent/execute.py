@@ -299,7 +299,7 @@ async def _run_direct(path: str, argv: list[str], env: dict[str, str], timeout: 
     finally:
         if timer is not None:
             timer.cancel()
-        if not child.done.done():
+        if child.done.cancelled() or not child.done.done():
             # Cancelled by the caller (e.g. an engine-level timeout): the group goes with it.
             _kill_group(child.pid)
             child.close()

@@ -80,9 +80,10 @@ def resolve(word: str, path: str) -> str | None:
 def _sweep_inherited() -> None:
     """Mark every descriptor above 2 close-on-exec, once.
 
-    `subprocess` closes them in the child; posix_spawn cannot, so a descriptor the agent
+    `subprocess` closes them in the child; `os.posix_spawn` cannot, so a descriptor the agent
     inherited without close-on-exec (from whoever started it) would leak into every check.
-    Descriptors Python opens later are close-on-exec already (PEP 446).
+    Descriptors Python opens later are close-on-exec already (PEP 446). The spawn thread also
+    has glibc close them in the child (posix_spawn_file_actions_addclosefrom_np).
     """
     global _swept
     if _swept:
