@@ -82,8 +82,9 @@ def _sweep_inherited() -> None:
 
     `subprocess` closes them in the child; `os.posix_spawn` cannot, so a descriptor the agent
     inherited without close-on-exec (from whoever started it) would leak into every check.
-    Descriptors Python opens later are close-on-exec already (PEP 446). The spawn thread also
-    has glibc close them in the child (posix_spawn_file_actions_addclosefrom_np).
+    Descriptors Python opens later are close-on-exec already (PEP 446). (glibc's
+    posix_spawn_file_actions_addclosefrom_np would close them in every child instead, but it
+    tripled the agent's CPU per spawn: 0.66-0.73 ms against 0.20-0.22 ms in bench.spawn_block.)
     """
     global _swept
     if _swept:

@@ -109,8 +109,6 @@ class SpawnThread:
     def _run(self) -> None:
         assert self.libc is not None and self.held is not None
         spawn, held = self.libc.posix_spawn, self.held
-        # glibc 2.34+: the child closes every descriptor above 2, as `subprocess` does.
-        closefrom = getattr(held, "posix_spawn_file_actions_addclosefrom_np", None)
         pid = ctypes.c_int()
         actions = ctypes.create_string_buffer(_ACTIONS_SIZE)
         jobs = self._queue
@@ -132,8 +130,7 @@ class SpawnThread:
                 # The file actions are built with the GIL held (microseconds, no point letting
                 # go of it); only the spawn itself runs without it.
                 held.posix_spawn_file_actions_init(actions)
-                error = ((closefrom is not None and closefrom(actions, 3))
-                         or held.posix_spawn_file_actions_addopen(actions, 0, self._devnull, os.O_RDONLY, 0)
+                error = (held.posix_spawn_file_actions_addopen(actions, 0, self._devnull, os.O_RDONLY, 0)
                          or held.posix_spawn_file_actions_adddup2(actions, out_fd, 1)
                          or held.posix_spawn_file_actions_adddup2(actions, out_fd, 2)
                          or spawn(ctypes.byref(pid), path, actions, self._attr, c_argv, c_envp))
