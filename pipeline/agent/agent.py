@@ -38,10 +38,11 @@ from typing import TYPE_CHECKING, Any
 
 import pipeline
 from pipeline import SENSU_COMPAT_VERSION, jsoncodec
+from pipeline.agent.capture import fit_message
 from pipeline.agent.client_metrics import client_registry, start_client_metrics
 from pipeline.agent.definition import client_definition, keepalive_payload, socket_limits, socket_options
 from pipeline.agent.deregistration import deregistration_check
-from pipeline.agent.execute import DEFAULT_OUTPUT_CAP, execute_check
+from pipeline.agent.execute import DEFAULT_OUTPUT_CAP, command_env, execute_check
 from pipeline.agent.hooks import run_hook
 from pipeline.agent.http_socket import HttpOptions, HttpSocket
 from pipeline.agent.socket_input import SocketInput
@@ -49,7 +50,7 @@ from pipeline.agent.standalone import Standalone
 from pipeline.agent.statsd import StatsdListener, start_statsd
 from pipeline.config.load import redact
 from pipeline.expr.tokens import prepare_check
-from pipeline.model import JSON, MAX_MESSAGE_SIZE, Clock, system_clock, valid_name
+from pipeline.model import JSON, Clock, system_clock, valid_name
 from pipeline.transport.base import PipeKind, Subscription, Transport
 from pipeline.transport.pipes import request_pipe
 
@@ -103,6 +104,8 @@ class Agent:
         self.spawn = spawn if spawn is not None else asyncio.Semaphore(settings.limits.agent_spawn_limit)
         self.keepalive_interval = keepalive_interval
         self.output_cap = output_cap
+        #: What every check runs with, taken once (a copy per run cost more than preparing it).
+        self._command_env = command_env()
         self.started_at = int(clock())
         #: This client's own queue on every fanout subscription.
         self.queue = f"{self.name}-{pipeline.__version__}-{self.started_at}"
@@ -215,6 +218,7 @@ class Agent:
                         extra={"fields": {"name": self.name, "new_name": definition["name"]}})
             definition = {**definition, "name": self.name}
         self.settings, self.definition = settings, definition
+        self._command_env = command_env()
         self.checks = {name: check.raw for name, check in settings.checks.items()}
         self.safe_mode = definition.get("safe_mode") is True
         if not self._loops:
@@ -336,7 +340,8 @@ class Agent:
             prepared = prepare_check(check, self.definition)
             if prepared.status is None:
                 result = await execute_check(
-                    prepared.check, self.definition, limit=self.spawn, clock=self.clock, output_cap=self.output_cap
+                    prepared.check, self.definition, limit=self.spawn, clock=self.clock, output_cap=self.output_cap,
+                    base_env=self._command_env,
                 )
                 result = await run_hook(result, self.definition, limit=self.spawn, clock=self.clock)
             else:
@@ -380,21 +385,3 @@ class Agent:
             except Exception:
                 log.exception("failed to publish keepalive")
 
-
-def fit_message(payload: JSON, limit: int = MAX_MESSAGE_SIZE) -> bytes:
-    """The result as JSON, its output shortened if needed so the message fits the server's limit.
-
-    The output cap bounds the output's bytes, but JSON escaping can make a control character
-    cost six; this is the last guard.
-    """
-    body = jsoncodec.dumps(payload)
-    check = payload.get("check")
-    for _ in range(3):
-        if len(body) <= limit or not isinstance(check, dict) or not isinstance(check.get("output"), str):
-            return body
-        output: str = check["output"]
-        note = f"\n[ogi: output cut so the result fits {limit} bytes]\n"
-        keep = max(0, len(output) - (len(body) - limit) - 2 * len(note))
-        check = {**check, "output": output[:keep] + note}
-        body = jsoncodec.dumps({**payload, "check": check})
-    return body

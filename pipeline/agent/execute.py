@@ -23,8 +23,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from pipeline import jsoncodec
+from pipeline.agent.argv import simple_argv
+from pipeline.agent.capture import OutputCapture
 from pipeline.agent.check_env import check_env
-from pipeline.agent.spawn import as_shell_reports, spawn
+from pipeline.agent.posix_child import DirectChild, available, resolve
+from pipeline.agent.spawn import as_shell_reports, shell_env, spawn
+from pipeline.agent.spawn_thread import spawner
 from pipeline.extension import PROCESS_SLOT_HELD, DefinitionError
 from pipeline.model import JSON, Clock, system_clock
 
@@ -46,7 +50,10 @@ ORPHAN_PIPE_LIMIT = 30.0
 #: 2 MiB message limit.
 DEFAULT_OUTPUT_CAP = 1 << 20
 
-_CHUNK = 64 * 1024
+#: posix_spawn and pidfds are there (Linux 5.3+): the common case takes the cheap path.
+_DIRECT = available()
+#: And the spawn runs on a thread of its own (pipeline/agent/spawn_thread.py) where ctypes can call glibc.
+_OFF_LOOP = _DIRECT and spawner().available
 
 
 @dataclass
@@ -70,54 +77,6 @@ class CommandFailed(RuntimeError):
     def __init__(self, message: str, result: ExecResult) -> None:
         super().__init__(message)
         self.result = result
-
-
-class _Capture:
-    """Reads a stream to EOF, keeping the first `cap` bytes and counting the rest."""
-
-    def __init__(self, cap: int) -> None:
-        self.cap = max(0, cap)
-        self.chunks: list[bytes] = []
-        self.kept = 0
-        self.dropped = 0
-        #: Set by text() when it had to cut.
-        self.cut = False
-
-    async def drain(self, stream: asyncio.StreamReader | None) -> None:
-        if stream is None:
-            return
-        while chunk := await stream.read(_CHUNK):
-            room = self.cap - self.kept
-            if room > 0:
-                piece = chunk[:room]
-                self.chunks.append(piece)
-                self.kept += len(piece)
-                self.dropped += len(chunk) - len(piece)
-            else:
-                # Keep reading so the child never blocks on a full pipe.
-                self.dropped += len(chunk)
-
-    @property
-    def data(self) -> bytes:
-        return b"".join(self.chunks)
-
-    def text(self) -> str:
-        """The output as text, at most `cap` UTF-8 bytes including the note that says it was cut.
-
-        Decoding replaces each invalid byte with U+FFFD (three bytes), so output under the cap
-        can still grow past it; that is cut as well, so the text always fits.
-        """
-        data = self.data
-        text = data.decode("utf-8", errors="replace")
-        if not self.dropped and (len(data) * 3 <= self.cap or len(text.encode("utf-8")) <= self.cap):
-            return text
-        self.cut = True
-        note = f"[ogi: output cut to {self.cap} bytes; the command wrote {self.kept + self.dropped} bytes]\n"
-        room = self.cap - len(note) - 1  # the note is ASCII; 1 for the newline before it
-        head = text.encode("utf-8")[: max(0, room)].decode("utf-8", errors="ignore")
-        if head and not head.endswith("\n"):
-            head += "\n"
-        return head + note
 
 
 async def _feed(pipe: asyncio.StreamWriter | None, data: bytes) -> None:
@@ -235,6 +194,13 @@ async def _run(
     direct: bool,
 ) -> ExecResult:
     started = time.monotonic()
+    if direct and stdin is None and merge_stderr and _DIRECT and "PATH" in env:
+        argv = simple_argv(command)
+        path = resolve(argv[0], env["PATH"]) if argv else None
+        if argv and path is not None:
+            ran = await _run_direct(path, argv, env, timeout, output_cap, started)
+            if ran is not None:
+                return ran
     loop = asyncio.get_running_loop()
     try:
         transport, protocol = await spawn(command, stdin=stdin is not None, merge_stderr=merge_stderr,
@@ -244,7 +210,7 @@ async def _run(
         return ExecResult(UNKNOWN_STATUS, f"Unable to run command: {exc}", time.monotonic() - started)
     proc = asyncio.subprocess.Process(transport, protocol, loop)
 
-    out, err = _Capture(output_cap), _Capture(output_cap)
+    out, err = OutputCapture(output_cap), OutputCapture(output_cap)
     readers = [asyncio.create_task(out.drain(proc.stdout))]
     if not merge_stderr:
         readers.append(asyncio.create_task(err.drain(proc.stderr)))
@@ -301,6 +267,54 @@ async def _run(
     )
 
 
+async def _run_direct(path: str, argv: list[str], env: dict[str, str], timeout: float | None, output_cap: int,
+                      started: float) -> ExecResult | None:
+    """The common case without asyncio's subprocess objects (pipeline/agent/posix_child.py).
+
+    None when the spawn itself failed: the caller then goes through the shell, which reports
+    a missing or unexecutable file in its own words.
+    """
+    out = OutputCapture(output_cap)
+    killed = False
+
+    def grace(pid: int) -> float:
+        return EOF_GRACE if killed or _group_alive(pid) else ORPHAN_PIPE_LIMIT
+
+    try:
+        if _OFF_LOOP:
+            child = await DirectChild.start_off_loop(path, argv, shell_env(env), out.feed, grace)
+        else:
+            child = DirectChild.start(path, argv, shell_env(env), out.feed, grace)
+    except (OSError, ValueError):
+        return None
+
+    def kill() -> None:
+        nonlocal killed
+        killed = True
+        _kill_group(child.pid)
+
+    timer = child.loop.call_later(timeout, kill) if timeout is not None else None
+    try:
+        await child.done
+    finally:
+        if timer is not None:
+            timer.cancel()
+        if child.done.cancelled() or not child.done.done():
+            # Cancelled by the caller (e.g. an engine-level timeout): the group goes with it.
+            _kill_group(child.pid)
+            child.close()
+    duration = time.monotonic() - started
+    if killed and child.returncode is not None and child.returncode < 0:
+        return ExecResult(TIMEOUT_STATUS, TIMED_OUT, duration, timed_out=True, raw=out.data)
+    code = child.returncode if child.returncode is not None else UNKNOWN_STATUS
+    output = out.text()
+    if code < 0:
+        # The shell would have outlived its child and said so: do as it does.
+        code, note = as_shell_reports(-code)
+        output += note
+    return ExecResult(code, output, duration, truncated=bool(out.dropped), raw=out.data)
+
+
 def parse_timeout(definition: dict[str, Any], default: float | None = None, key: str = "timeout") -> float | None:
     """A definition's timeout in seconds: a positive number, else DefinitionError naming the key."""
     value = definition.get(key, default)
@@ -328,12 +342,14 @@ async def execute_check(
     limit: asyncio.Semaphore | None = None,
     clock: Clock = system_clock,
     output_cap: int = DEFAULT_OUTPUT_CAP,
+    base_env: dict[str, str] | None = None,
 ) -> JSON:
     """Run a check's `command` (tokens already substituted) and return the check as a result.
 
     The result is the check plus `issued` (kept from the request, else the execution time),
     `executed`, `duration` (seconds, 3 decimals), `output` and `status`. With `"stdin": true`
     the command reads `{"client": ..., "check": ...}` as JSON on its standard input.
+    `base_env` is the agent's `command_env()`, taken once rather than per run.
     """
     executed = int(clock())
     result: JSON = dict(check)
@@ -348,6 +364,6 @@ async def execute_check(
         return result
     stdin = jsoncodec.dumps({"client": client, "check": check}) if check.get("stdin") is True else None
     ran = await run_command(str(check["command"]), stdin=stdin, timeout=timeout, limit=limit, output_cap=output_cap,
-                            env=check_env(client, check, command_env()))
+                            env=check_env(client, check, command_env() if base_env is None else base_env))
     result.update(duration=round(ran.duration, 3), output=ran.output, status=ran.status)
     return result

@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import os
 import signal
+import time
 
 from pipeline.agent.argv import simple_argv
 
@@ -44,11 +45,19 @@ class Protocol(asyncio.subprocess.SubprocessStreamProtocol):
             self.exited.set_result(None)
 
 
+#: The last PWD found to name the working directory, and when (monotonic seconds).
+_pwd_checked: tuple[str, float] = ("", 0.0)
+
+
 def shell_env(env: dict[str, str]) -> dict[str, str]:
     """`env` as the shell would pass it on: dash exports PWD, kept when it names the cwd."""
+    global _pwd_checked
     pwd = env.get("PWD")
+    if pwd and pwd == _pwd_checked[0] and time.monotonic() - _pwd_checked[1] < 1.0:
+        return env  # two stats per check otherwise; a daemon's directory rarely moves
     try:
         if pwd and pwd.startswith("/") and os.path.samefile(pwd, "."):
+            _pwd_checked = (pwd, time.monotonic())
             return env
     except OSError:
         pass
