@@ -43,6 +43,20 @@ if TYPE_CHECKING:
 REDIS_DB = claim_redis_db()
 
 
+@pytest.fixture(params=["spawn-thread", "on-loop", "asyncio"])
+def spawn_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Each way the agent can start a direct check (pipeline/agent/execute.py), one per test run."""
+    from pipeline.agent import execute
+
+    if request.param != "asyncio" and not execute._DIRECT:
+        pytest.skip("posix_spawn with pidfds is not available on this kernel")
+    if request.param == "spawn-thread" and not execute._OFF_LOOP:
+        pytest.skip("glibc's posix_spawn is not reachable through ctypes here")
+    monkeypatch.setattr(execute, "_DIRECT", request.param != "asyncio")
+    monkeypatch.setattr(execute, "_OFF_LOOP", request.param == "spawn-thread")
+    return str(request.param)
+
+
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock()

@@ -180,6 +180,11 @@ class DirectChild:
             raise
         finally:
             os.close(write_end)
+        return cls._watch(loop, pid, read_end, feed, grace)
+
+    @classmethod
+    def _watch(cls, loop: asyncio.AbstractEventLoop, pid: int, read_end: int, feed: Callable[[bytes], None],
+               grace: Callable[[int], float]) -> DirectChild:
         try:
             pidfd = os.pidfd_open(pid)
         except OSError:
@@ -216,16 +221,7 @@ class DirectChild:
             os.close(write_end)
             raise
         os.close(write_end)
-        try:
-            pidfd = os.pidfd_open(pid)
-        except OSError:
-            os.close(read_end)
-            with contextlib.suppress(OSError):
-                os.killpg(pid, signal.SIGKILL)
-            _reap_blocking(pid)
-            raise
-        os.set_blocking(read_end, False)
-        return cls(loop, pid, pidfd, read_end, feed, grace)
+        return cls._watch(loop, pid, read_end, feed, grace)
 
     def _read(self) -> bool:
         """Read once; True when there may be more to read now."""

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.agent import execute, spawn
+from pipeline.agent import spawn
 from pipeline.agent.argv import simple_argv
 from pipeline.agent.execute import TIMED_OUT, command_env, run_command
 
@@ -15,16 +15,10 @@ PLUGINS = Path("/usr/lib/nagios/plugins")
 DUMMY = PLUGINS / "check_dummy"
 
 
-@pytest.fixture(autouse=True, params=["spawn-thread", "on-loop", "asyncio"])
-def spawn_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Every test here runs over each way a direct child can start (pipeline/agent/posix_child.py)."""
-    if request.param != "asyncio" and not execute._DIRECT:
-        pytest.skip("posix_spawn with pidfds is not available on this kernel")
-    if request.param == "spawn-thread" and not execute._OFF_LOOP:
-        pytest.skip("glibc's posix_spawn is not reachable through ctypes here")
-    monkeypatch.setattr(execute, "_DIRECT", request.param != "asyncio")
-    monkeypatch.setattr(execute, "_OFF_LOOP", request.param == "spawn-thread")
-    return str(request.param)
+@pytest.fixture(autouse=True)
+def _every_spawn_path(spawn_path: str) -> str:
+    """Every test here runs over each way a direct child can start (tests/conftest.py `spawn_path`)."""
+    return spawn_path
 
 
 @pytest.fixture

@@ -9,21 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.agent import execute, posix_child
+from pipeline.agent import posix_child
 from pipeline.agent.execute import run_command
-
-PATHS = ["spawn-thread", "on-loop", "asyncio"]
-
-
-@pytest.fixture(params=PATHS)
-def spawn_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    if request.param != "asyncio" and not execute._DIRECT:
-        pytest.skip("posix_spawn with pidfds is not available on this kernel")
-    if request.param == "spawn-thread" and not execute._OFF_LOOP:
-        pytest.skip("glibc's posix_spawn is not reachable through ctypes here")
-    monkeypatch.setattr(execute, "_DIRECT", request.param != "asyncio")
-    monkeypatch.setattr(execute, "_OFF_LOOP", request.param == "spawn-thread")
-    return str(request.param)
 
 
 def _fds(listing: str) -> list[str]:
