@@ -46,15 +46,27 @@ class UdpHandler(Handler):
         #: plain socket at once, without an asyncio endpoint per event (a third of this
         #: handler's cost at a thousand events a second).
         self.family: socket.AddressFamily | None = _literal_family(self.host)
+        self._socket: socket.socket | None = None
 
     def _send_now(self, payload: bytes) -> None:
         assert self.family is not None
-        with socket.socket(self.family, socket.SOCK_DGRAM) as sock:
+        sock = self._socket
+        if sock is None:
+            # One socket for the handler's life: a datagram needs no connection of its own.
+            sock = self._socket = socket.socket(self.family, socket.SOCK_DGRAM)
             sock.setblocking(False)
-            try:
-                sock.sendto(payload, (self.host, self.port))
-            except OSError as error:
-                raise ConnectionError(f"udp handler {self.name}: cannot send to {self.host}:{self.port}: {error}") from error
+        try:
+            sock.sendto(payload, (self.host, self.port))
+        except OSError as error:
+            # A refusal reported for an earlier datagram surfaces here; the next send starts afresh.
+            sock.close()
+            self._socket = None
+            raise ConnectionError(f"udp handler {self.name}: cannot send to {self.host}:{self.port}: {error}") from error
+
+    async def close(self) -> None:
+        if self._socket is not None:
+            self._socket.close()
+            self._socket = None
 
     async def handle(self, event: Event, payload: bytes) -> None:
         if not payload:

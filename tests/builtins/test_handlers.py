@@ -260,6 +260,10 @@ async def test_the_udp_handler_sends_one_datagram_per_event_and_skips_empty_ones
         await handler.handle(EVENT, b"second\nline")
         assert await received.get() == b"first"
         assert await received.get() == b"second\nline"
+        await handler.close()
+        await handler.handle(EVENT, b"after a reload")  # close() ends the socket, not the handler
+        assert await received.get() == b"after a reload"
+        await handler.close()
     finally:
         transport.close()
 
