@@ -181,6 +181,9 @@ async def start_api(settings: Settings, store: Store, transport: Transport, cloc
         await runner.cleanup()
         raise
     port = listening_port(server, config.port)
+    # Publishing would connect the transport only at the first request that publishes: until
+    # then /health said "not connected to the transport" of a broker it had never tried.
+    transport.connect_soon()
     fields = {"bind": config.bind, "port": port, "tls": config.tls, "auth": config.auth}
     log.info("api listening", extra={"fields": fields})
     if not config.loopback_only and not config.auth:
