@@ -25,7 +25,7 @@ from pipeline.api.middleware import basic_auth, body_cap, envelope, host_check, 
 from pipeline.api.openapi import serve_openapi
 from pipeline.api.ui import add_ui
 from pipeline.config.api import ApiConfig
-from pipeline.httplimits import GUARD, Guard, deadlines, listening_port, serve
+from pipeline.httplimits import GUARD, MAX_REQUEST_LINE, Guard, deadlines, listening_port, serve
 from pipeline.model import Clock, system_clock
 from pipeline.store.base import Store
 from pipeline.transport.base import Transport
@@ -171,7 +171,7 @@ async def start_api(settings: Settings, store: Store, transport: Transport, cloc
     config = settings.api
     ssl_context = config.ssl_context()
     app = build_app(settings, store, transport, clock)
-    runner = web.AppRunner(app, access_log=None, handle_signals=False,
+    runner = web.AppRunner(app, access_log=None, handle_signals=False, max_line_size=MAX_REQUEST_LINE,
                            keepalive_timeout=config.limits.keepalive_timeout)
     await runner.setup()
     guard = app[GUARD]
