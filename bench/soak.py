@@ -6,7 +6,8 @@ Steady results at a fixed rate go through a private RabbitMQ node into `ogi serv
 `POST /request` names an `amq.*` subscription, Redis restarts (at 40% of the run) and the broker
 restarts (at 65%). Every result goes to a `tcp` handler whose peer here counts the distinct
 sequence numbers. Printed: results published and handled (none lost), the API's p99 latency
-(GET /events every 100 ms, throughout), and the server's RSS at start and end.
+(GET /events every 100 ms, throughout), what `GET /health` answered (every second: each status
+and each reason a 412 gave), and the server's RSS at start and end.
 """
 
 from __future__ import annotations
@@ -122,6 +123,23 @@ async def poll_api(url: str, stop: asyncio.Event, latencies: list[float], status
             await asyncio.sleep(max(0.0, 0.1 - (time.perf_counter() - started)))
 
 
+async def poll_health(url: str, stop: asyncio.Event, statuses: dict[int, int], reasons: dict[str, int]) -> None:
+    """`GET /health` every second: how often each status came, and each reason of a 412 (its first words)."""
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as session:
+        while not stop.is_set():
+            try:
+                async with session.get(f"{url}/health") as response:
+                    statuses[response.status] = statuses.get(response.status, 0) + 1
+                    if response.status == 412:
+                        for reason in await response.json():
+                            # the transport's or store's error follows a colon; its text varies
+                            key = str(reason).split(":", 1)[0]
+                            reasons[key] = reasons.get(key, 0) + 1
+            except (aiohttp.ClientError, TimeoutError, ValueError):
+                statuses[0] = statuses.get(0, 0) + 1
+            await asyncio.sleep(1)
+
+
 async def restart(loop: asyncio.AbstractEventLoop, stop: Any, start: Any) -> None:
     await loop.run_in_executor(None, stop)
     await asyncio.sleep(2)
@@ -158,7 +176,10 @@ async def soak(args: argparse.Namespace, base: Path, rabbit: PrivateRabbitMQ, re
         rss_start = rss_mib(procs["server"].pid)
         latencies: list[float] = []
         statuses: dict[int, int] = {}
-        background = [asyncio.create_task(poll_api(url, stop, latencies, statuses))]
+        health: dict[int, int] = {}
+        health_reasons: dict[str, int] = {}
+        background = [asyncio.create_task(poll_api(url, stop, latencies, statuses)),
+                      asyncio.create_task(poll_health(url, stop, health, health_reasons))]
         duration = args.minutes * 60
         slow = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "bench.soak", "--slow-senders", str(socket_port), "--minutes", str(args.minutes),
@@ -203,6 +224,7 @@ async def soak(args: argparse.Namespace, base: Path, rabbit: PrivateRabbitMQ, re
             "api_polls": len(latencies), "api_p50_ms": round(percentile(latencies, 0.5) * 1000, 1),
             "api_p99_ms": round(percentile(latencies, 0.99) * 1000, 1),
             "api_max_ms": round(max(latencies, default=0) * 1000, 1), "api_statuses": statuses,
+            "health_statuses": health, "health_412_reasons": health_reasons,
             "slow_connections": slow_stats,
             "server_rss_mib": {"start": round(rss_start, 1), "end": round(rss_end, 1)},
             "hang_handler_started": hang.exists(),

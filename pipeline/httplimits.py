@@ -30,6 +30,10 @@ DEFAULT_MAX_CONNECTIONS = 512
 DEFAULT_HEADER_TIMEOUT = 10.0
 DEFAULT_BODY_TIMEOUT = 30.0
 DEFAULT_KEEPALIVE_TIMEOUT = 15.0
+#: Longest request line of the API, in bytes (aiohttp's default is 8190): a 1,024-character stash
+#: path of 4-byte characters is 12,288 bytes percent-encoded, and must fit. A longer line is
+#: refused by aiohttp itself (400, text/plain).
+MAX_REQUEST_LINE = 16384
 
 
 @dataclass(frozen=True)

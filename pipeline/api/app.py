@@ -25,7 +25,7 @@ from pipeline.api.middleware import basic_auth, body_cap, envelope, host_check, 
 from pipeline.api.openapi import serve_openapi
 from pipeline.api.ui import add_ui
 from pipeline.config.api import ApiConfig
-from pipeline.httplimits import GUARD, Guard, deadlines, listening_port, serve
+from pipeline.httplimits import GUARD, MAX_REQUEST_LINE, Guard, deadlines, listening_port, serve
 from pipeline.model import Clock, system_clock
 from pipeline.store.base import Store
 from pipeline.transport.base import Transport
@@ -171,7 +171,7 @@ async def start_api(settings: Settings, store: Store, transport: Transport, cloc
     config = settings.api
     ssl_context = config.ssl_context()
     app = build_app(settings, store, transport, clock)
-    runner = web.AppRunner(app, access_log=None, handle_signals=False,
+    runner = web.AppRunner(app, access_log=None, handle_signals=False, max_line_size=MAX_REQUEST_LINE,
                            keepalive_timeout=config.limits.keepalive_timeout)
     await runner.setup()
     guard = app[GUARD]
@@ -181,6 +181,9 @@ async def start_api(settings: Settings, store: Store, transport: Transport, cloc
         await runner.cleanup()
         raise
     port = listening_port(server, config.port)
+    # Publishing would connect the transport only at the first request that publishes: until
+    # then /health said "not connected to the transport" of a broker it had never tried.
+    transport.connect_soon()
     fields = {"bind": config.bind, "port": port, "tls": config.tls, "auth": config.auth}
     log.info("api listening", extra={"fields": fields})
     if not config.loopback_only and not config.auth:

@@ -32,8 +32,12 @@ from pipeline.api.http import (
 )
 from pipeline.model import JSON
 
-#: A subscription: printable, no whitespace and no '/', so that its entries can be addressed in a URL.
-SUBSCRIPTION = re.compile(r"^[^\s/\x00-\x1f\x7f]{1,255}\Z")
+#: Control characters and whitespace as Python's `\s` sees it, spelled out: /openapi.json states the
+#: pattern, and another regex dialect's `\s` is another set (JavaScript's lacks U+0085).
+SPACES = r"\x00-\x20\x7f\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+#: A subscription: no whitespace or control character and no '/', so that its entries can be addressed in a URL.
+SUBSCRIPTION_PATTERN = rf"^[^{SPACES}/]{{1,255}}$"
+SUBSCRIPTION = re.compile(SUBSCRIPTION_PATTERN.removesuffix("$") + r"\Z")
 #: Latest accepted `begin`: the last second of 9999.
 MAX_BEGIN = 253402300799
 

@@ -10,9 +10,10 @@ The publish backlog is what the API's own transport holds unsent (buffered while
 is away, or being retried): `/info` shows it, and `/health` answers 412 while it is over
 `?backlog=` (default 0), since a 202 for a request still in the backlog is not yet a delivery.
 
-cannot see the queues must not say they are fine. While the transport is down with an error (it
-tried and keeps trying in the background) no figure is asked for: /info must not wait for a
-broker that cannot answer. Asking is what connects an idle API's transport in the first place.
+While the transport is down with an error (it tried and keeps trying in the background) no
+figure is asked for: /info must not wait for a broker that cannot answer. The API's transport
+starts connecting when the API starts (`start_api`), so "not connected to the transport" means
+the broker cannot be reached, not that nothing has been published yet.
 
 When the transport or the store is down and says why (`last_error`), `/info` adds `"error"` to
 its `transport` or `redis` object and `/health` appends it to the reason: Sensu's shape, one key more.

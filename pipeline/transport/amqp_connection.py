@@ -115,6 +115,11 @@ class AmqpConnection:
 
     # --- connecting ----------------------------------------------------------------------
 
+    def connect_soon(self) -> None:
+        """Begin connecting in the background (aio-pika reconnects by itself afterwards)."""
+        if self._connection is None and not self._closed:
+            self._spawn("connect", self._connect_loop())
+
     async def connect(self, timeout: float | None = None) -> None:
         """Wait until connected (retrying the brokers meanwhile); TimeoutError after `timeout` s."""
         if self._closed:

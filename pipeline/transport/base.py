@@ -98,6 +98,13 @@ class Transport(ABC):
     async def close(self) -> None:  # noqa: B027 - optional hook
         """Close connections; open subscriptions end."""
 
+    def connect_soon(self) -> None:  # noqa: B027 - optional hook
+        """Begin connecting in the background now rather than at the first publish or subscription.
+
+        For a daemon that may publish nothing for hours (`ogi api`), so that `connected` says
+        whether the broker can be reached, not only whether it has been asked yet.
+        """
+
     @property
     def connected(self) -> bool:
         """False while the connection to the broker is lost (an in-process transport never loses it)."""

@@ -8,6 +8,7 @@ import asyncio
 import json
 from collections.abc import AsyncIterator
 from typing import Any
+from urllib.parse import quote
 
 import aiohttp
 import pytest
@@ -122,3 +123,19 @@ async def test_a_client_named_dot_or_dot_dot_is_refused(running: ApiRunner) -> N
         for name in (".", ".."):
             async with session.post(f"{running.url}/clients", json={"name": name, "address": "10.0.0.1"}) as reply:
                 assert reply.status == 400, name
+
+
+async def test_the_longest_stash_path_the_api_takes_can_be_read_back_by_its_url(running: ApiRunner) -> None:
+    # 1,024 four-byte characters: 12,288 bytes percent-encoded, over aiohttp's default 8,190-byte
+    # request line, which answered 400 in text/plain to a path POST /stashes had just accepted.
+    path = "\U0001f60d" * 1024
+    async with aiohttp.ClientSession() as session, session.post(
+            f"{running.url}/stashes", json={"path": path, "content": {"a": 1}}) as stored:
+        assert stored.status == 201
+    # the request in one write, as most clients send it (aiohttp's own client splits it up)
+    reader, writer = await asyncio.open_connection("127.0.0.1", running.port)
+    writer.write(f"GET /stashes/{quote(path)} HTTP/1.1\r\nHost: 127.0.0.1:{running.port}\r\n"
+                 "Connection: close\r\n\r\n".encode())
+    reply = await asyncio.wait_for(reader.read(), 10)
+    writer.close()
+    assert reply.startswith(b"HTTP/1.1 200 ") and reply.endswith(b'{"a":1}'), reply[:300]
