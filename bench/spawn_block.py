@@ -13,8 +13,10 @@ measures, for `check_dummy 0 ok` exec'd directly and through `sh -c`:
    `--runs` checks of `check_dummy 0 ok`, 32 at once, in this process: the agent's own CPU
    and its children's per run, runs per second, and the event loop's lag meanwhile (how late
    a 1 ms sleep wakes: what every other check, result and handler waits):
-   `spawn-thread` (glibc's posix_spawn through ctypes on the spawn thread, the default),
-   `on-loop` (os.posix_spawn on the loop's thread) and `asyncio` (asyncio's subprocesses).
+   `spawn-thread` (glibc's posix_spawn through ctypes on the spawn thread, always),
+   `on-loop` (os.posix_spawn on the loop's thread, always), `default` (the agent's own mix:
+   on the loop while those spawns hold it at most a quarter of its time, else on the thread)
+   and `asyncio` (asyncio's subprocesses).
 
 A benchmark, not a test: it prints JSON and asserts nothing.
 """
@@ -32,6 +34,7 @@ import time
 from typing import Any
 
 from pipeline.agent import execute
+from pipeline.agent.posix_child import LoopShare
 
 PLUGIN = "/usr/lib/nagios/plugins/check_dummy"
 
@@ -85,7 +88,8 @@ def _cpu() -> tuple[float, float]:
 
 async def _start_path(path: str, runs: int) -> dict[str, float]:
     execute._DIRECT = path != "asyncio"
-    execute._OFF_LOOP = path == "spawn-thread"
+    execute._OFF_LOOP = path in ("default", "spawn-thread")
+    execute._LOOP_SHARE = LoopShare(0.0 if path == "spawn-thread" else 0.25)
     slots, env, lags, stop = asyncio.Semaphore(32), execute.command_env(), [], asyncio.Event()
 
     async def one() -> None:
@@ -113,12 +117,12 @@ async def _start_path(path: str, runs: int) -> dict[str, float]:
 
 def start_paths(runs: int) -> dict[str, dict[str, float]]:
     """Each way of starting a direct check, one after the other, in fresh event loops."""
-    saved = execute._DIRECT, execute._OFF_LOOP
-    paths = ["asyncio"] + (["on-loop"] if saved[0] else []) + (["spawn-thread"] if saved[1] else [])
+    saved = execute._DIRECT, execute._OFF_LOOP, execute._LOOP_SHARE
+    paths = ["asyncio"] + (["on-loop"] if saved[0] else []) + (["spawn-thread", "default"] if saved[1] else [])
     try:
         return {path: asyncio.run(_start_path(path, runs)) for path in paths}
     finally:
-        execute._DIRECT, execute._OFF_LOOP = saved
+        execute._DIRECT, execute._OFF_LOOP, execute._LOOP_SHARE = saved
 
 
 def main() -> None:

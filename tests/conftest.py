@@ -43,17 +43,22 @@ if TYPE_CHECKING:
 REDIS_DB = claim_redis_db()
 
 
-@pytest.fixture(params=["spawn-thread", "on-loop", "asyncio"])
+@pytest.fixture(params=["default", "spawn-thread", "on-loop", "asyncio"])
 def spawn_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Each way the agent can start a direct check (pipeline/agent/execute.py), one per test run."""
+    """Each way the agent can start a direct check (pipeline/agent/execute.py), one per test run.
+
+    `default` shares the spawns between the loop's thread and the spawn thread as the agent does.
+    """
     from pipeline.agent import execute
+    from pipeline.agent.posix_child import LoopShare
 
     if request.param != "asyncio" and not execute._DIRECT:
         pytest.skip("posix_spawn with pidfds is not available on this kernel")
-    if request.param == "spawn-thread" and not execute._OFF_LOOP:
+    if request.param in ("default", "spawn-thread") and not execute._OFF_LOOP:
         pytest.skip("glibc's posix_spawn is not reachable through ctypes here")
     monkeypatch.setattr(execute, "_DIRECT", request.param != "asyncio")
-    monkeypatch.setattr(execute, "_OFF_LOOP", request.param == "spawn-thread")
+    monkeypatch.setattr(execute, "_OFF_LOOP", request.param in ("default", "spawn-thread"))
+    monkeypatch.setattr(execute, "_LOOP_SHARE", LoopShare(0.0 if request.param == "spawn-thread" else 0.25))
     return str(request.param)
 
 

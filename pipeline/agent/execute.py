@@ -26,7 +26,7 @@ from pipeline import jsoncodec
 from pipeline.agent.argv import simple_argv
 from pipeline.agent.capture import OutputCapture
 from pipeline.agent.check_env import check_env
-from pipeline.agent.posix_child import DirectChild, available, resolve
+from pipeline.agent.posix_child import DirectChild, LoopShare, available, resolve
 from pipeline.agent.spawn import as_shell_reports, shell_env, spawn
 from pipeline.agent.spawn_thread import spawner
 from pipeline.extension import PROCESS_SLOT_HELD, DefinitionError
@@ -54,6 +54,8 @@ DEFAULT_OUTPUT_CAP = 1 << 20
 _DIRECT = available()
 #: And the spawn runs on a thread of its own (pipeline/agent/spawn_thread.py) where ctypes can call glibc.
 _OFF_LOOP = _DIRECT and spawner().available
+#: Which spawns stay on the loop's thread (cheaper) without stalling it (posix_child.LoopShare).
+_LOOP_SHARE = LoopShare()
 
 
 @dataclass
@@ -281,10 +283,12 @@ async def _run_direct(path: str, argv: list[str], env: dict[str, str], timeout: 
         return EOF_GRACE if killed or _group_alive(pid) else ORPHAN_PIPE_LIMIT
 
     try:
-        if _OFF_LOOP:
+        if _OFF_LOOP and not _LOOP_SHARE.allows():
             child = await DirectChild.start_off_loop(path, argv, shell_env(env), out.feed, grace)
         else:
+            began = time.perf_counter()
             child = DirectChild.start(path, argv, shell_env(env), out.feed, grace)
+            _LOOP_SHARE.spent(time.perf_counter() - began)
     except (OSError, ValueError):
         return None
 
