@@ -25,7 +25,6 @@ import argparse
 import asyncio
 import json
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -35,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.api import client_doc, event_doc, percentile
+from bench.private_peers import free_port
 from pipeline.store.redis import RedisStore
 
 CHROMIUM = "/usr/bin/chromium"
@@ -43,12 +43,6 @@ FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--dis
          "--disable-component-update", "--disable-sync", "--window-size=1920,1080"]
 OGI = str(Path(sys.executable).parent / "ogi")
 SEVERITY_MIX = (2, 2, 1, 1, 1, 3, 2, 1, 1, 2)  # per client: 4 critical, 5 warning, 1 unknown
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def wait(predicate: Any, timeout: float, what: str) -> Any:

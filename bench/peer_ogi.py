@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.peer_run import PLUGIN_COMMAND, Daemon, measure_window, percentile, row
+from bench.private_peers import free_port
 from pipeline.schedule.timing import splay_hash, standalone_key
 
 NAME = "ogi"
@@ -44,12 +45,6 @@ def available() -> str | None:
 def version() -> str:
     out = subprocess.run([OGI, "--version"], capture_output=True, text=True, check=False).stdout
     return out.strip().split()[-1] if out.strip() else "?"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class Sink:
@@ -108,8 +103,8 @@ def scheduled_tick(check: str, issued: int, arrival: float) -> float:
 def config(n: int, sink_port: int, command: str = PLUGIN_COMMAND) -> dict[str, Any]:
     check = {"command": command, "standalone": True, "interval": 1, "type": "metric",
              "handlers": ["sink"]}
-    return {"client": {"name": CLIENT, "subscriptions": [], "socket": {"port": _free_port()}},
-            "api": {"port": _free_port()},
+    return {"client": {"name": CLIENT, "subscriptions": [], "socket": {"port": free_port()}},
+            "api": {"port": free_port()},
             "handlers": {"sink": {"type": "udp", "mutator": "json",
                                   "socket": {"host": "127.0.0.1", "port": sink_port}}},
             "checks": {f"c{i}": dict(check) for i in range(n)}}

@@ -23,17 +23,12 @@ import sys
 import time
 from pathlib import Path
 
+from bench.private_peers import free_port
 from plugins.metrics_prometheus import fetch, graphite_lines, prometheus_lines, read_page
 
 TARGET_MS = 50.0
 COLLECTORS = ["--collector.interrupts", "--collector.slabinfo", "--collector.buddyinfo", "--collector.processes",
               "--collector.meminfo_numa", "--collector.cpu.info", "--no-collector.systemd"]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _start(port: int) -> subprocess.Popen[bytes]:
@@ -66,7 +61,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--runs", type=int, default=20)
     args = parser.parse_args()
-    port = _free_port()
+    port = free_port()
     child = _start(port)
     url = f"http://127.0.0.1:{port}/metrics"
     try:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import fcntl
 import json
 import os
-import socket
 import subprocess
 import time
 from collections.abc import Callable
@@ -25,7 +24,7 @@ from typing import Any
 import pytest
 
 from bench.certificates import Authority, Pair
-from bench.private_peers import PrivateRabbitMQ
+from bench.private_peers import PrivateRabbitMQ, port_answers
 from pipeline.model import Event
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -34,14 +33,6 @@ EXAMPLES = ROOT / "examples"
 
 def services_required() -> bool:
     return os.environ.get("OGI_REQUIRE_SERVICES") == "1"
-
-
-def port_answers(host: str, port: int, timeout: float = 1.0) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=timeout):
-            return True
-    except OSError:
-        return False
 
 
 def require_service(name: str, host: str = "127.0.0.1", port: int | None = None, available: bool | None = None) -> None:
@@ -53,12 +44,6 @@ def require_service(name: str, host: str = "127.0.0.1", port: int | None = None,
     if services_required():
         pytest.fail(f"{reason}, and OGI_REQUIRE_SERVICES=1 forbids skipping")
     pytest.skip(reason)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 #: The instant tests start from unless they say otherwise.
