@@ -25,6 +25,7 @@ import pytest
 
 from bench.certificates import Authority, Pair
 from bench.private_peers import PrivateRabbitMQ, port_answers
+from bench.private_peers import free_port as free_port  # the tests take it from here
 from pipeline.model import Event
 
 ROOT = Path(__file__).resolve().parent.parent
