@@ -166,6 +166,21 @@ def _poller(loop: asyncio.AbstractEventLoop) -> _Poller:
     return poller
 
 
+def _output_pipe() -> tuple[int, int]:
+    """A pipe for a child's stdout and stderr; OSError when its write end would be fd 0, 1 or 2.
+
+    An agent started without a standard stream gets such a descriptor, and dup2 onto itself
+    would not clear its close-on-exec flag. Inherited descriptors are swept first.
+    """
+    _sweep_inherited()
+    read_end, write_end = os.pipe()
+    if write_end <= 2:
+        os.close(read_end)
+        os.close(write_end)
+        raise OSError("no free descriptor above 2 for the output pipe")
+    return read_end, write_end
+
+
 class DirectChild:
     """One running command: its pid, output so far, and a future set once it is done.
 
@@ -194,12 +209,9 @@ class DirectChild:
     def start(cls, path: str, argv: list[str], env: dict[str, str], feed: Callable[[bytes], None],
               grace: Callable[[int], float]) -> DirectChild:
         """Spawn `argv` from `path` in a session of its own; OSError when the exec fails."""
-        _sweep_inherited()
         loop = asyncio.get_running_loop()
-        read_end, write_end = os.pipe()
+        read_end, write_end = _output_pipe()
         try:
-            if write_end <= 2:  # the agent runs without a standard stream: dup2 onto itself is a no-op
-                raise OSError("no free descriptor above 2 for the output pipe")
             actions = [(os.POSIX_SPAWN_OPEN, 0, _DEVNULL, os.O_RDONLY, 0),
                        (os.POSIX_SPAWN_DUP2, write_end, 1), (os.POSIX_SPAWN_DUP2, write_end, 2)]
             pid = os.posix_spawn(path, argv, env, file_actions=actions, setsid=True, setsigdef=_RESTORE)
@@ -229,13 +241,8 @@ class DirectChild:
     async def start_off_loop(cls, path: str, argv: list[str], env: dict[str, str], feed: Callable[[bytes], None],
                              grace: Callable[[int], float]) -> DirectChild:
         """As `start`, with the spawn itself on the spawn thread (pipeline/agent/spawn_thread.py)."""
-        _sweep_inherited()
         loop = asyncio.get_running_loop()
-        read_end, write_end = os.pipe()
-        if write_end <= 2:
-            os.close(read_end)
-            os.close(write_end)
-            raise OSError("no free descriptor above 2 for the output pipe")
+        read_end, write_end = _output_pipe()
         started = spawner().spawn(path, argv, env, write_end)
         try:
             # Shielded: the thread may still be using the pipe's descriptor.
@@ -305,10 +312,6 @@ class DirectChild:
             if self._timer is not None:
                 self._timer.cancel()
             self.done.set_result(None)
-
-    @property
-    def exited(self) -> bool:
-        return self.returncode is not None
 
     def close(self) -> None:
         """Stop watching; the caller has killed the group. A child still running is reaped later."""
