@@ -193,3 +193,29 @@ class TlsBroker:
         keys.update(ssl)
         return {"host": "127.0.0.1", "port": self.node.port,
                 "ssl": {key: value for key, value in keys.items() if value is not None}}
+
+
+#: A valid check and handler that the configuration tests break one attribute at a time.
+CONFIG_CHECK: dict[str, Any] = {"command": "check-cpu.rb -w 80", "interval": 60, "subscribers": ["base"],
+                                "handlers": ["mail"]}
+CONFIG_MAIL: dict[str, Any] = {"type": "pipe", "command": "mail -s alert ops@example.com"}
+#: An attribute value that means "leave the attribute out" to `config_with_check`.
+ABSENT = object()
+
+
+def config_with(**sections: Any) -> dict[str, Any]:
+    """Settings with the check `cpu` and the handler `mail`, `sections` replacing whole sections."""
+    settings: dict[str, Any] = {"checks": {"cpu": dict(CONFIG_CHECK)}, "handlers": {"mail": dict(CONFIG_MAIL)}}
+    settings.update(sections)
+    return settings
+
+
+def config_with_check(**attrs: Any) -> dict[str, Any]:
+    """`config_with()` whose check `cpu` has `attrs` set (ABSENT: removed)."""
+    definition = dict(CONFIG_CHECK)
+    for key, value in attrs.items():
+        if value is ABSENT:
+            definition.pop(key, None)
+        else:
+            definition[key] = value
+    return config_with(checks={"cpu": definition})

@@ -18,28 +18,14 @@ from pipeline.config.load import load_settings
 from pipeline.config.validate import validate
 from pipeline.errors import ConfigErrors
 from pipeline.registry import Registry
+from tests.helpers import ABSENT
+from tests.helpers import CONFIG_CHECK as CHECK
+from tests.helpers import CONFIG_MAIL as MAIL
+from tests.helpers import config_with as conf
+from tests.helpers import config_with_check as check
 
 REGISTRY = Registry(use_entry_points=False)
 CORPUS = Path(__file__).parent.parent / "data" / "config" / "sensu"
-CHECK: dict[str, Any] = {"command": "check-cpu.rb", "interval": 60, "subscribers": ["base"], "handlers": ["mail"]}
-MAIL: dict[str, Any] = {"type": "pipe", "command": "mail -s alert ops@example.com"}
-ABSENT = object()
-
-
-def conf(**sections: Any) -> dict[str, Any]:
-    settings: dict[str, Any] = {"checks": {"cpu": dict(CHECK)}, "handlers": {"mail": dict(MAIL)}}
-    settings.update(sections)
-    return settings
-
-
-def check(**attrs: Any) -> dict[str, Any]:
-    definition = dict(CHECK)
-    for key, value in attrs.items():
-        if value is ABSENT:
-            definition.pop(key, None)
-        else:
-            definition[key] = value
-    return conf(checks={"cpu": definition})
 
 
 def handler(**attrs: Any) -> dict[str, Any]:

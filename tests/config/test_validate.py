@@ -19,27 +19,13 @@ from pipeline.expr.when import compile_when, parse_time
 from pipeline.extension import Context, DefinitionError
 from pipeline.registry import Registry
 from pipeline.schedule.timing import ScheduleError, subdue_window
+from tests.helpers import ABSENT as MISSING
+from tests.helpers import CONFIG_CHECK as CHECK
+from tests.helpers import CONFIG_MAIL as MAIL
+from tests.helpers import config_with as base
+from tests.helpers import config_with_check as check
 
 REGISTRY = Registry(use_entry_points=False)
-CHECK = {"command": "check-cpu.rb -w 80", "interval": 60, "subscribers": ["base"], "handlers": ["mail"]}
-MAIL = {"type": "pipe", "command": "mail -s alert ops@example.com"}
-MISSING = object()
-
-
-def base(**sections: Any) -> dict[str, Any]:
-    settings: dict[str, Any] = {"checks": {"cpu": dict(CHECK)}, "handlers": {"mail": dict(MAIL)}}
-    settings.update(sections)
-    return settings
-
-
-def check(**attrs: Any) -> dict[str, Any]:
-    definition = dict(CHECK)
-    for key, value in attrs.items():
-        if value is MISSING:
-            definition.pop(key, None)
-        else:
-            definition[key] = value
-    return base(checks={"cpu": definition})
 
 
 def handler(definition: dict[str, Any], **extra: Any) -> dict[str, Any]:
