@@ -16,9 +16,8 @@ from typing import Any
 import pytest
 
 from bench.carbon import Carbon
-from bench.carbon import available as carbon_available
-from tests.e2e.test_graphite_web import GraphiteWeb, graphite_web_available
-from tests.helpers import require_service, wait_for
+from tests.graphite_peers import GraphiteWeb, graphite_stack
+from tests.helpers import wait_for
 from tests.ui.browser import OgiRun, console_errors, screenshot, until
 
 pytest.importorskip("selenium", reason="selenium (the dev extras) drives the browser")
@@ -31,18 +30,8 @@ BEFORE = (10.0, 20.0, 30.0, 40.0)
 
 @pytest.fixture(scope="module")
 def graphite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Carbon, GraphiteWeb]]:
-    require_service("carbon-cache", available=carbon_available())
-    require_service("graphite-web and gunicorn (Debian graphite-web, gunicorn)", available=graphite_web_available())
-    base = tmp_path_factory.mktemp("graphite-ui")
-    carbon = Carbon(base / "carbon", schemas=[("gw", r"^gw-1\.")])
-    carbon.start()
-    web = GraphiteWeb(base / "web", carbon)
-    try:
-        web.start()
-        yield carbon, web
-    finally:
-        web.stop()
-        carbon.stop(graceful=False)
+    with graphite_stack(tmp_path_factory.mktemp("graphite-ui"), schemas=[("gw", r"^gw-1\.")]) as started:
+        yield started
 
 
 @pytest.fixture(scope="module")
