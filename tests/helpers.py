@@ -15,6 +15,7 @@ import fcntl
 import json
 import os
 import subprocess
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -31,6 +32,11 @@ from pipeline.model import Event
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
 
+
+#: The `ogi` command of this checkout's environment (its console script, else the module).
+OGI = [sys.executable, "-m", "pipeline.cli.main"] if not (Path(sys.executable).parent / "ogi").exists() else [
+    str(Path(sys.executable).parent / "ogi")
+]
 
 def services_required() -> bool:
     return os.environ.get("OGI_REQUIRE_SERVICES") == "1"
@@ -123,7 +129,7 @@ def events_in(path: Path) -> list[dict[str, Any]]:
         found.append(value)
 
 
-def wait_for(predicate: Callable[[], Any], timeout: float, poll: float = 0.1) -> Any:
+def wait_for(predicate: Callable[[], Any], timeout: float = 15.0, poll: float = 0.1) -> Any:
     """Poll until `predicate()` is truthy and return it; fail the test after `timeout` seconds."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

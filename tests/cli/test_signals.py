@@ -11,8 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.test_ogi_run import OGI
-from tests.helpers import free_port, wait_for
+from tests.helpers import OGI, free_port, wait_for
 
 DAEMONS = ["run", "server", "client", "api"]
 #: A line each daemon logs at debug level once SIGTRAP turned debug on (the API logs none).

@@ -6,20 +6,14 @@ import json
 import signal
 import socket
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from tests.helpers import events_in, free_port
-from tests.helpers import wait_for as _wait_for
+from tests.helpers import OGI, events_in, free_port, wait_for
 
-OGI = [sys.executable, "-m", "pipeline.cli.main"] if not (Path(sys.executable).parent / "ogi").exists() else [
-    str(Path(sys.executable).parent / "ogi")
-]
 
 def alive(pid: int) -> bool:
     """Running, not a zombie (PID 1 here may never reap an orphan)."""
@@ -28,10 +22,6 @@ def alive(pid: int) -> bool:
     except FileNotFoundError:
         return False
     return stat.rsplit(")", 1)[1].split()[0] != "Z"
-
-def wait_for(predicate: Any, timeout: float = 15.0) -> Any:
-    return _wait_for(predicate, timeout, poll=0.1)
-
 
 @pytest.fixture
 def ogi_run(tmp_path: Path):  # type: ignore[no-untyped-def]

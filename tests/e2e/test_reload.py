@@ -9,8 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tests.e2e.test_ogi_run import OGI
-from tests.helpers import events_in, free_port, wait_for
+from tests.helpers import OGI, events_in, free_port, wait_for
 
 #: The new check's interval: its results must come within two of them after the reload.
 NEW_INTERVAL = 3

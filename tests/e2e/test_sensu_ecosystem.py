@@ -17,8 +17,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.test_ogi_run import OGI, wait_for
-from tests.helpers import events_in, free_port
+from tests.helpers import OGI, events_in, free_port, wait_for
 
 pysensu_yelp = pytest.importorskip("pysensu_yelp", reason="pysensu-yelp is in the dev extras")
 pytest.importorskip("sensu_plugin", reason="sensu-plugin is in the dev extras")

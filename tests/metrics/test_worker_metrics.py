@@ -16,8 +16,7 @@ from pipeline.config.load import settings_of
 from pipeline.metrics.merge import merge_pages
 from pipeline.transport import transport_from_settings
 from tests.contract.transport_fixtures import list_table, settings_for
-from tests.e2e.test_ogi_run import OGI
-from tests.helpers import claim_redis_db, free_port, require_service
+from tests.helpers import OGI, claim_redis_db, free_port, require_service
 
 RESULTS = 40
 
