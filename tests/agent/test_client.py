@@ -7,7 +7,6 @@ import json
 import re
 import socket
 import subprocess
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +16,6 @@ import pipeline
 from pipeline.agent.agent import Agent, fit_message, subscription_pipe
 from pipeline.agent.definition import client_definition, keepalive_payload
 from pipeline.config.load import settings_of
-from pipeline.config.settings import Settings
 from pipeline.config.validate import validate
 from pipeline.errors import ConfigErrors
 from pipeline.expr.tokens import prepare_check, unsafe_message, unsafe_tokens
@@ -25,33 +23,14 @@ from pipeline.hostaddr import first_ipv4
 from pipeline.registry import default_registry
 from pipeline.schedule.cron import next_cron, parse_cron
 from pipeline.schedule.timing import first_delay
-from pipeline.transport.base import PipeKind, Subscription
+from pipeline.transport.base import PipeKind
 from pipeline.transport.memory import MemoryTransport
+from tests.agent.support import Pipe, ask, settings
 
-NO_SOCKET = {"socket": {"enabled": False}}
 NOW = 1_700_000_000.0
 
 
-def settings(client: dict[str, Any] | None = None, checks: dict[str, Any] | None = None, **more: Any) -> Settings:
-    return settings_of({"client": {"name": "web-1", "address": "10.0.0.5", **NO_SOCKET, **(client or {})},
-                        "checks": checks or {}, **more})
 
-
-class Pipe:
-    """Reads one pipe of a transport; `next()` gives the next decoded message."""
-
-    def __init__(self, subscription: Subscription) -> None:
-        self.subscription = subscription
-        self._messages: AsyncIterator[Any] = subscription.__aiter__()
-
-    @classmethod
-    async def open(cls, transport: MemoryTransport, pipe: str, kind: PipeKind = "direct") -> Pipe:
-        return cls(await transport.subscribe(pipe, kind))
-
-    async def next(self) -> dict[str, Any]:
-        message = await asyncio.wait_for(self._messages.__anext__(), 20)
-        async with message.process():
-            return dict(json.loads(message.body))
 
 
 class SteppedTime:
@@ -77,13 +56,6 @@ class SteppedTime:
         self.sleeping.clear()
         self._permits.release()
         await asyncio.wait_for(self.sleeping.wait(), 20)
-
-
-async def ask(client: Agent, request: dict[str, Any]) -> Any:
-    """Send one check request to the client and wait until it was handled."""
-    task = client.request(json.dumps(request).encode())
-    assert task is not None, "the request was skipped"
-    return await task
 
 
 async def started(client: Agent) -> Agent:

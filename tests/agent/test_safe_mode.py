@@ -10,7 +10,7 @@ import pytest
 
 from pipeline.agent.agent import Agent
 from pipeline.transport.memory import MemoryTransport
-from tests.agent.test_client import Pipe, ask, settings
+from tests.agent.support import Pipe, ask, settings
 
 
 async def test_a_request_cannot_widen_a_local_check_in_safe_mode(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
