@@ -20,7 +20,7 @@ import time
 from typing import Any
 
 from pipeline.agent.agent import Agent
-from pipeline.agent.execute import use_pidfd_child_watcher
+from pipeline.agent.process.execute import use_pidfd_child_watcher
 from pipeline.config.load import settings_of
 from pipeline.transport.memory import MemoryTransport
 

@@ -9,7 +9,7 @@ measures, for `check_dummy 0 ok` exec'd directly and through `sh -c`:
    progress on the main thread that survives while another thread spawns continuously
    (1.0: the spawn runs without the GIL; 0.5 or less: the helper thread only moves the cost).
 
-3. ogi's three ways of starting a direct check (pipeline/agent/execute.py), each running
+3. ogi's three ways of starting a direct check (pipeline/agent/process/execute.py), each running
    `--runs` checks of `check_dummy 0 ok`, 32 at once, in this process: the agent's own CPU
    and its children's per run, runs per second, and the event loop's lag meanwhile (how late
    a 1 ms sleep wakes: what every other check, result and handler waits):
@@ -33,8 +33,8 @@ import threading
 import time
 from typing import Any
 
-from pipeline.agent import execute
-from pipeline.agent.posix_child import LoopShare
+from pipeline.agent.process import execute
+from pipeline.agent.process.posix_child import LoopShare
 
 PLUGIN = "/usr/lib/nagios/plugins/check_dummy"
 

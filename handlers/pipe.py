@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 from mutators.pipe import event_fields
-from pipeline.agent.execute import CommandFailed, parse_command, parse_timeout, run_command
+from pipeline.agent.process.execute import CommandFailed, parse_command, parse_timeout, run_command
 from pipeline.extension import DEFAULT_HANDLER_TIMEOUT, Context, Handler
 from pipeline.model import JSON, Event
 

@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 from typing import ClassVar, cast
 
-from pipeline.agent.execute import parse_timeout
+from pipeline.agent.process.execute import parse_timeout
 from pipeline.extension import Context, DefinitionError, Handler
 from pipeline.model import JSON, Event
 

@@ -8,7 +8,7 @@ import socket
 from typing import ClassVar, cast
 
 from handlers.tcp import DEFAULT_TIMEOUT, parse_socket
-from pipeline.agent.execute import parse_timeout
+from pipeline.agent.process.execute import parse_timeout
 from pipeline.extension import Context, Handler
 from pipeline.model import JSON, Event
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 from mutators.json import encode_event
-from pipeline.agent.execute import parse_command, parse_timeout, run_command
+from pipeline.agent.process.execute import parse_command, parse_timeout, run_command
 from pipeline.extension import Context, Mutator
 from pipeline.model import JSON, Event
 

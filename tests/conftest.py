@@ -45,12 +45,12 @@ REDIS_DB = claim_redis_db()
 
 @pytest.fixture(params=["default", "spawn-thread", "on-loop", "asyncio"])
 def spawn_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Each way the agent can start a direct check (pipeline/agent/execute.py), one per test run.
+    """Each way the agent can start a direct check (pipeline/agent/process/execute.py), one per test run.
 
     `default` shares the spawns between the loop's thread and the spawn thread as the agent does.
     """
-    from pipeline.agent import execute
-    from pipeline.agent.posix_child import LoopShare
+    from pipeline.agent.process import execute
+    from pipeline.agent.process.posix_child import LoopShare
 
     if request.param != "asyncio" and not execute._DIRECT:
         pytest.skip("posix_spawn with pidfds is not available on this kernel")

@@ -38,13 +38,13 @@ from typing import TYPE_CHECKING, Any
 
 import pipeline
 from pipeline import SENSU_COMPAT_VERSION, jsoncodec
-from pipeline.agent.capture import fit_message
 from pipeline.agent.client_metrics import client_registry, start_client_metrics
 from pipeline.agent.definition import client_definition, keepalive_payload, socket_limits, socket_options
 from pipeline.agent.deregistration import deregistration_check
-from pipeline.agent.execute import DEFAULT_OUTPUT_CAP, command_env, execute_check
 from pipeline.agent.hooks import run_hook
 from pipeline.agent.http_socket import HttpOptions, HttpSocket
+from pipeline.agent.process.capture import fit_message
+from pipeline.agent.process.execute import DEFAULT_OUTPUT_CAP, command_env, execute_check
 from pipeline.agent.socket_input import SocketInput
 from pipeline.agent.standalone import Standalone
 from pipeline.agent.statsd import StatsdListener, start_statsd

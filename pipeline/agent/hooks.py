@@ -17,7 +17,7 @@ import asyncio
 from typing import Any
 
 from pipeline import jsoncodec
-from pipeline.agent.execute import UNKNOWN_STATUS, parse_timeout, run_command
+from pipeline.agent.process.execute import UNKNOWN_STATUS, parse_timeout, run_command
 from pipeline.expr.tokens import UNMATCHED_OUTPUT, substitute, unsafe_message, unsafe_tokens
 from pipeline.extension import DefinitionError
 from pipeline.model import JSON, Clock, is_int, severity_name, system_clock

@@ -5,7 +5,7 @@ Sensu sets, for each check, hook, pipe handler and mutator it starts:
 - `SENSU_CONFIG_FILES`: the same list, in the variable itself.
 Handlers written with `sensu-plugin` (Ruby or Python) read their settings (`mailer`, `slack`,
 ...) from those files, so without them they see empty settings. ogi's daemons export both into
-their own environment, which every command inherits (`pipeline/agent/execute.py`
+their own environment, which every command inherits (`pipeline/agent/process/execute.py`
 `command_env`), and rewrite them on SIGHUP when the list of files changed.
 """
 

@@ -261,7 +261,7 @@ def run_daemon(
     """Run a daemon under its signals until it stops; its exit code."""
 
     async def main() -> int:
-        from pipeline.agent.execute import use_pidfd_child_watcher
+        from pipeline.agent.process.execute import use_pidfd_child_watcher
 
         use_pidfd_child_watcher()
         loop = asyncio.get_running_loop()

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipeline.agent.argv import simple_argv
+from pipeline.agent.process.argv import simple_argv
 
 #: Plain word characters, blanks, quotes, a backslash and a few shell metacharacters, so the
 #: generator reaches both answers.

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.agent import spawn
-from pipeline.agent.argv import simple_argv
-from pipeline.agent.execute import TIMED_OUT, command_env, run_command
+from pipeline.agent.process import spawn
+from pipeline.agent.process.argv import simple_argv
+from pipeline.agent.process.execute import TIMED_OUT, command_env, run_command
 
 PLUGINS = Path("/usr/lib/nagios/plugins")
 DUMMY = PLUGINS / "check_dummy"

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.agent.execute import DEFAULT_OUTPUT_CAP, TIMED_OUT, execute_check, run_command
+from pipeline.agent.process.execute import DEFAULT_OUTPUT_CAP, TIMED_OUT, execute_check, run_command
 
 
 def process_is_gone(pid: int) -> bool:

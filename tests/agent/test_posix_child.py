@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.agent import posix_child
-from pipeline.agent.execute import run_command
+from pipeline.agent.process import posix_child
+from pipeline.agent.process.execute import run_command
 
 
 def _fds(listing: str) -> list[str]:

@@ -19,7 +19,7 @@ from handlers.transport import TransportHandler
 from handlers.udp import UdpHandler
 from handlers.webhook import WebhookHandler
 from mutators.json import encode_event
-from pipeline.agent.execute import CommandFailed
+from pipeline.agent.process.execute import CommandFailed
 from pipeline.config.load import settings_of
 from pipeline.config.validate import validate
 from pipeline.extension import Context, DefinitionError, Handler, Mutator

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.agent.execute import run_command
+from pipeline.agent.process.execute import run_command
 from pipeline.cli import child_env
 from pipeline.cli.main import build_parser
 from pipeline.cli.sensu_flags import refused

@@ -16,7 +16,7 @@ import os
 import signal
 import time
 
-from pipeline.agent.argv import simple_argv
+from pipeline.agent.process.argv import simple_argv
 
 __all__ = ["SHELL", "Protocol", "as_shell_reports", "spawn", "shell_env"]
 

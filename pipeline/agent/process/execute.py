@@ -7,7 +7,7 @@ users: a timeout kills the whole process group (a plugin's own children included
 capped while it is still being read (a chatty plugin can neither exhaust memory nor block on a
 full pipe), and stdin is written while output is read, so large payloads cannot deadlock. A command that needs no shell (a plugin and its
 arguments) is exec'd without `sh -c`, as Nagios 4 does, with the same output, status and
-timeouts (pipeline/agent/spawn.py).
+timeouts (pipeline/agent/process/spawn.py).
 """
 
 from __future__ import annotations
@@ -23,12 +23,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from pipeline import jsoncodec
-from pipeline.agent.argv import simple_argv
-from pipeline.agent.capture import OutputCapture
-from pipeline.agent.check_env import check_env
-from pipeline.agent.posix_child import DirectChild, LoopShare, available, resolve
-from pipeline.agent.spawn import as_shell_reports, shell_env, spawn
-from pipeline.agent.spawn_thread import spawner
+from pipeline.agent.process.argv import simple_argv
+from pipeline.agent.process.capture import OutputCapture
+from pipeline.agent.process.check_env import check_env
+from pipeline.agent.process.posix_child import DirectChild, LoopShare, available, resolve
+from pipeline.agent.process.spawn import as_shell_reports, shell_env, spawn
+from pipeline.agent.process.spawn_thread import spawner
 from pipeline.extension import PROCESS_SLOT_HELD, DefinitionError
 from pipeline.model import JSON, Clock, system_clock
 
@@ -52,7 +52,7 @@ DEFAULT_OUTPUT_CAP = 1 << 20
 
 #: posix_spawn and pidfds are there (Linux 5.3+): the common case takes the cheap path.
 _DIRECT = available()
-#: And the spawn runs on a thread of its own (pipeline/agent/spawn_thread.py) where ctypes can call glibc.
+#: And the spawn runs on a thread of its own (pipeline/agent/process/spawn_thread.py) where ctypes can call glibc.
 _OFF_LOOP = _DIRECT and spawner().available
 #: Which spawns stay on the loop's thread (cheaper) without stalling it (posix_child.LoopShare).
 _LOOP_SHARE = LoopShare()
@@ -175,7 +175,7 @@ async def run_command(
     the engine already holds a process slot for the route running this command.
     Cancelling the caller kills the process group too, so an engine-level timeout leaves no
     orphans behind. Without `env`, the command gets `command_env()`. A command that needs no
-    shell is exec'd directly (pipeline/agent/spawn.py), indistinguishably; `direct=False`
+    shell is exec'd directly (pipeline/agent/process/spawn.py), indistinguishably; `direct=False`
     always goes through `sh -c`.
     """
     if env is None:
@@ -271,7 +271,7 @@ async def _run(
 
 async def _run_direct(path: str, argv: list[str], env: dict[str, str], timeout: float | None, output_cap: int,
                       started: float) -> ExecResult | None:
-    """The common case without asyncio's subprocess objects (pipeline/agent/posix_child.py).
+    """The common case without asyncio's subprocess objects (pipeline/agent/process/posix_child.py).
 
     None when the spawn itself failed: the caller then goes through the shell, which reports
     a missing or unexecutable file in its own words.

@@ -9,7 +9,7 @@ loop's reader callbacks. Nothing runs in a thread: CPython holds the GIL across 
 call, so a spawn thread would only move the wait, not the cost.
 
 Only the common case comes here (a plugin and its words, stdout and stderr merged, no stdin);
-anything else, and any spawn that fails, goes the general way (pipeline/agent/spawn.py), so
+anything else, and any spawn that fails, goes the general way (pipeline/agent/process/spawn.py), so
 what a user sees (output, exit status, the shell's messages and codes) never differs.
 """
 
@@ -25,7 +25,7 @@ import time
 import weakref
 from collections.abc import Callable
 
-from pipeline.agent.spawn_thread import spawner
+from pipeline.agent.process.spawn_thread import spawner
 
 __all__ = ["DirectChild", "available", "resolve"]
 
@@ -240,7 +240,7 @@ class DirectChild:
     @classmethod
     async def start_off_loop(cls, path: str, argv: list[str], env: dict[str, str], feed: Callable[[bytes], None],
                              grace: Callable[[int], float]) -> DirectChild:
-        """As `start`, with the spawn itself on the spawn thread (pipeline/agent/spawn_thread.py)."""
+        """As `start`, with the spawn itself on the spawn thread (pipeline/agent/process/spawn_thread.py)."""
         loop = asyncio.get_running_loop()
         read_end, write_end = _output_pipe()
         started = spawner().spawn(path, argv, env, write_end)
