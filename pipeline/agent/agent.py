@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 
 import pipeline
 from pipeline import SENSU_COMPAT_VERSION, jsoncodec
+from pipeline.agent.batch import ResultBatch
 from pipeline.agent.client_metrics import client_registry, start_client_metrics
 from pipeline.agent.definition import client_definition, keepalive_payload, socket_limits, socket_options
 from pipeline.agent.deregistration import deregistration_check
@@ -64,6 +65,8 @@ SAFE_REQUEST_KEYS = ("name", "issued")
 log = logging.getLogger("ogi.client")
 
 KEEPALIVE_INTERVAL = 20.0
+#: A check skipped because its last run is still going is logged at most this often (seconds).
+SKIP_LOG_INTERVAL = 60.0
 SAFE_MODE_OUTPUT = "Check is not locally defined (safe mode)"
 #: The result for a request naming a Sensu check extension (Ruby run inside sensu-client).
 EXTENSION_OUTPUT = "check extension {!r} cannot run on an ogi client: give the check a \"command\""
@@ -111,6 +114,7 @@ class Agent:
         self.queue = f"{self.name}-{pipeline.__version__}-{self.started_at}"
         self.safe_mode = self.definition.get("safe_mode") is True
         self.counts: Counter[str] = Counter()
+        self._results = ResultBatch(transport, self.results_pipe, self.counts)
         self.standalone = Standalone(self)
         self.socket: SocketInput | None = None
         self.http: HttpSocket | None = None
@@ -119,6 +123,8 @@ class Agent:
         self.metrics_page: MetricsRunner | None = None
         self._running: set[str] = set()
         self._safe_logged: set[tuple[Any, tuple[str, ...]]] = set()
+        #: check key -> (when its skip was last logged, skips since)
+        self._skips_logged: dict[str, tuple[float, int]] = {}
         self._checks: set[asyncio.Task[Any]] = set()
         self._loops: list[asyncio.Task[None]] = []
         #: pipe -> its subscription and the task reading it
@@ -331,7 +337,7 @@ class Agent:
         key = f"{check.get('source') or ''}:{name}"
         if key in self._running:
             self.counts["skipped_running"] += 1
-            log.warning("previous check command execution in progress", extra={"fields": {"check": name}})
+            self._log_skip(key, name)
             return None
         self._running.add(key)
         try:
@@ -357,15 +363,30 @@ class Agent:
         finally:
             self._running.discard(key)
 
+    def _log_skip(self, key: str, name: str) -> None:
+        """Sensu's warning, at most once a minute per check with how many runs it stands for:
+        an agent that cannot keep up would otherwise spend its time writing it."""
+        now = self.clock()
+        last, skipped = self._skips_logged.get(key, (-SKIP_LOG_INTERVAL, 0))
+        skipped += 1
+        if now - last < SKIP_LOG_INTERVAL:
+            self._skips_logged[key] = (last, skipped)
+            return
+        self._skips_logged[key] = (now, 0)
+        log.warning("previous check command execution in progress",
+                    extra={"fields": {"check": name, "skipped": skipped}})
+
     # --- publishing ------------------------------------------------------------------------
 
     async def publish_result(self, check: JSON) -> None:
-        """Publish `check` (with its output and status) to `results` as this client's result."""
+        """Publish `check` (with its output and status) to `results` as this client's result.
+
+        Results finished in the same turn of the loop go out together (pipeline/agent/batch.py).
+        """
         payload: JSON = {"client": self.name, "check": check}
         if isinstance(self.definition.get("signature"), str):
             payload["signature"] = self.definition["signature"]
-        await self.transport.publish(self.results_pipe, fit_message(payload))
-        self.counts["results"] += 1
+        await self._results.publish(fit_message(payload))
         log.debug("check result published", extra={"fields": {"check": check.get("name"), "status": check.get("status")}})
 
     async def _publish_pushed(self, check: JSON) -> None:

@@ -5,11 +5,16 @@ Each runs on its `cron`, else every `interval` seconds with Sensu's splay keyed 
 fleet of clients does not run the same check in the same second. A tick inside the check's
 `subdue` window is skipped; `"publish": false` leaves the check unscheduled. A check that
 cannot be scheduled (bad cron, no interval) is logged and left out; the others run.
+
+One timer serves them all: a heap of the checks by their next tick and one task that sleeps to
+the earliest. A task and a sleep per check cost the agent a timer handle, a future and a task
+wake-up per run; at thousands of checks a second that was a few percent of its CPU.
 """
 
 from __future__ import annotations
 
 import asyncio
+import heapq
 import logging
 from typing import TYPE_CHECKING
 
@@ -32,17 +37,19 @@ def standalone_checks(checks: dict[str, JSON]) -> dict[str, JSON]:
 
 
 class Standalone:
-    """The standalone scheduler of one client: a timer task per check."""
+    """The standalone scheduler of one client: one timer over every check's next tick."""
 
     def __init__(self, client: Agent) -> None:
         self.client = client
         self.schedules: dict[str, CheckSchedule] = {}
-        self._tasks: list[asyncio.Task[None]] = []
+        self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
         client = self.client
         now = client.clock()
         self.schedules.clear()
+        #: (next tick, order, name, definition): the order breaks ties without comparing dicts.
+        due: list[tuple[float, int, str, JSON]] = []
         for name, check in standalone_checks(client.checks).items():
             try:
                 schedule = CheckSchedule.for_check(standalone_key(client.name, name), check, now)
@@ -54,24 +61,28 @@ class Standalone:
                 )
                 continue
             self.schedules[name] = schedule
-            self._tasks.append(asyncio.create_task(self._loop(name, check, schedule), name=f"standalone:{name}"))
+            due.append((schedule.next_at, len(due), name, {**check, "name": name}))
+        if due:
+            heapq.heapify(due)
+            self._task = asyncio.create_task(self._loop(due), name="standalone")
 
     async def stop(self) -> None:
-        for task in self._tasks:
+        task, self._task = self._task, None
+        if task is not None:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        self._tasks.clear()
+            await asyncio.gather(task, return_exceptions=True)
 
-    async def _loop(self, name: str, check: JSON, schedule: CheckSchedule) -> None:
+    async def _loop(self, due: list[tuple[float, int, str, JSON]]) -> None:
         client = self.client
-        definition = {**check, "name": name}
+        schedules = self.schedules
         while True:
-            await client.sleep(max(0.0, schedule.next_at - client.clock()))
+            await client.sleep(max(0.0, due[0][0] - client.clock()))
             now = client.clock()
-            if not schedule.due(now):
-                continue  # woke a little early
-            if schedule.subdued(now):
-                client.counts["subdued"] += 1
-            else:
-                client._spawn(client.run_check(dict(definition), issued=now))
-            schedule.advance(now)
+            while due and due[0][0] <= now:
+                _, order, name, definition = due[0]
+                schedule = schedules[name]
+                if schedule.subdued(now):
+                    client.counts["subdued"] += 1
+                else:
+                    client._spawn(client.run_check(dict(definition), issued=now))
+                heapq.heapreplace(due, (schedule.advance(now), order, name, definition))

@@ -91,6 +91,11 @@ class Transport(ABC):
     @abstractmethod
     async def publish(self, pipe: str, body: bytes, kind: PipeKind = "direct") -> None: ...
 
+    async def publish_many(self, pipe: str, bodies: list[bytes], kind: PipeKind = "direct") -> None:
+        """Publish `bodies` in order, as `publish` would each; a transport may send them together."""
+        for body in bodies:
+            await self.publish(pipe, body, kind)
+
     @abstractmethod
     async def subscribe(self, pipe: str, kind: PipeKind = "direct", queue: str | None = None) -> Subscription:
         """Subscribe to a pipe. For `fanout`, `queue` names this subscriber's own queue."""

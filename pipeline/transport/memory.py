@@ -218,6 +218,16 @@ class MemoryTransport(Transport):
         else:
             raise ValueError(f"unknown pipe kind {kind!r} (known: direct, fanout)")
 
+    async def publish_many(self, pipe: str, bodies: list[bytes], kind: PipeKind = "direct") -> None:
+        if kind != "direct":
+            await super().publish_many(pipe, bodies, kind)
+            return
+        if self._closed:
+            raise RuntimeError("memory transport is closed")
+        queue = self._direct_queue(pipe)
+        for body in bodies:
+            queue.put(_Entry(bytes(body)))
+
     async def subscribe(self, pipe: str, kind: PipeKind = "direct", queue: str | None = None) -> Subscription:
         if self._closed:
             raise RuntimeError("memory transport is closed")

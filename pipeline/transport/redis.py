@@ -204,6 +204,23 @@ class RedisTransport(Transport):
                 self.lost(exc)
         self._buffer(pipe, bytes(body), kind)
 
+    async def publish_many(self, pipe: str, bodies: list[bytes], kind: PipeKind = "direct") -> None:
+        """A direct pipe's batch is one RPUSH; a fanout pipe's, one PUBLISH each."""
+        if kind != "direct" or len(bodies) < 2:
+            await super().publish_many(pipe, bodies, kind)
+            return
+        if self._closed:
+            raise RuntimeError("redis transport is closed")
+        values = [bytes(body) for body in bodies]
+        if not self._pending:
+            try:
+                await self.client.rpush(Keys(self.db, pipe).list, *values)
+                return
+            except GONE as exc:
+                self.lost(exc)
+        for value in values:
+            self._buffer(pipe, value, kind)
+
     def _buffer(self, pipe: str, body: bytes, kind: PipeKind) -> None:
         if self.buffer_limit == 0:
             self.counts["buffer_dropped"] += 1

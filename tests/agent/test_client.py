@@ -26,6 +26,7 @@ from pipeline.schedule.timing import first_delay
 from pipeline.transport.base import PipeKind
 from pipeline.transport.memory import MemoryTransport
 from tests.agent.support import Pipe, ask, settings
+from tests.helpers import FakeClock
 
 NOW = 1_700_000_000.0
 
@@ -259,6 +260,31 @@ async def test_a_check_still_running_is_not_started_twice(tmp_path: Path) -> Non
     assert runs.read_text() == "run\n"
     third = client.request(json.dumps({"name": "slow", "command": command}).encode())
     assert third is not None and (await third)["output"] == "finished\n"
+
+
+async def test_an_agent_that_cannot_keep_up_logs_its_skips_once_a_minute_per_check(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    clock = FakeClock()
+    client = Agent(settings(), MemoryTransport(), clock=clock, env={})
+    go = tmp_path / "go"
+    request = json.dumps({"name": "slow", "command": f"while [ ! -e {go} ]; do sleep 0.01; done"}).encode()
+    first = client.request(request)
+    caplog.set_level("WARNING", logger="ogi.client")
+
+    def skips() -> list[int]:
+        return [getattr(r, "fields", {}).get("skipped") for r in caplog.records
+                if r.getMessage() == "previous check command execution in progress"]
+
+    for _ in range(5):
+        assert await client.request(request) is None
+        clock.advance(10)
+    assert skips() == [1]  # the first skip at once, the next four within the minute stay quiet
+    clock.advance(15)
+    assert await client.request(request) is None
+    assert skips() == [1, 5]  # 65 s on: one line standing for the five skips since
+    assert client.counts["skipped_running"] == 6
+    go.touch()
+    assert first is not None and (await first)["status"] == 0
 
 
 @pytest.mark.parametrize(

@@ -146,6 +146,26 @@ async def test_results_published_before_any_server_subscribed_wait_for_the_first
     assert await receive(server, 3) == [b"1", b"2", b"3"]
 
 
+async def test_a_batch_published_together_arrives_whole_and_in_order_on_a_direct_pipe(backend: Backend) -> None:
+    pipe = backend.name("results")
+    client = backend.make()
+    await client.publish(pipe, b"before")
+    await client.publish_many(pipe, [str(i).encode() for i in range(50)])
+    await client.publish_many(pipe, [b"alone"])
+    await client.publish_many(pipe, [])
+    server = await backend.make().subscribe(pipe)
+    assert await receive(server, 52) == [b"before", *(str(i).encode() for i in range(50)), b"alone"]
+
+
+async def test_a_batch_on_a_fanout_pipe_reaches_every_subscriber_in_order(backend: Backend) -> None:
+    pipe = backend.name("webserver")
+    one = await backend.make().subscribe(pipe, "fanout", f"{pipe}-host1-1.0-1")
+    two = await backend.make().subscribe(pipe, "fanout", f"{pipe}-host2-1.0-1")
+    await backend.make().publish_many(pipe, [b"a", b"b", b"c"], "fanout")
+    for subscription in (one, two):
+        assert await receive(subscription, 3) == [b"a", b"b", b"c"]
+
+
 async def test_a_fanout_pipe_gives_every_subscriber_its_own_copy_in_order(backend: Backend) -> None:
     pipe = backend.name("webserver")
     one = await backend.make().subscribe(pipe, "fanout", f"{pipe}-host1-1.0-1")

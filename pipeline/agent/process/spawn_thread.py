@@ -1,4 +1,4 @@
-"""Start children from a thread of their own, without holding the GIL while the kernel works.
+"""Start children from threads of their own, without holding the GIL while the kernel works.
 
 glibc's posix_spawn uses vfork semantics: the calling thread is suspended until the child has
 called exec. That is cheap in CPU, but the wait is as long as it takes the scheduler to run
@@ -6,11 +6,14 @@ the child to its exec: ~0.17 ms on a quiet machine, over a millisecond on a busy
 event loop's thread that wait stops every other check, result and handler. CPython's
 `os.posix_spawn` holds the GIL across the call (measured: no other thread ran during any of
 200 calls), so calling it from another thread moves nothing. Calling libc's posix_spawn
-through ctypes releases the GIL for the call, so the loop goes on while this thread waits.
+through ctypes releases the GIL for the call, so the loop goes on while a thread waits.
 
-One thread, fed through a queue; its answers come back with `call_soon_threadsafe`. Where
-ctypes or glibc's posix_spawn is missing, `SpawnThread.available` is False and the caller
-spawns on the loop's thread instead.
+`THREADS` threads share one queue, so one child's wait for a CPU does not hold up the next
+spawn: with one thread, `ogi run` at 2,000 checks/s had 12-17 spawns queued behind it all the
+time, the spawn slots full and 11-12 % of both CPUs idle; with two, 4-6 % idle and a higher
+sustained rate (docs/performance.md, "Spawning checks"). A thread takes at most `BATCH` spawns
+at a time and answers them in one wake-up of the loop. Where ctypes or glibc's posix_spawn is
+missing, `SpawnThread.available` is False and the caller spawns on the loop's thread instead.
 """
 
 from __future__ import annotations
@@ -33,8 +36,9 @@ _SETSID = 0x80
 _ATTR_SIZE = 1024
 _ACTIONS_SIZE = 256
 _SIGSET_SIZE = 128
-#: Spawns answered in one wake-up of the loop, at most.
-_BATCH = 64
+#: Spawn threads, and the spawns one of them takes before answering the loop.
+THREADS = 2
+BATCH = 8
 #: Encoded environments kept (one per check, as a rule).
 _ENV_CACHE = 20000
 
@@ -56,9 +60,9 @@ def _load_libc() -> tuple[ctypes.CDLL, ctypes.PyDLL] | None:
 
 
 class SpawnThread:
-    """A daemon thread that runs posix_spawn for the loop; `spawn()` awaits the pid."""
+    """Daemon threads that run posix_spawn for the loop; `spawn()` awaits the pid."""
 
-    def __init__(self) -> None:
+    def __init__(self, threads: int = THREADS) -> None:
         loaded = _load_libc()
         self.libc: ctypes.CDLL | None = loaded[0] if loaded is not None else None
         self.held: ctypes.PyDLL | None = loaded[1] if loaded is not None else None
@@ -66,7 +70,8 @@ class SpawnThread:
         self._queue: queue.SimpleQueue[tuple[bytes, list[bytes], ctypes.Array[ctypes.c_char_p], int,
                                              asyncio.Future[int]] | None] = queue.SimpleQueue()
         self._envs: dict[tuple[tuple[str, str], ...], ctypes.Array[ctypes.c_char_p]] = {}
-        self._thread: threading.Thread | None = None
+        self.threads = threads
+        self._running: list[threading.Thread] = []
         self._attr = ctypes.create_string_buffer(_ATTR_SIZE)
         self._devnull = os.fsencode(os.devnull)
         if self.available:
@@ -92,9 +97,11 @@ class SpawnThread:
         """
         loop = asyncio.get_running_loop()
         future: asyncio.Future[int] = loop.create_future()
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="ogi-spawn", daemon=True)
-            self._thread.start()
+        if not self._running:
+            for number in range(self.threads):
+                thread = threading.Thread(target=self._run, name=f"ogi-spawn-{number}", daemon=True)
+                thread.start()
+                self._running.append(thread)
         key = tuple(env.items())
         envp = self._envs.get(key)
         if envp is None:
@@ -115,7 +122,7 @@ class SpawnThread:
         while (job := jobs.get()) is not None:
             # Everything queued meanwhile goes in one round, answered in one wake-up of the loop.
             batch = [job]
-            while len(batch) < _BATCH:
+            while len(batch) < BATCH:
                 try:
                     more = jobs.get_nowait()
                 except queue.Empty:
