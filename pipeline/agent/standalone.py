@@ -8,7 +8,10 @@ cannot be scheduled (bad cron, no interval) is logged and left out; the others r
 
 One timer serves them all: a heap of the checks by their next tick and one task that sleeps to
 the earliest. A task and a sleep per check cost the agent a timer handle, a future and a task
-wake-up per run; at thousands of checks a second that was a few percent of its CPU.
+wake-up per run; at thousands of checks a second that was a few percent of its CPU. Wake-ups
+are at least `GATHER` apart, so checks whose ticks fall within a few milliseconds of each
+other start together: one wake-up of the loop and one hand-over to the spawn threads for all
+of them, the way a Nagios core runs every event that is due in one pass.
 """
 
 from __future__ import annotations
@@ -25,6 +28,11 @@ if TYPE_CHECKING:
     from pipeline.agent.agent import Agent
 
 log = logging.getLogger("ogi.client")
+
+#: Shortest time between two wake-ups of the scheduler, in seconds: a run starts at most this
+#: late. `ogi run` at 1,000 checks/s, three rounds each: its own CPU was 0.52-0.56 of the
+#: plugins' with no gathering, 0.45-0.51 at 5 ms and 0.42-0.43 at 20 ms.
+GATHER = 0.02
 
 
 def standalone_checks(checks: dict[str, JSON]) -> dict[str, JSON]:
@@ -75,9 +83,11 @@ class Standalone:
     async def _loop(self, due: list[tuple[float, int, str, JSON]]) -> None:
         client = self.client
         schedules = self.schedules
+        woke = -GATHER
         while True:
-            await client.sleep(max(0.0, due[0][0] - client.clock()))
             now = client.clock()
+            await client.sleep(max(0.0, due[0][0] - now, woke + GATHER - now))
+            now = woke = client.clock()
             while due and due[0][0] <= now:
                 _, order, name, definition = due[0]
                 schedule = schedules[name]

@@ -15,6 +15,7 @@ import pytest
 import pipeline
 from pipeline.agent.agent import Agent, fit_message, subscription_pipe
 from pipeline.agent.definition import client_definition, keepalive_payload
+from pipeline.agent.standalone import GATHER
 from pipeline.config.load import settings_of
 from pipeline.config.validate import validate
 from pipeline.errors import ConfigErrors
@@ -498,6 +499,33 @@ async def test_a_standalone_check_runs_on_its_splay_then_every_interval() -> Non
     assert time.sleeps[0] == pytest.approx(splay, abs=0.001)
     assert time.sleeps[1:4] == pytest.approx([60.0, 60.0, 60.0])
     assert issued == [int(NOW + time.sleeps[0] + 60 * i) for i in range(3)]
+
+
+async def test_standalone_checks_due_within_a_few_ms_start_in_one_wake_up_and_none_is_late_by_more(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    time = SteppedTime()
+    checks = {f"c{i}": {"command": "true", "standalone": True, "interval": 1} for i in range(200)}
+    client = Agent(settings(checks=checks), MemoryTransport(), clock=time.clock, env={}, sleep=time.sleep)
+    started: list[tuple[str, float]] = []
+
+    async def record(check: dict[str, Any], issued: float | None = None) -> None:
+        started.append((check["name"], time.now))
+
+    monkeypatch.setattr(client, "run_check", record)
+    client.standalone.start()
+    ticks = {name: schedule.next_at for name, schedule in client.standalone.schedules.items()}
+    try:
+        await asyncio.wait_for(time.sleeping.wait(), 20)
+        while len(started) < len(checks):
+            await time.step()
+    finally:
+        await client.standalone.stop()
+    assert sorted(name for name, _ in started) == sorted(checks)
+    late = [at - ticks[name] for name, at in started]
+    assert min(late) >= 0 and max(late) <= GATHER + 1e-9
+    # 200 splay phases over one second: one wake-up each without gathering, at most ~50 with it
+    assert len(set(ticks.values())) > 150
+    assert len(time.sleeps) <= 1 / GATHER + 2
 
 
 async def test_a_standalone_cron_check_runs_at_the_cron_times() -> None:
