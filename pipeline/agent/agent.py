@@ -46,6 +46,7 @@ from pipeline.agent.hooks import run_hook
 from pipeline.agent.http_socket import HttpOptions, HttpSocket
 from pipeline.agent.process.capture import fit_message
 from pipeline.agent.process.execute import DEFAULT_OUTPUT_CAP, command_env, execute_check
+from pipeline.agent.skips import SkipLog
 from pipeline.agent.socket_input import SocketInput
 from pipeline.agent.standalone import Standalone
 from pipeline.agent.statsd import StatsdListener, start_statsd
@@ -65,8 +66,6 @@ SAFE_REQUEST_KEYS = ("name", "issued")
 log = logging.getLogger("ogi.client")
 
 KEEPALIVE_INTERVAL = 20.0
-#: A check skipped because its last run is still going is logged at most this often (seconds).
-SKIP_LOG_INTERVAL = 60.0
 SAFE_MODE_OUTPUT = "Check is not locally defined (safe mode)"
 #: The result for a request naming a Sensu check extension (Ruby run inside sensu-client).
 EXTENSION_OUTPUT = "check extension {!r} cannot run on an ogi client: give the check a \"command\""
@@ -123,8 +122,7 @@ class Agent:
         self.metrics_page: MetricsRunner | None = None
         self._running: set[str] = set()
         self._safe_logged: set[tuple[Any, tuple[str, ...]]] = set()
-        #: check key -> (when its skip was last logged, skips since)
-        self._skips_logged: dict[str, tuple[float, int]] = {}
+        self._skips = SkipLog(clock)
         self._checks: set[asyncio.Task[Any]] = set()
         self._loops: list[asyncio.Task[None]] = []
         #: pipe -> its subscription and the task reading it
@@ -337,7 +335,7 @@ class Agent:
         key = f"{check.get('source') or ''}:{name}"
         if key in self._running:
             self.counts["skipped_running"] += 1
-            self._log_skip(key, name)
+            self._skips.skipped(key, name)
             return None
         self._running.add(key)
         try:
@@ -362,19 +360,6 @@ class Agent:
             return result
         finally:
             self._running.discard(key)
-
-    def _log_skip(self, key: str, name: str) -> None:
-        """Sensu's warning, at most once a minute per check with how many runs it stands for:
-        an agent that cannot keep up would otherwise spend its time writing it."""
-        now = self.clock()
-        last, skipped = self._skips_logged.get(key, (-SKIP_LOG_INTERVAL, 0))
-        skipped += 1
-        if now - last < SKIP_LOG_INTERVAL:
-            self._skips_logged[key] = (last, skipped)
-            return
-        self._skips_logged[key] = (now, 0)
-        log.warning("previous check command execution in progress",
-                    extra={"fields": {"check": name, "skipped": skipped}})
 
     # --- publishing ------------------------------------------------------------------------
 
