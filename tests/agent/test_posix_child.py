@@ -89,3 +89,36 @@ async def test_many_checks_at_once_each_get_their_own_output(spawn_path: str) ->
                                      for i in range(200)))
     states = ["OK", "WARNING", "CRITICAL", "UNKNOWN"]
     assert [(r.status, r.output) for r in results] == [(i % 4, f"{states[i % 4]}: run-{i}\n") for i in range(200)]
+
+
+async def test_an_agent_with_slots_to_spare_spawns_on_the_loop_and_a_crowded_one_on_the_spawn_threads(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from pipeline.agent.process import execute
+
+    if not execute._OFF_LOOP:
+        pytest.skip("glibc's posix_spawn is not reachable through ctypes here")
+    monkeypatch.setattr(execute, "_LOOP_SHARE", posix_child.LoopShare())
+    where: list[str] = []
+    on_loop, off_loop = posix_child.DirectChild.start, posix_child.DirectChild.start_off_loop
+
+    def start(*args: object) -> posix_child.DirectChild:
+        where.append("loop")
+        return on_loop(*args)  # type: ignore[arg-type]
+
+    async def start_off(*args: object) -> posix_child.DirectChild:
+        where.append("thread")
+        return await off_loop(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(posix_child.DirectChild, "start", start)
+    monkeypatch.setattr(posix_child.DirectChild, "start_off_loop", start_off)
+    command = "/usr/bin/env true"
+    # 4 checks, 8 slots: never crowded
+    ran = await asyncio.gather(*(run_command(command, limit=asyncio.Semaphore(8)) for _ in range(4)))
+    assert [r.status for r in ran] == [0] * 4 and where == ["loop"] * 4
+    where.clear()
+    # 12 checks, 2 slots: the first takes one of two free slots; every later start finds both
+    # taken or checks waiting for them
+    slots = asyncio.Semaphore(2)
+    ran = await asyncio.gather(*(run_command(command, limit=slots) for _ in range(12)))
+    assert [r.status for r in ran] == [0] * 12 and where == ["loop"] + ["thread"] * 11
+    assert not posix_child.LoopShare(0.0).allows(crowded=False)

@@ -183,7 +183,8 @@ async def run_command(
     if limit is None or PROCESS_SLOT_HELD.get():
         return await _run(command, stdin, timeout, merge_stderr, output_cap, env, direct)
     async with limit:
-        return await _run(command, stdin, timeout, merge_stderr, output_cap, env, direct)
+        # Every slot taken, or checks waiting for one: the loop's time is worth more than a hand-over.
+        return await _run(command, stdin, timeout, merge_stderr, output_cap, env, direct, crowded=limit.locked())
 
 
 async def _run(
@@ -194,13 +195,14 @@ async def _run(
     output_cap: int,
     env: dict[str, str],
     direct: bool,
+    crowded: bool = True,
 ) -> ExecResult:
     started = time.monotonic()
     if direct and stdin is None and merge_stderr and _DIRECT and "PATH" in env:
         argv = simple_argv(command)
         path = resolve(argv[0], env["PATH"]) if argv else None
         if argv and path is not None:
-            ran = await _run_direct(path, argv, env, timeout, output_cap, started)
+            ran = await _run_direct(path, argv, env, timeout, output_cap, started, crowded)
             if ran is not None:
                 return ran
     loop = asyncio.get_running_loop()
@@ -270,7 +272,7 @@ async def _run(
 
 
 async def _run_direct(path: str, argv: list[str], env: dict[str, str], timeout: float | None, output_cap: int,
-                      started: float) -> ExecResult | None:
+                      started: float, crowded: bool = True) -> ExecResult | None:
     """The common case without asyncio's subprocess objects (pipeline/agent/process/posix_child.py).
 
     None when the spawn itself failed: the caller then goes through the shell, which reports
@@ -283,7 +285,7 @@ async def _run_direct(path: str, argv: list[str], env: dict[str, str], timeout: 
         return EOF_GRACE if killed or _group_alive(pid) else ORPHAN_PIPE_LIMIT
 
     try:
-        if _OFF_LOOP and not _LOOP_SHARE.allows():
+        if _OFF_LOOP and not _LOOP_SHARE.allows(crowded):
             child = await DirectChild.start_off_loop(path, argv, shell_env(env), out.feed, grace)
         else:
             began = time.perf_counter()
