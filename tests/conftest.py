@@ -47,8 +47,7 @@ REDIS_DB = claim_redis_db()
 def spawn_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
     """Each way the agent can start a direct check (pipeline/agent/process/execute.py), one per test run.
 
-    `default` starts on the loop's thread while spawn slots are free and on the spawn threads once
-    they are all taken, as the agent does.
+    `default` shares the spawns between the loop's thread and the spawn threads as the agent does.
     """
     from pipeline.agent.process import execute
     from pipeline.agent.process.posix_child import LoopShare
@@ -59,7 +58,7 @@ def spawn_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) 
         pytest.skip("glibc's posix_spawn is not reachable through ctypes here")
     monkeypatch.setattr(execute, "_DIRECT", request.param != "asyncio")
     monkeypatch.setattr(execute, "_OFF_LOOP", request.param in ("default", "spawn-thread"))
-    monkeypatch.setattr(execute, "_LOOP_SHARE", LoopShare(0.0 if request.param == "spawn-thread" else 1.0))
+    monkeypatch.setattr(execute, "_LOOP_SHARE", LoopShare(0.0 if request.param == "spawn-thread" else 0.25))
     return str(request.param)
 
 

@@ -97,7 +97,7 @@ async def test_an_agent_with_slots_to_spare_spawns_on_the_loop_and_a_crowded_one
 
     if not execute._OFF_LOOP:
         pytest.skip("glibc's posix_spawn is not reachable through ctypes here")
-    monkeypatch.setattr(execute, "_LOOP_SHARE", posix_child.LoopShare())
+    monkeypatch.setattr(execute, "_LOOP_SHARE", posix_child.LoopShare(1.0))  # no pacing: only crowding decides
     where: list[str] = []
     on_loop, off_loop = posix_child.DirectChild.start, posix_child.DirectChild.start_off_loop
 

@@ -99,36 +99,38 @@ def _sweep_inherited() -> None:
 
 
 class LoopShare:
-    """Which spawns run on the event loop's thread: those of an agent with spawn slots to spare.
+    """Which spawns run on the event loop's thread: some of an uncrowded agent's, none of a crowded one's.
 
     On the loop's thread a spawn costs the least CPU (no hand-over to a spawn thread), but the
     loop stands still until the child has exec'd: ~0.17 ms on a quiet machine, over a
-    millisecond on a busy one. While the agent has slots to spare (not `crowded`) the loop has
-    that time to give, and the stall is bounded by the slots (a burst of checks waking
-    together). Once every slot is taken or checks wait for one, the agent's rate is what
-    counts, and every spawn goes to the spawn threads, which let the loop read results and
-    start the next checks meanwhile. `share` 0 sends every spawn to the threads.
+    millisecond on a busy one. While the agent has spawn slots to spare (not `crowded`), a
+    spawn may run there if such spawns hold the loop at most `share` of its time: after one
+    that held it `w` seconds, the next may do so only `w * (1 - share) / share` later, the rest
+    go to the spawn threads. Once every slot is taken or checks wait for one, every spawn goes
+    to the spawn threads, which let the loop read results and start checks meanwhile.
+    `share` 0 sends every spawn to the threads.
 
-    Measured in `ogi run`, `check_dummy` every second (the agent's own CPU as a share of its
-    plugins', which cancels the machine's changing speed): at 1,000 checks/s 0.37-0.41 with
-    the spawns of an uncrowded agent on the loop against 0.42-0.51 with every spawn on the
-    threads; rules that paced spawns on the loop by a share of its time (a quarter, per spawn
-    or as a token bucket) sent most of every burst to the threads and saved nothing. At 2,000
-    asked (crowded) every spawn on the loop left 25-27 % of the CPUs idle (its stalls), a
-    quarter of the loop's time 4-7 %, every spawn on the threads 2-4 %.
+    Measured in `ogi run` with `python -m bench.peers` and /proc (docs/performance.md,
+    "Spawning checks"): at 2,000 checks/s asked (crowded) every spawn on the loop left 25-27 %
+    of the CPUs idle (its stalls), a quarter of the loop's time 4-7 %, every spawn on the
+    threads 2-4 %. At 1,000/s (uncrowded) every spawn on the loop cut the agent's own CPU from
+    0.45-0.46 to 0.37-0.40 of its plugins' but raised the result latency p99 from 47-48 ms to
+    131-139 ms; a quarter keeps the latency.
     """
 
-    __slots__ = ("share",)
+    __slots__ = ("share", "_next")
 
-    def __init__(self, share: float = 1.0) -> None:
+    def __init__(self, share: float = 0.25) -> None:
         self.share = share
+        self._next = 0.0
 
     def allows(self, crowded: bool = False) -> bool:
         """May the next spawn run on the loop's thread?"""
-        return self.share > 0 and not crowded
+        return self.share > 0 and not crowded and time.perf_counter() >= self._next
 
     def spent(self, seconds: float) -> None:
-        """Kept for callers that account each spawn; an uncrowded agent's spawns are not rationed."""
+        if self.share > 0:
+            self._next = time.perf_counter() + seconds * (1 - self.share) / self.share
 
 
 class _Poller:
