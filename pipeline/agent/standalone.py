@@ -88,7 +88,7 @@ class Standalone:
             now = client.clock()
             await client.sleep(max(0.0, due[0][0] - now, woke + GATHER - now))
             now = woke = client.clock()
-            while due and due[0][0] <= now:
+            while due[0][0] <= now:  # the heap never empties: each check goes back in
                 _, order, name, definition = due[0]
                 schedule = schedules[name]
                 if schedule.subdued(now):

@@ -195,7 +195,7 @@ async def _run(
     output_cap: int,
     env: dict[str, str],
     direct: bool,
-    crowded: bool = True,
+    crowded: bool = False,
 ) -> ExecResult:
     started = time.monotonic()
     if direct and stdin is None and merge_stderr and _DIRECT and "PATH" in env:
@@ -272,7 +272,7 @@ async def _run(
 
 
 async def _run_direct(path: str, argv: list[str], env: dict[str, str], timeout: float | None, output_cap: int,
-                      started: float, crowded: bool = True) -> ExecResult | None:
+                      started: float, crowded: bool = False) -> ExecResult | None:
     """The common case without asyncio's subprocess objects (pipeline/agent/process/posix_child.py).
 
     None when the spawn itself failed: the caller then goes through the shell, which reports
